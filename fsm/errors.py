@@ -1,0 +1,67 @@
+"""One exception hierarchy for everything a user can act on.
+
+Faces (CLI, Ansible plugins) catch :class:`FsmError` and print its message;
+anything else is an internal error and is reported as such.
+"""
+
+from __future__ import annotations
+
+REPORT_BUGS_AT = "https://github.com/overdue-fsm/overdue-fsm/issues"
+
+
+class FsmError(Exception):
+    """Base of every error overdue-fsm raises on purpose."""
+
+
+class InputError(FsmError, ValueError):
+    """A value given by the user (argument, file, event) is not acceptable.
+
+    The message names the field, the value and what is expected.
+    """
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{field}: {_show(value)} is not valid; expected {expected}")
+
+
+class PolicyError(InputError):
+    """A policy file or policy value is invalid."""
+
+
+class StoreError(FsmError):
+    """The store cannot be opened, read or written."""
+
+
+class NotTrackedError(FsmError):
+    """The store holds no cluster of that id (guards fail closed on it)."""
+
+    def __init__(self, cluster_id: str) -> None:
+        self.cluster_id = cluster_id
+        super().__init__(
+            f"cluster {cluster_id!r} is not tracked; record it first "
+            "(overdue-fsm observe, or the overdue.emr.cluster_phase module)"
+        )
+
+
+class SourceError(FsmError):
+    """A cloud API answered with an error, or did not answer."""
+
+    def __init__(
+        self,
+        api: str,
+        code: str,
+        message: str,
+        request_id: str | None = None,
+    ) -> None:
+        self.api = api
+        self.code = code
+        self.request_id = request_id
+        rid = f" (RequestId {request_id})" if request_id else ""
+        super().__init__(f"{api} failed: {code}: {message}{rid}")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
