@@ -1,0 +1,192 @@
+"""Verdicts and reports, computed from the tables for an evaluated cluster.
+
+Every face (CLI, Ansible, Python) renders what these functions return; none of
+them derives a phase or a verdict on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from .table import PHASES, Category, Phase, Verdict
+from .timeutil import format_time, optional_format
+
+if TYPE_CHECKING:
+    from .lifecycle import ClusterState
+
+Action = Literal["run", "skip", "fail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to "may this operation run on this cluster now?"."""
+
+    cluster_id: str
+    operation: str
+    category: Category | None
+    verdict: Verdict
+    allowed: bool
+    # run: go ahead; skip: not now, the cluster can still come back;
+    # fail: never (the cluster is gone) or nothing could be decided.
+    action: Action
+    phase: Phase | None
+    strict: bool = False
+    # The reason is worded on demand: a fleet decides far more often than it prints.
+    fixed_reason: str | None = field(default=None, repr=False)
+    state: ClusterState | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def reason(self) -> str:
+        if self.fixed_reason is not None or self.state is None or self.category is None:
+            return self.fixed_reason or ""
+        return _reason(self.state, self.operation, self.category, self.verdict, self.allowed, self.strict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cluster_id": self.cluster_id,
+            "operation": self.operation,
+            "category": None if self.category is None else str(self.category),
+            "verdict": str(self.verdict),
+            "allowed": self.allowed,
+            "action": self.action,
+            "reason": self.reason,
+            "phase": None if self.phase is None else str(self.phase),
+            "strict": self.strict,
+        }
+
+
+def decide(state: ClusterState, operation: str, *, strict: bool = False) -> Decision:
+    """The verdict for ``operation`` on a cluster in ``state``, with its reason."""
+    category = state.policy.category(operation)
+    verdict = state.policy.verdict(category, state.phase, state.billing)
+    allowed = verdict is Verdict.ALLOW or (verdict is Verdict.WARN and not strict)
+    action: Action
+    if allowed:
+        action = "run"
+    elif PHASES[state.phase].terminal:
+        action = "fail"
+    else:
+        action = "skip"
+    return Decision(
+        cluster_id=state.cluster_id,
+        operation=operation,
+        category=category,
+        verdict=verdict,
+        allowed=allowed,
+        action=action,
+        phase=state.phase,
+        strict=strict,
+        state=state,
+    )
+
+
+def undecidable(cluster_id: str, operation: str, why: str, *, strict: bool = False) -> Decision:
+    """Fail closed: the guard could not determine the phase, so nothing runs."""
+    return Decision(
+        cluster_id=cluster_id,
+        operation=operation,
+        category=None,
+        verdict=Verdict.DENY,
+        allowed=False,
+        action="fail",
+        phase=None,
+        strict=strict,
+        fixed_reason=f"{operation} is denied for {cluster_id}: the phase cannot be determined ({why})",
+    )
+
+
+def deadline_ahead(state: ClusterState) -> str | None:
+    """The next thing that happens if nobody acts, in words."""
+    info = PHASES[state.phase]
+    if info.terminal:
+        when = optional_format(state.phase_since)
+        return f"data was deleted{'' if when is None else ' on ' + when}"
+    timeline = state.timeline()
+    before = state.phase
+    for phase, at in timeline:
+        if not PHASES[phase].data_kept:
+            # What saves the data is what the phase right before deletion asks for.
+            remedy = PHASES[before].remedy(state.billing)
+            unless = f" unless you {remedy}" if remedy else ""
+            return f"data is deleted on {format_time(at)}{unless}"
+        before = phase
+    if timeline:
+        phase, at = timeline[0]
+        return f"becomes {phase} on {format_time(at)}"
+    return None
+
+
+def report(
+    state: ClusterState, *, operation: str | None = None, strict: bool = False
+) -> dict[str, Any]:
+    """Everything the specification says a report holds, JSON-serialisable."""
+    timeline = state.timeline()
+    deletion = _data_deletion_at(state, timeline)
+    data: dict[str, Any] = {
+        "cluster_id": state.cluster_id,
+        "account": state.account,
+        "billing": str(state.billing),
+        "phase": str(state.phase),
+        "phase_since": optional_format(state.phase_since),
+        "overdue": state.overdue,
+        "overdue_since": optional_format(state.overdue_since),
+        "expires_at": optional_format(state.expires_at),
+        "next_phase": str(timeline[0][0]) if timeline else None,
+        "next_phase_at": format_time(timeline[0][1]) if timeline else None,
+        "timeline": [{"phase": str(p), "at": format_time(at)} for p, at in timeline],
+        "data_deleted": not PHASES[state.phase].data_kept,
+        "data_deletion_at": optional_format(deletion),
+        "deadline": deadline_ahead(state),
+        "operations": {
+            name: str(state.policy.verdict(category, state.phase, state.billing))
+            for name, category in state.policy.operations.items()
+        },
+        "history": [t.as_dict() for t in state.history],
+        "evaluated_at": optional_format(state.evaluated_at),
+    }
+    if operation is not None:
+        data["decision"] = decide(state, operation, strict=strict).as_dict()
+    return data
+
+
+def _data_deletion_at(
+    state: ClusterState, timeline: list[tuple[Phase, datetime]]
+) -> datetime | None:
+    if not PHASES[state.phase].data_kept:
+        return state.phase_since
+    for phase, at in timeline:
+        if not PHASES[phase].data_kept:
+            return at
+    return None
+
+
+def _reason(
+    state: ClusterState,
+    operation: str,
+    category: Category,
+    verdict: Verdict,
+    allowed: bool,
+    strict: bool,
+) -> str:
+    since = optional_format(state.phase_since)
+    where = f"{state.cluster_id} is {state.phase}" + (f" since {since}" if since else "")
+    if state.phase is not Phase.ACTIVE:
+        where += f" ({state.billing})"
+    head = f"{operation} ({category}) is {'allowed' if allowed else 'denied'}"
+    if verdict is Verdict.WARN:
+        head += " under strict mode" if strict else " but may fail"
+    parts = [f"{head}: {where}"]
+    remedy = PHASES[state.phase].remedy(state.billing)
+    if not allowed or verdict is Verdict.WARN:
+        if remedy:
+            parts.append(f"to change this, {remedy}")
+        elif PHASES[state.phase].terminal:
+            parts.append("nothing brings it back")
+    ahead = deadline_ahead(state)
+    if ahead and state.phase is not Phase.ACTIVE:
+        parts.append(ahead)
+    elif state.phase is Phase.ACTIVE and (timeline := state.timeline()):
+        parts.append(f"becomes {timeline[0][0]} on {format_time(timeline[0][1])}")
+    return "; ".join(parts)

@@ -1,0 +1,684 @@
+"""The per-cluster lifecycle machine.
+
+One ``transitions`` machine is built from the tables in :mod:`fsm.table` and
+shared by every cluster. It drives a small plain model (``_Run``) only while a
+cluster is being evaluated, so a fleet of any size costs one machine, not one
+per cluster (``Machine.add_model`` is quadratic and each bound model is heavy).
+
+The phase is a pure function of (facts, event log, now): events are kept in the
+order they were recorded and replayed in event-time order, with time advanced
+to each event's instant before it applies. Nothing runs on a timer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, cast
+
+from transitions import EventData, Machine, Transition as TransitionsTransition
+from transitions.core import Event as TransitionsEvent
+
+from .decisions import Decision, decide, report
+from .errors import InputError
+from .policy import Policy
+from .table import (
+    BILLING_ALIASES,
+    EVENT_TRANSITIONS,
+    INITIAL_PHASE,
+    PHASE_ALIASES,
+    PHASES,
+    TERMINAL_PHASES,
+    TIMED_TRANSITIONS,
+    Billing,
+    EventKind,
+    Phase,
+    TimedTransition,
+)
+from .timeutil import TimeInput, format_time, optional_format, optional_time, parse_time, utcnow
+
+_CLUSTER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_CLUSTER_ID_EXPECTED: Final = (
+    "1-128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit"
+)
+
+
+# -- values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One recorded fact about a cluster: what happened and when."""
+
+    kind: EventKind
+    at: datetime
+    expires_at: datetime | None = None  # the new expiry, for ``renewed`` only
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": str(self.kind), "at": format_time(self.at)}
+        if self.expires_at is not None:
+            data["expires_at"] = format_time(self.expires_at)
+        return data
+
+    @classmethod
+    def create(
+        cls, kind: str, at: TimeInput, expires_at: TimeInput | None = None
+    ) -> Event:
+        """An event from user input, validated."""
+        try:
+            event_kind = EventKind(kind)
+        except ValueError:
+            raise InputError("event", kind, "one of " + ", ".join(EventKind)) from None
+        when = parse_time(at, "at")
+        expiry = optional_time(expires_at, "expires_at")
+        if event_kind is EventKind.RENEWED:
+            if expiry is None:
+                raise InputError("expires_at", None, "the new expiry of the renewed subscription")
+            if expiry <= when:
+                raise InputError(
+                    "expires_at", format_time(expiry), f"an instant after the renewal at {format_time(when)}"
+                )
+        elif expiry is not None:
+            raise InputError("expires_at", format_time(expiry), f"nothing: only renewed carries it, not {kind}")
+        return cls(event_kind, when, expiry)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A phase change: from ``source`` to ``dest`` at its effective instant."""
+
+    source: Phase
+    dest: Phase
+    at: datetime
+    trigger: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "from": str(self.source),
+            "to": str(self.dest),
+            "at": format_time(self.at),
+            "trigger": self.trigger,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one event or ``advance`` did to a cluster."""
+
+    trigger: str
+    changed: bool
+    phase_before: Phase
+    phase: Phase
+    entered: tuple[Phase, ...]
+    note: str | None = None  # why nothing changed, when nothing did
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """A cluster evaluated at one instant: everything decisions and reports read."""
+
+    cluster_id: str
+    account: str
+    billing: Billing
+    phase: Phase
+    phase_since: datetime | None
+    overdue: bool
+    overdue_since: datetime | None
+    expires_at: datetime | None
+    history: tuple[Transition, ...]
+    evaluated_at: datetime | None
+    policy: Policy
+
+    def timeline(self) -> list[tuple[Phase, datetime]]:
+        """The phases ahead if nothing is recorded: each with when it begins."""
+        ahead: list[tuple[Phase, datetime]] = []
+        phase = self.phase
+        while (step := _SCHEDULE.get((self.billing, phase))) is not None:
+            at = _deadline(step, self.overdue_since, self.expires_at, self.policy)
+            if at is None:
+                break
+            ahead.append((step.dest, at))
+            phase = step.dest
+        return ahead
+
+
+# -- parsing of cluster facts ----------------------------------------------------
+
+
+def parse_cluster_id(value: object, field: str = "cluster_id") -> str:
+    if not isinstance(value, str) or not _CLUSTER_ID.match(value):
+        raise InputError(field, value, _CLUSTER_ID_EXPECTED)
+    return value
+
+
+def parse_account(value: object, field: str = "account") -> str:
+    if not isinstance(value, str) or not _CLUSTER_ID.match(value):
+        raise InputError(field, value, _CLUSTER_ID_EXPECTED)
+    return value
+
+
+def parse_billing(value: object, field: str = "billing") -> Billing:
+    if isinstance(value, Billing):
+        return value
+    if isinstance(value, str):
+        if value in BILLING_ALIASES:
+            return BILLING_ALIASES[value]
+        try:
+            return Billing(value)
+        except ValueError:
+            pass
+    raise InputError(field, value, "pay_as_you_go or subscription (or PayAsYouGo / Subscription)")
+
+
+def parse_phase(value: object, field: str = "phase") -> Phase:
+    if isinstance(value, Phase):
+        return value
+    if isinstance(value, str):
+        if value in PHASE_ALIASES:
+            return PHASE_ALIASES[value]
+        try:
+            return Phase(value)
+        except ValueError:
+            pass
+    raise InputError(field, value, "one of " + ", ".join(Phase))
+
+
+# -- the machine ---------------------------------------------------------------------
+
+
+class _Run:
+    """The plain model the shared machine drives: one cluster being replayed."""
+
+    __slots__ = (
+        "state",
+        "billing",
+        "policy",
+        "overdue",
+        "overdue_since",
+        "expires_at",
+        "phase_since",
+        "history",
+    )
+
+    def __init__(self, billing: Billing, expires_at: datetime | None, policy: Policy) -> None:
+        self.state: Phase = INITIAL_PHASE
+        self.billing = billing
+        self.policy = policy
+        self.overdue = False
+        self.overdue_since: datetime | None = None
+        self.expires_at = expires_at
+        self.phase_since: datetime | None = None
+        self.history: list[Transition] = []
+
+    def copy(self) -> _Run:
+        twin = _Run(self.billing, self.expires_at, self.policy)
+        twin.state = self.state
+        twin.overdue = self.overdue
+        twin.overdue_since = self.overdue_since
+        twin.phase_since = self.phase_since
+        twin.history = list(self.history)
+        return twin
+
+    def fingerprint(self) -> tuple[object, ...]:
+        return (
+            self.state,
+            self.overdue,
+            self.overdue_since,
+            self.expires_at,
+            len(self.history),
+            self.history[-1] if self.history else None,
+        )
+
+    # conditions named in the table
+    def is_pay_as_you_go(self, event: EventData) -> bool:
+        return self.billing is Billing.PAY_AS_YOU_GO
+
+    def is_subscription(self, event: EventData) -> bool:
+        return self.billing is Billing.SUBSCRIPTION
+
+    def is_overdue(self, event: EventData) -> bool:
+        return self.overdue
+
+    def renewal_extends(self, event: EventData) -> bool:
+        new_expiry: datetime = event.kwargs["expires_at"]
+        return self.expires_at is None or new_expiry > self.expires_at
+
+    def is_due(self, event: EventData) -> bool:
+        step = _TIMED_BY_TRIGGER[event.event.name]
+        at = _deadline(step, self.overdue_since, self.expires_at, self.policy)
+        return at is not None and event.kwargs["at"] >= at
+
+    # effects named in the table
+    def start_overdue_clock(self, event: EventData) -> None:
+        self.overdue = True
+        self.overdue_since = event.kwargs["at"]
+
+    def clear_overdue(self, event: EventData) -> None:
+        self.overdue = False
+        self.overdue_since = None
+
+    def extend_expiry(self, event: EventData) -> None:
+        self.expires_at = event.kwargs["expires_at"]
+
+    def record_transition(self, event: EventData) -> None:
+        step = cast(_StepTransition, event.transition)
+        if step.dest_phase is None:
+            return  # internal transition: facts changed, the phase did not
+        at: datetime = event.kwargs["at"]
+        self.history.append(Transition(step.source_phase, step.dest_phase, at, event.event.name))
+        self.phase_since = at
+
+
+def machine_definition() -> dict[str, Any]:
+    """The states and transitions of the machine, as ``transitions`` takes them."""
+    transitions: list[dict[str, Any]] = []
+    for row in EVENT_TRANSITIONS:
+        transitions.append(
+            {
+                "trigger": str(row.trigger),
+                "source": [str(p) for p in row.sources],
+                "dest": None if row.dest is None else str(row.dest),
+                "conditions": list(row.conditions),
+                "unless": list(row.unless),
+                "after": [] if row.after is None else [row.after],
+            }
+        )
+    for step in TIMED_TRANSITIONS:
+        billing_condition = (
+            "is_pay_as_you_go" if step.billing is Billing.PAY_AS_YOU_GO else "is_subscription"
+        )
+        transitions.append(
+            {
+                "trigger": step.trigger,
+                "source": [str(p) for p in step.sources],
+                "dest": str(step.dest),
+                "conditions": [billing_condition, "is_due"],
+            }
+        )
+    return {
+        "states": [str(p) for p in Phase],
+        "transitions": transitions,
+        "initial": str(INITIAL_PHASE),
+        "auto_transitions": False,  # no caller may jump phases
+        "send_event": True,
+        "after_state_change": "record_transition",
+    }
+
+
+class _StepTransition(TransitionsTransition):
+    """A transition that runs only what this machine declares.
+
+    The machine has conditions, ``after`` effects and one ``after_state_change``
+    hook, and no prepare/before/enter/exit callbacks. The generic path of
+    ``transitions`` (resolving every callback list by name, logging each stage)
+    costs several times the work itself, and a fleet evaluates millions of steps.
+    """
+
+    def __init__(self, source: str, dest: str | None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(source, dest, *args, **kwargs)  # type: ignore[arg-type]
+        # The model holds Phase members (a StrEnum, so the machine's string
+        # keys still match); converting on every step would cost more than it.
+        self.source_phase = Phase(source)
+        self.dest_phase = None if dest is None else Phase(dest)
+        # Every callback of this machine names a method of the model.
+        self.checks = tuple((str(c.func), c.target) for c in self.conditions)
+        self.effects = tuple(str(name) for name in self.after)
+
+    def execute(self, event_data: EventData) -> bool:
+        model: Any = event_data.model
+        for name, target in self.checks:
+            if getattr(model, name)(event_data) != target:
+                return False
+        if self.dest_phase is not None:
+            model.state = self.dest_phase
+        for name in self.effects:
+            getattr(model, name)(event_data)
+        model.record_transition(event_data)  # the machine's after_state_change
+        return True
+
+
+class _StepEvent(TransitionsEvent):
+    """A trigger for a model the machine does not hold (see the module docstring)."""
+
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        event_data = EventData(None, self, self.machine, model, args=args, kwargs=kwargs)
+        for transition in self.transitions.get(model.state, ()):
+            event_data.transition = transition
+            if transition.execute(event_data):
+                return True
+        return False
+
+
+class _FleetMachine(Machine):
+    transition_cls = _StepTransition
+    event_cls = _StepEvent
+
+
+_MACHINE: Final = _FleetMachine(model=None, **machine_definition())
+_TIMED_BY_TRIGGER: Final = {step.trigger: step for step in TIMED_TRANSITIONS}
+_SCHEDULE: Final = {
+    (step.billing, source): step for step in TIMED_TRANSITIONS for source in step.sources
+}
+_VALID_EVENT: Final = frozenset(
+    (row.trigger, source) for row in EVENT_TRANSITIONS for source in row.sources
+)
+_FIRE: Final = {name: event.trigger for name, event in _MACHINE.events.items()}
+
+
+def _deadline(
+    step: TimedTransition,
+    overdue_since: datetime | None,
+    expires_at: datetime | None,
+    policy: Policy,
+) -> datetime | None:
+    anchor = overdue_since if step.anchor == "overdue_since" else expires_at
+    if anchor is None:
+        return None
+    if step.threshold is None:
+        return anchor
+    return anchor + policy.threshold(step.threshold)
+
+
+def _advance(run: _Run, now: datetime) -> None:
+    """Fire every timed transition due by ``now``, each at its own instant."""
+    while (step := _SCHEDULE.get((run.billing, run.state))) is not None:
+        at = _deadline(step, run.overdue_since, run.expires_at, run.policy)
+        if at is None or at > now:
+            return
+        _FIRE[step.trigger](run, at=at)
+
+
+def _apply(run: _Run, event: Event) -> str | None:
+    """Apply one event at its instant; returns why it had no effect, if it had none."""
+    phase = run.state
+    if phase in TERMINAL_PHASES:
+        return f"ignored: the cluster is {phase} (terminal); no event brings it back"
+    if (event.kind, phase) in _VALID_EVENT and _FIRE[event.kind](
+        run, at=event.at, expires_at=event.expires_at
+    ):
+        return None
+    return _why_not(run, event)
+
+
+def _why_not(run: _Run, event: Event) -> str:
+    if event.kind is EventKind.RENEWED:
+        if run.billing is Billing.PAY_AS_YOU_GO:
+            return "refused: a pay-as-you-go cluster has no subscription to renew"
+        if run.overdue:
+            return (
+                "refused: renewal is fee-generating and the account balance is negative; "
+                "recharge the account first"
+            )
+        if run.expires_at is not None and event.expires_at is not None:
+            return f"unchanged: the subscription already runs until {format_time(run.expires_at)}"
+    if event.kind is EventKind.BALANCE_NEGATIVE and run.overdue:
+        since = optional_format(run.overdue_since)
+        return f"unchanged: already overdue since {since}; the original clock is kept"
+    if event.kind is EventKind.RECHARGED and not run.overdue:
+        return "unchanged: the account is not overdue"
+    return f"ignored: {event.kind} does not apply to a {run.billing} cluster in {run.state}"
+
+
+def _replay(
+    billing: Billing,
+    expires_at: datetime | None,
+    policy: Policy,
+    events: Iterable[Event],
+    until: datetime | None,
+    watch: Event | None = None,
+) -> tuple[_Run, str | None]:
+    """Replay ``events`` in event-time order up to ``until``; the note of ``watch``."""
+    run = _Run(billing, expires_at, policy)
+    note = None
+    for event in sorted(events, key=_event_time):  # stable: recording order breaks ties
+        if until is not None and event.at > until:
+            break
+        _advance(run, event.at)
+        result = _apply(run, event)
+        if event is watch:
+            note = result
+    if until is not None:
+        _advance(run, until)
+    return run, note
+
+
+def _event_time(event: Event) -> datetime:
+    return event.at
+
+
+# -- the cluster -------------------------------------------------------------------------
+
+
+class Cluster:
+    """One EMR cluster: its facts, its event log, and its phase on the overdue road.
+
+    Events are methods (``balance_negative``, ``recharged``, ``renewed``,
+    ``released``) and time moves with ``advance``. Each returns an
+    :class:`Outcome` saying whether anything changed; events that change nothing
+    (a repeat, anything after a terminal phase) are not added to the log.
+    """
+
+    def __init__(
+        self,
+        cluster_id: str,
+        billing: Billing | str,
+        *,
+        account: str = "default",
+        expires_at: TimeInput | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self.cluster_id = parse_cluster_id(cluster_id)
+        self.billing = parse_billing(billing)
+        self.account = parse_account(account)
+        self.policy = Policy.default() if policy is None else policy
+        self.initial_expires_at = optional_time(expires_at, "expires_at")
+        if self.billing is Billing.PAY_AS_YOU_GO and self.initial_expires_at is not None:
+            raise InputError(
+                "expires_at",
+                format_time(self.initial_expires_at),
+                "nothing for a pay_as_you_go cluster (only subscriptions expire)",
+            )
+        self._events: list[Event] = []
+        self._run = _Run(self.billing, self.initial_expires_at, self.policy)
+        self._clock: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"Cluster({self.cluster_id!r}, {str(self.billing)!r}, phase={self.phase!s})"
+
+    # -- rebuilding ----------------------------------------------------------------
+
+    @classmethod
+    def from_events(
+        cls,
+        cluster_id: str,
+        billing: Billing | str,
+        events: Sequence[Event],
+        *,
+        account: str = "default",
+        expires_at: TimeInput | None = None,
+        policy: Policy | None = None,
+    ) -> Cluster:
+        """Rebuild a cluster from its facts and its log (as :meth:`to_events` gave it)."""
+        cluster = cls(cluster_id, billing, account=account, expires_at=expires_at, policy=policy)
+        if events:
+            cluster._events = list(events)
+            cluster._clock = max(event.at for event in events)
+            cluster._run, _ = _replay(
+                cluster.billing, cluster.initial_expires_at, cluster.policy, events, cluster._clock
+            )
+        return cluster
+
+    def to_events(self) -> list[Event]:
+        """The event log in recording order (the store keeps exactly this)."""
+        return list(self._events)
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def phase(self) -> Phase:
+        return self._run.state
+
+    @property
+    def phase_since(self) -> datetime | None:
+        return self._run.phase_since
+
+    @property
+    def overdue(self) -> bool:
+        """Whether the account balance is negative as far as this cluster knows."""
+        return self._run.overdue
+
+    @property
+    def overdue_since(self) -> datetime | None:
+        return self._run.overdue_since
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self._run.expires_at
+
+    @property
+    def history(self) -> list[Transition]:
+        return list(self._run.history)
+
+    @property
+    def evaluated_at(self) -> datetime | None:
+        """The latest instant the cluster has been advanced to (None: never)."""
+        return self._clock
+
+    def state(self, now: TimeInput | None = None) -> ClusterState:
+        """The cluster as it is at ``now`` (default: where it was last advanced to).
+
+        Never changes the cluster: a later ``now`` is evaluated on a copy, an
+        earlier one by replaying only the events up to it.
+        """
+        if now is None:
+            run, at = self._run, self._clock
+        else:
+            at = parse_time(now, "now")
+            if self._clock is None or at >= self._clock:
+                run = self._run.copy()
+                _advance(run, at)
+            else:
+                run, _ = _replay(
+                    self.billing, self.initial_expires_at, self.policy, self._events, at
+                )
+        return ClusterState(
+            cluster_id=self.cluster_id,
+            account=self.account,
+            billing=self.billing,
+            phase=run.state,
+            phase_since=run.phase_since,
+            overdue=run.overdue,
+            overdue_since=run.overdue_since,
+            expires_at=run.expires_at,
+            history=tuple(run.history),
+            evaluated_at=at,
+            policy=self.policy,
+        )
+
+    # -- events ------------------------------------------------------------------------
+
+    def balance_negative(self, at: TimeInput, *, now: TimeInput | None = None) -> Outcome:
+        """The account balance went negative at ``at``: an overdue episode starts."""
+        return self.record(Event.create(EventKind.BALANCE_NEGATIVE, at), now=now)
+
+    def recharged(self, at: TimeInput, *, now: TimeInput | None = None) -> Outcome:
+        """The account was recharged at ``at``: the balance covers the fees again."""
+        return self.record(Event.create(EventKind.RECHARGED, at), now=now)
+
+    def renewed(
+        self, at: TimeInput, expires_at: TimeInput, *, now: TimeInput | None = None
+    ) -> Outcome:
+        """The subscription was renewed at ``at`` until ``expires_at``."""
+        return self.record(Event.create(EventKind.RENEWED, at, expires_at), now=now)
+
+    def released(self, at: TimeInput, *, now: TimeInput | None = None) -> Outcome:
+        """The owner released the cluster at ``at``."""
+        return self.record(Event.create(EventKind.RELEASED, at), now=now)
+
+    def record(self, event: Event, *, now: TimeInput | None = None) -> Outcome:
+        """Record ``event``; it joins the log only if it changes the cluster.
+
+        ``now`` (default: the wall clock) bounds how far in the future an event
+        may be dated: more than the policy's ``future_tolerance`` is an error.
+        """
+        reference = utcnow() if now is None else parse_time(now, "now")
+        if event.at > reference + self.policy.future_tolerance:
+            raise InputError(
+                "at",
+                format_time(event.at),
+                f"an instant no later than {format_time(reference)} "
+                f"plus the future tolerance of {self.policy.future_tolerance}",
+            )
+        before = self._run
+        phase_before = before.state
+        if self._clock is None or event.at >= self._clock:
+            # In order: move time to the event, then apply it, in place.
+            _advance(before, event.at)
+            self._clock = event.at
+            seen = len(before.history)
+            fingerprint = before.fingerprint()
+            note = _apply(before, event)
+            changed = before.fingerprint() != fingerprint
+            entered = tuple(t.dest for t in before.history[seen:])
+        else:
+            # Late: replay the whole log with the event where it belongs.
+            candidate, note = _replay(
+                self.billing,
+                self.initial_expires_at,
+                self.policy,
+                [*self._events, event],
+                self._clock,
+                watch=event,
+            )
+            changed = candidate.fingerprint() != before.fingerprint() or (
+                candidate.history != before.history
+            )
+            old = set(before.history)
+            entered = tuple(t.dest for t in candidate.history if t not in old)
+            if changed:
+                self._run = candidate
+        if changed:
+            self._events.append(event)
+            note = None
+        elif note is None:
+            note = "unchanged: the event repeats what is already recorded"
+        return Outcome(str(event.kind), changed, phase_before, self.phase, entered, note)
+
+    def advance(self, now: TimeInput) -> Outcome:
+        """Move time to ``now``, crossing every threshold due by then.
+
+        Each step is recorded at its own effective instant. Time never moves
+        backwards: a ``now`` earlier than the last one changes nothing.
+        """
+        at = parse_time(now, "now")
+        phase_before = self.phase
+        if self._clock is not None and at < self._clock:
+            return Outcome(
+                "advance",
+                False,
+                phase_before,
+                phase_before,
+                (),
+                f"unchanged: already evaluated at {format_time(self._clock)}",
+            )
+        seen = len(self._run.history)
+        _advance(self._run, at)
+        self._clock = at
+        entered = tuple(t.dest for t in self._run.history[seen:])
+        return Outcome("advance", bool(entered), phase_before, self.phase, entered)
+
+    # -- questions --------------------------------------------------------------------
+
+    def decide(
+        self, operation: str, now: TimeInput | None = None, strict: bool = False
+    ) -> Decision:
+        """May ``operation`` run on this cluster at ``now``? With the reason."""
+        return decide(self.state(now), operation, strict=strict)
+
+    def report(
+        self, now: TimeInput | None = None, operation: str | None = None, strict: bool = False
+    ) -> dict[str, Any]:
+        """Everything about the cluster at ``now`` as a JSON-serialisable dict."""
+        return report(self.state(now), operation=operation, strict=strict)

@@ -1,0 +1,84 @@
+"""What someone saw (a balance, a renewal, a release) turned into events.
+
+The command line's ``observe``, the ``cluster_phase`` module and the cloud sync
+all speak in observations; this is the one place that says which events an
+observation means. Whether an event changes anything is the cluster's call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from .errors import InputError
+from .lifecycle import Event
+from .table import EventKind
+from .timeutil import TimeInput, optional_time, parse_time, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One look at a cluster's account and subscription at instant ``at``."""
+
+    at: datetime
+    balance: Decimal | None = None
+    overdue_since: datetime | None = None  # when the balance went negative, if known
+    renewed_until: datetime | None = None
+    released: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        at: TimeInput | None = None,
+        balance: Decimal | str | int | float | None = None,
+        overdue_since: TimeInput | None = None,
+        renewed_until: TimeInput | None = None,
+        released: bool = False,
+    ) -> Observation:
+        """An observation from user input, validated (``at`` defaults to now)."""
+        observed_at = utcnow() if at is None else parse_time(at, "observed_at")
+        amount = None if balance is None else parse_amount(balance, "balance")
+        since = optional_time(overdue_since, "overdue_since")
+        if since is not None and amount is not None and amount >= 0:
+            raise InputError(
+                "overdue_since",
+                str(overdue_since),
+                f"nothing while the balance is {amount} (an overdue episode needs a negative balance)",
+            )
+        if since is not None and since > observed_at:
+            raise InputError(
+                "overdue_since", str(overdue_since), "an instant no later than the observation"
+            )
+        if not isinstance(released, bool):
+            raise InputError("released", released, "true or false")
+        return cls(observed_at, amount, since, optional_time(renewed_until, "renewed_until"), released)
+
+
+def parse_amount(value: Decimal | str | int | float, field: str) -> Decimal:
+    """A money amount as a Decimal; floats go through their shortest repr."""
+    if isinstance(value, bool):
+        raise InputError(field, value, "a decimal amount such as -11.19")
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise InputError(field, value, "a decimal amount such as -11.19") from None
+    if not amount.is_finite():
+        raise InputError(field, value, "a finite decimal amount")
+    return amount
+
+
+def events_for(observation: Observation) -> list[Event]:
+    """The events an observation stands for, in the order they happened."""
+    events: list[Event] = []
+    negative = observation.balance is not None and observation.balance < 0
+    if negative or (observation.balance is None and observation.overdue_since is not None):
+        events.append(Event(EventKind.BALANCE_NEGATIVE, observation.overdue_since or observation.at))
+    elif observation.balance is not None:
+        events.append(Event(EventKind.RECHARGED, observation.at))
+    if observation.renewed_until is not None:
+        events.append(Event.create(EventKind.RENEWED, observation.at, observation.renewed_until))
+    if observation.released:
+        events.append(Event(EventKind.RELEASED, observation.at))
+    return events

@@ -1,0 +1,249 @@
+"""The policy: thresholds, user-declared operations and verdict overrides.
+
+Every number of the specification is a default here and can be overridden by a
+YAML policy file, which is validated strictly: a typo must never turn into a
+silent default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
+
+import yaml
+
+from .errors import InputError, PolicyError
+from .table import (
+    LOCKED_CELLS,
+    OPERATIONS,
+    VERDICT_COLUMNS,
+    VERDICTS,
+    Billing,
+    Category,
+    Column,
+    Phase,
+    Verdict,
+)
+from .timeutil import format_duration, parse_duration
+
+_OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_THRESHOLDS: Final = ("grace", "restrict_after", "purge_after", "subscription_retention")
+_COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
+# ``overdue_grace`` in an override means both of its billing columns.
+_COLUMN_GROUPS: Final = {
+    **{name: (name,) for name in _COLUMN_NAMES},
+    "overdue_grace": ("overdue_grace_pay_as_you_go", "overdue_grace_subscription"),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds and tables in force. Build with :meth:`default` or :meth:`load`."""
+
+    grace: timedelta = timedelta(hours=24)
+    restrict_after: timedelta = timedelta(days=15)
+    purge_after: timedelta = timedelta(days=60)
+    subscription_retention: timedelta = timedelta(days=15)
+    future_tolerance: timedelta = timedelta(minutes=5)
+    operations: Mapping[str, Category] = field(default_factory=lambda: OPERATIONS)
+    # (category, column name) -> verdict, on top of the specification's table.
+    verdict_overrides: Mapping[tuple[Category, str], Verdict] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    source: str = "built-in defaults"
+    _thresholds: dict[str, timedelta] = field(init=False, repr=False, compare=False)
+    _verdicts: dict[tuple[Category, Phase, Billing], Verdict] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self._validate()
+        # Looked up once per step and per decision across whole fleets: precompute.
+        thresholds = {name: getattr(self, name) for name in (*_THRESHOLDS, "future_tolerance")}
+        verdicts = {
+            (category, column.phase, billing): self.verdict_overrides.get(
+                (category, column.name), VERDICTS[category][index]
+            )
+            for category in Category
+            for index, column in enumerate(VERDICT_COLUMNS)
+            for billing in Billing
+            if column.billing in (None, billing)
+        }
+        object.__setattr__(self, "_thresholds", thresholds)
+        object.__setattr__(self, "_verdicts", verdicts)
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> Policy:
+        return _DEFAULT
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        """Read a YAML policy file (safe loader only)."""
+        where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise PolicyError("policy", where, f"a readable file ({err.strerror})") from None
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark is not None else ""
+            raise PolicyError("policy", where, f"valid YAML{at}") from None
+        return cls.from_mapping({} if document is None else document, source=where)
+
+    @classmethod
+    def from_mapping(cls, document: object, *, source: str = "policy") -> Policy:
+        """Build a policy from the parsed form of a policy file."""
+        if not isinstance(document, Mapping):
+            raise PolicyError(source, document, "a mapping of policy keys")
+        known = {*_THRESHOLDS, "future_tolerance", "operations", "verdicts"}
+        for key in document:
+            if key not in known:
+                raise PolicyError(
+                    f"{source}: {key}", document[key], f"one of the keys {', '.join(sorted(known))}"
+                )
+        durations: dict[str, timedelta] = {}
+        for key in (*_THRESHOLDS, "future_tolerance"):
+            if key in document:
+                durations[key] = _duration(document[key], f"{source}: {key}")
+        operations = dict(OPERATIONS)
+        operations.update(_operations(document.get("operations"), source))
+        overrides = _overrides(document.get("verdicts"), source)
+        return replace(
+            _DEFAULT,
+            **durations,  # type: ignore[arg-type]
+            operations=MappingProxyType(operations),
+            verdict_overrides=MappingProxyType(overrides),
+            source=source,
+        )
+
+    # -- questions ------------------------------------------------------------
+
+    def threshold(self, name: str) -> timedelta:
+        return self._thresholds[name]
+
+    def category(self, operation: str) -> Category:
+        """The category of a canonical or declared operation; unknown is an error."""
+        try:
+            return self.operations[operation]
+        except (KeyError, TypeError):
+            raise PolicyError(
+                "operation", operation, "one of " + ", ".join(sorted(self.operations))
+            ) from None
+
+    def verdict(self, category: Category, phase: Phase, billing: Billing) -> Verdict:
+        return self._verdicts[(category, phase, billing)]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The policy in its file form, every default spelled out."""
+        verdicts: dict[str, dict[str, str]] = {}
+        for category in Category:
+            verdicts[str(category)] = {
+                column.name: str(self._cell(category, column)) for column in VERDICT_COLUMNS
+            }
+        return {
+            **{key: format_duration(self.threshold(key)) for key in _THRESHOLDS},
+            "future_tolerance": format_duration(self.future_tolerance),
+            "operations": {name: str(category) for name, category in self.operations.items()},
+            "verdicts": verdicts,
+        }
+
+    def _cell(self, category: Category, column: Column) -> Verdict:
+        return self.verdict(category, column.phase, column.billing or Billing.PAY_AS_YOU_GO)
+
+    def _validate(self) -> None:
+        for item in fields(self):
+            if item.name in (*_THRESHOLDS, "future_tolerance"):
+                value = getattr(self, item.name)
+                if not isinstance(value, timedelta) or value <= timedelta(0):
+                    raise PolicyError(item.name, value, "a positive duration")
+        if not self.grace < self.restrict_after < self.purge_after:
+            raise PolicyError(
+                "thresholds",
+                f"grace={format_duration(self.grace)}, "
+                f"restrict_after={format_duration(self.restrict_after)}, "
+                f"purge_after={format_duration(self.purge_after)}",
+                "grace < restrict_after < purge_after",
+            )
+        for cell, verdict in self.verdict_overrides.items():
+            if cell in LOCKED_CELLS and verdict is not Verdict.DENY:
+                raise PolicyError(
+                    f"verdicts: {cell[0]}: {cell[1]}",
+                    str(verdict),
+                    "deny: fee-generating work is never allowed once the data is deleted",
+                )
+
+
+_DEFAULT: Final = Policy()
+
+
+def _duration(value: object, where: str) -> timedelta:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise PolicyError(where, value, "a duration such as 24h, 15d, 90m or 3600s")
+    try:
+        duration = parse_duration(value, where)
+    except InputError as err:
+        raise PolicyError(where, value, err.expected) from None
+    if duration <= timedelta(0):
+        raise PolicyError(where, value, "a positive duration")
+    return duration
+
+
+def _operations(section: object, source: str) -> dict[str, Category]:
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise PolicyError(f"{source}: operations", section, "a mapping of operation: category")
+    declared: dict[str, Category] = {}
+    for name, category in section.items():
+        where = f"{source}: operations: {name}"
+        if not isinstance(name, str) or not _OPERATION_NAME.match(name):
+            raise PolicyError(
+                f"{source}: operations", name, "an operation name of a-z, 0-9 and _ (snake_case)"
+            )
+        if name in OPERATIONS:
+            raise PolicyError(
+                where, category, f"no entry: {name} is canonical, its category is fixed"
+            )
+        declared[name] = _enum(Category, category, where)
+    return declared
+
+
+def _overrides(section: object, source: str) -> dict[tuple[Category, str], Verdict]:
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise PolicyError(f"{source}: verdicts", section, "a mapping of category: {phase: verdict}")
+    overrides: dict[tuple[Category, str], Verdict] = {}
+    for category_name, row in section.items():
+        category = _enum(Category, category_name, f"{source}: verdicts")
+        if not isinstance(row, Mapping):
+            raise PolicyError(
+                f"{source}: verdicts: {category_name}", row, "a mapping of phase: verdict"
+            )
+        for column_name, verdict_name in row.items():
+            where = f"{source}: verdicts: {category_name}"
+            if column_name not in _COLUMN_GROUPS:
+                raise PolicyError(where, column_name, "one of " + ", ".join(_COLUMN_GROUPS))
+            verdict = _enum(Verdict, verdict_name, f"{where}: {column_name}")
+            for name in _COLUMN_GROUPS[column_name]:
+                overrides[(category, name)] = verdict
+    return overrides
+
+
+_E = TypeVar("_E", Category, Verdict)
+
+
+def _enum(kind: type[_E], value: object, where: str) -> _E:
+    try:
+        return kind(str(value)) if isinstance(value, str) else kind(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise PolicyError(where, value, "one of " + ", ".join(kind)) from None

@@ -1,0 +1,139 @@
+"""Parsing and printing of instants and durations.
+
+Every instant inside overdue-fsm is a timezone-aware UTC ``datetime``. A naive
+datetime is an error, never silently local time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from .errors import InputError
+
+TimeInput = datetime | str | int | float
+
+_EXPECTED_TIME: Final = "an ISO 8601 instant with an offset or Z (2026-01-01T00:00:00Z) or epoch seconds"
+_EXPECTED_TIME_MS: Final = "epoch milliseconds (as the EMR API returns them) or an ISO 8601 instant"
+_EXPECTED_DURATION: Final = (
+    "a duration such as 24h, 15d, 90m, 3600s, 2w or 1d12h (a bare number is seconds)"
+)
+# Epochs outside these years are typos (or milliseconds where seconds were meant).
+_EPOCH_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
+_EPOCH_MAX: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+_NUMBER: Final = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
+_DURATION_UNITS: Final = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: TimeInput, field: str) -> datetime:
+    """An instant from a datetime, an ISO 8601 string or epoch seconds."""
+    if isinstance(value, bool):
+        raise InputError(field, value, _EXPECTED_TIME)
+    if isinstance(value, datetime):
+        return _aware(value, field, value)
+    if isinstance(value, int | float):
+        return _from_epoch(float(value), field, value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMBER.match(text):
+            return _from_epoch(float(text), field, value)
+        if not text:
+            raise InputError(field, value, _EXPECTED_TIME)
+        if text[-1] in "zZ":
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(field, value, _EXPECTED_TIME) from None
+        return _aware(parsed, field, value)
+    raise InputError(field, value, _EXPECTED_TIME)
+
+
+def parse_time_ms(value: TimeInput, field: str) -> datetime:
+    """An instant from epoch milliseconds (fields named ``*_ms``) or ISO 8601."""
+    if isinstance(value, bool):
+        raise InputError(field, value, _EXPECTED_TIME_MS)
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value.strip())):
+        return _from_epoch(float(value) / 1000.0, field, value, _EXPECTED_TIME_MS)
+    return parse_time(value, field)
+
+
+def optional_time(value: TimeInput | None, field: str) -> datetime | None:
+    return None if value is None else parse_time(value, field)
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with a Z, as every output of overdue-fsm prints instants."""
+    utc = value.astimezone(UTC)
+    timespec = "microseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+
+
+def optional_format(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def parse_duration(value: str | int | float | timedelta, field: str) -> timedelta:
+    """A duration from ``24h``, ``15d``, ``90m``, ``3600s``, ``1d12h`` or seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise InputError(field, value, _EXPECTED_DURATION)
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InputError(field, value, _EXPECTED_DURATION)
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise InputError(field, value, _EXPECTED_DURATION)
+    text = value.strip().lower()
+    if _NUMBER.match(text):
+        return timedelta(seconds=float(text))
+    position, seconds = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if text[position : match.start()].strip():
+            raise InputError(field, value, _EXPECTED_DURATION)
+        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if position == 0 or text[position:].strip():
+        raise InputError(field, value, _EXPECTED_DURATION)
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest exact spelling: ``15d``, ``24h`` prints as ``1d``, ``90m``."""
+    seconds = int(value.total_seconds())
+    if seconds != value.total_seconds() or seconds <= 0:
+        return f"{value.total_seconds()}s"
+    parts = []
+    for unit in "dhms":
+        size = _DURATION_UNITS[unit]
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
+
+
+def _aware(value: datetime, field: str, original: object) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise InputError(
+            field, original, "a timezone-aware instant (add Z or an offset such as +08:00)"
+        )
+    return value.astimezone(UTC)
+
+
+def _from_epoch(
+    seconds: float, field: str, original: object, expected: str = _EXPECTED_TIME
+) -> datetime:
+    if not math.isfinite(seconds) or not _EPOCH_MIN <= seconds <= _EPOCH_MAX:
+        hint = " (milliseconds belong in a field named *_ms)" if seconds > _EPOCH_MAX else ""
+        raise InputError(field, original, f"{expected}, between 1970 and 9999{hint}")
+    return datetime.fromtimestamp(seconds, UTC)
