@@ -41,7 +41,9 @@ class Decision:
     def reason(self) -> str:
         if self.fixed_reason is not None or self.state is None or self.category is None:
             return self.fixed_reason or ""
-        return _reason(self.state, self.operation, self.category, self.verdict, self.allowed, self.strict)
+        return _reason(
+            self.state, self.operation, self.category, self.verdict, self.allowed, self.strict
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,7 +95,9 @@ def undecidable(cluster_id: str, operation: str, why: str, *, strict: bool = Fal
         action="fail",
         phase=None,
         strict=strict,
-        fixed_reason=f"{operation} is denied for {cluster_id}: the phase cannot be determined ({why})",
+        fixed_reason=(
+            f"{operation} is denied for {cluster_id}: the phase cannot be determined ({why})"
+        ),
     )
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
-from transitions import EventData, Machine, Transition as TransitionsTransition
+from transitions import EventData, Machine
+from transitions import Transition as TransitionsTransition
 from transitions.core import Event as TransitionsEvent
 
 from .decisions import Decision, decide, report
@@ -29,7 +30,6 @@ from .table import (
     EVENT_TRANSITIONS,
     INITIAL_PHASE,
     PHASE_ALIASES,
-    PHASES,
     TERMINAL_PHASES,
     TIMED_TRANSITIONS,
     Billing,
@@ -63,9 +63,7 @@ class Event:
         return data
 
     @classmethod
-    def create(
-        cls, kind: str, at: TimeInput, expires_at: TimeInput | None = None
-    ) -> Event:
+    def create(cls, kind: str, at: TimeInput, expires_at: TimeInput | None = None) -> Event:
         """An event from user input, validated."""
         try:
             event_kind = EventKind(kind)
@@ -78,10 +76,14 @@ class Event:
                 raise InputError("expires_at", None, "the new expiry of the renewed subscription")
             if expiry <= when:
                 raise InputError(
-                    "expires_at", format_time(expiry), f"an instant after the renewal at {format_time(when)}"
+                    "expires_at",
+                    format_time(expiry),
+                    f"an instant after the renewal at {format_time(when)}",
                 )
         elif expiry is not None:
-            raise InputError("expires_at", format_time(expiry), f"nothing: only renewed carries it, not {kind}")
+            raise InputError(
+                "expires_at", format_time(expiry), f"nothing: only renewed carries it, not {kind}"
+            )
         return cls(event_kind, when, expiry)
 
 
@@ -192,14 +194,14 @@ class _Run:
     """The plain model the shared machine drives: one cluster being replayed."""
 
     __slots__ = (
-        "state",
         "billing",
-        "policy",
+        "expires_at",
+        "history",
         "overdue",
         "overdue_since",
-        "expires_at",
         "phase_since",
-        "history",
+        "policy",
+        "state",
     )
 
     def __init__(self, billing: Billing, expires_at: datetime | None, policy: Policy) -> None:

@@ -45,7 +45,8 @@ class Observation:
             raise InputError(
                 "overdue_since",
                 str(overdue_since),
-                f"nothing while the balance is {amount} (an overdue episode needs a negative balance)",
+                f"nothing while the balance is {amount} "
+                "(an overdue episode needs a negative balance)",
             )
         if since is not None and since > observed_at:
             raise InputError(
@@ -53,7 +54,9 @@ class Observation:
             )
         if not isinstance(released, bool):
             raise InputError("released", released, "true or false")
-        return cls(observed_at, amount, since, optional_time(renewed_until, "renewed_until"), released)
+        return cls(
+            observed_at, amount, since, optional_time(renewed_until, "renewed_until"), released
+        )
 
 
 def parse_amount(value: Decimal | str | int | float, field: str) -> Decimal:
@@ -74,7 +77,9 @@ def events_for(observation: Observation) -> list[Event]:
     events: list[Event] = []
     negative = observation.balance is not None and observation.balance < 0
     if negative or (observation.balance is None and observation.overdue_since is not None):
-        events.append(Event(EventKind.BALANCE_NEGATIVE, observation.overdue_since or observation.at))
+        events.append(
+            Event(EventKind.BALANCE_NEGATIVE, observation.overdue_since or observation.at)
+        )
     elif observation.balance is not None:
         events.append(Event(EventKind.RECHARGED, observation.at))
     if observation.renewed_until is not None:

@@ -157,6 +157,15 @@ INITIAL_PHASE: Final = Phase.ACTIVE
 # the effect on the facts.
 
 Condition = Literal["is_pay_as_you_go", "is_subscription", "is_overdue", "renewal_extends"]
+# How the docs say each condition, when it must hold and when it must not.
+CONDITION_WORDS: Final = MappingProxyType(
+    {
+        "is_pay_as_you_go": ("pay-as-you-go", "not pay-as-you-go"),
+        "is_subscription": ("subscription", "not subscription"),
+        "is_overdue": ("balance negative", "balance not negative"),
+        "renewal_extends": ("new expiry later than the current one", "expiry not extended"),
+    }
+)
 Effect = Literal["start_overdue_clock", "mark_overdue", "clear_overdue", "extend_expiry"]
 
 
@@ -176,7 +185,10 @@ _OVERDUE: Final = (Phase.OVERDUE_GRACE, Phase.SUSPENDED, Phase.RESTRICTED)
 EVENT_TRANSITIONS: Final = (
     # active -> overdue_grace: the clock starts at the event's instant.
     EventTransition(
-        EventKind.BALANCE_NEGATIVE, (Phase.ACTIVE,), Phase.OVERDUE_GRACE, after="start_overdue_clock"
+        EventKind.BALANCE_NEGATIVE,
+        (Phase.ACTIVE,),
+        Phase.OVERDUE_GRACE,
+        after="start_overdue_clock",
     ),
     # An expired subscription can still run up a debt: remember it, so a
     # renewal is refused until the account is recharged.
@@ -189,7 +201,10 @@ EVENT_TRANSITIONS: Final = (
         after="mark_overdue",
     ),
     EventTransition(
-        EventKind.RECHARGED, (Phase.OVERDUE_GRACE, Phase.RESTRICTED), Phase.ACTIVE, after="clear_overdue"
+        EventKind.RECHARGED,
+        (Phase.OVERDUE_GRACE, Phase.RESTRICTED),
+        Phase.ACTIVE,
+        after="clear_overdue",
     ),
     EventTransition(
         EventKind.RECHARGED,

@@ -15,7 +15,9 @@ from .errors import InputError
 
 TimeInput = datetime | str | int | float
 
-_EXPECTED_TIME: Final = "an ISO 8601 instant with an offset or Z (2026-01-01T00:00:00Z) or epoch seconds"
+_EXPECTED_TIME: Final = (
+    "an ISO 8601 instant with an offset or Z (2026-01-01T00:00:00Z) or epoch seconds"
+)
 _EXPECTED_TIME_MS: Final = "epoch milliseconds (as the EMR API returns them) or an ISO 8601 instant"
 _EXPECTED_DURATION: Final = (
     "a duration such as 24h, 15d, 90m, 3600s, 2w or 1d12h (a bare number is seconds)"
@@ -107,17 +109,17 @@ def parse_duration(value: str | int | float | timedelta, field: str) -> timedelt
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest exact spelling: ``15d``, ``24h`` prints as ``1d``, ``90m``."""
-    seconds = int(value.total_seconds())
-    if seconds != value.total_seconds() or seconds <= 0:
-        return f"{value.total_seconds()}s"
-    parts = []
-    for unit in "dhms":
-        size = _DURATION_UNITS[unit]
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts)
+    """A short exact spelling as people write thresholds: ``24h``, ``15d``, ``90m``."""
+    seconds = value.total_seconds()
+    if seconds != int(seconds) or seconds <= 0:
+        return f"{seconds}s"
+    whole = int(seconds)
+    if whole % 86400 == 0 and whole >= 2 * 86400:
+        return f"{whole // 86400}d"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
 
 
 def _aware(value: datetime, field: str, original: object) -> datetime:

@@ -1,0 +1,487 @@
+"""The ``overdue-fsm`` command line: parse, ask the domain and the store, render.
+
+Exit codes: 0 success (``check``: allowed), 1 denied or not tracked (a guard
+fails closed), 2 bad input or an unusable store, 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+import yaml
+
+from . import __version__
+from .decisions import Decision, deadline_ahead, decide, report
+from .diagram import mermaid
+from .docs import all_tables
+from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
+from .lifecycle import Cluster, ClusterState, parse_cluster_id, parse_phase
+from .observations import Observation
+from .policy import Policy
+from .table import Verdict
+from .timeutil import format_time, parse_time, utcnow
+
+if TYPE_CHECKING:
+    from .store import Store
+
+EXIT_OK, EXIT_DENIED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+POLICY_ENV = "OVERDUE_FSM_POLICY"
+TABLES = ("phases", "transitions", "operations", "verdicts")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are input errors: exit 2 with one line, as argparse does."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+# -- entry point -----------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except NotTrackedError as err:
+        _fail(str(err))
+        return EXIT_DENIED
+    except FsmError as err:
+        _fail(str(err))
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as err:  # no traceback reaches a user
+        _fail(
+            f"internal error ({type(err).__name__}: {err}); "
+            f"please report it at {REPORT_BUGS_AT} with the command you ran"
+        )
+        return EXIT_INTERNAL
+
+
+def _fail(message: str) -> None:
+    print(f"overdue-fsm: {message}", file=sys.stderr)
+
+
+# -- arguments ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="overdue-fsm",
+        description=(
+            "Where an Alibaba Cloud EMR cluster is on the overdue road "
+            "(active, overdue_grace, suspended, restricted, purged, released), "
+            "and which operations may run on it."
+        ),
+        epilog=(
+            "Exit codes: 0 ok/allowed, 1 denied or not tracked, "
+            "2 bad input or store, 3 internal error."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--policy",
+        metavar="FILE",
+        default=os.environ.get(POLICY_ENV),
+        help=f"policy YAML file (default: ${POLICY_ENV}, else the built-in policy)",
+    )
+    store = _Parser(add_help=False)
+    store.add_argument(
+        "--store",
+        metavar="URL",
+        help="sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
+        "(default: $OVERDUE_FSM_STORE, else ~/.local/state/overdue-fsm/clusters.db)",
+    )
+    reading = _Parser(add_help=False)
+    reading.add_argument(
+        "--now", metavar="T", help="evaluate at this instant (what-if; default: now)"
+    )
+    reading.add_argument("--json", action="store_true", help="machine-readable output")
+    facts = _Parser(add_help=False)
+    group = facts.add_argument_group(
+        "facts",
+        "give facts to evaluate without a store (stateless); without them the store is read",
+    )
+    group.add_argument(
+        "--billing", help="pay_as_you_go or subscription (PayAsYouGo / Subscription)"
+    )
+    group.add_argument("--account", help="billing account (default: default)")
+    group.add_argument("--overdue-since", metavar="T", help="when the balance went negative")
+    group.add_argument("--expires-at", metavar="T", help="subscription expiry")
+    group.add_argument("--released-at", metavar="T", help="when the owner released the cluster")
+
+    def add(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help_: str,
+        *parents: _Parser,
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_, parents=[*parents, common])
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = add(
+        "status",
+        _status,
+        "the phase of a cluster and every operation's verdict",
+        store,
+        reading,
+        facts,
+    )
+    sub.add_argument("cluster_id", metavar="CLUSTER")
+
+    sub = add(
+        "check",
+        _check,
+        "may OPERATION run on CLUSTER now? (exit 0 yes, 1 no)",
+        store,
+        reading,
+        facts,
+    )
+    sub.add_argument("cluster_id", metavar="CLUSTER")
+    sub.add_argument("operation", metavar="OPERATION")
+    sub.add_argument("--strict", action="store_true", help="treat warn (may fail) as deny")
+
+    sub = add(
+        "timeline", _timeline, "the transitions so far and the phases ahead", store, reading, facts
+    )
+    sub.add_argument("cluster_id", metavar="CLUSTER")
+
+    add("diagram", _diagram, "the lifecycle as a Mermaid state diagram")
+
+    sub = add("tables", _tables, "the phase, transition, operation and verdict tables (Markdown)")
+    sub.add_argument(
+        "which",
+        nargs="*",
+        choices=list(TABLES),
+        metavar="TABLE",
+        help="phases, transitions, operations, verdicts",
+    )
+
+    sub = add("policy", _policy, "the policy in force (validates --policy FILE)")
+    sub.add_argument("--json", action="store_true", help="JSON instead of YAML")
+
+    sub = add("observe", _observe, "record what was observed about a cluster", store)
+    sub.add_argument("cluster_id", metavar="CLUSTER")
+    sub.add_argument("--billing", help="pay_as_you_go or subscription (needed for a new cluster)")
+    sub.add_argument("--account", help="billing account (default: default)")
+    sub.add_argument("--balance", metavar="AMOUNT", help="account balance; negative means overdue")
+    sub.add_argument(
+        "--overdue-since", metavar="T", help="when the balance went negative (default: --at)"
+    )
+    sub.add_argument(
+        "--expires-at", metavar="T", help="subscription expiry (a fact of the cluster)"
+    )
+    sub.add_argument("--renewed-until", metavar="T", help="the subscription was renewed until T")
+    sub.add_argument("--released", action="store_true", help="the owner released the cluster")
+    sub.add_argument("--at", metavar="T", help="when this was observed (default: now)")
+    sub.add_argument(
+        "--key", metavar="KEY", help="idempotency key: a retried write with it is stored once"
+    )
+    sub.add_argument("--dry-run", action="store_true", help="compute the result, write nothing")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sub = add("history", _history, "the event log of a cluster and its transitions", store)
+    sub.add_argument("cluster_id", metavar="CLUSTER")
+    sub.add_argument("--now", metavar="T", help="evaluate the transitions at this instant")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sub = add(
+        "list", _list, "every tracked cluster with its phase and what comes next", store, reading
+    )
+    sub.add_argument("--account", help="only this billing account")
+    sub.add_argument("--phase", help="only clusters in this phase")
+
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    state = _evaluate(args)
+    if args.json:
+        _print_json(report(state))
+    else:
+        _print_status(state)
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        state = _evaluate(args)
+    except NotTrackedError as err:
+        _fail(f"{args.operation} is denied: {err}")
+        if args.json:
+            _print_json({"decision": _undecided(args, str(err)).as_dict()})
+        return EXIT_DENIED
+    decision = decide(state, args.operation, strict=args.strict)
+    if args.json:
+        _print_json(decision.as_dict())
+    else:
+        print(decision.verdict)
+    print(decision.reason, file=sys.stderr)
+    return EXIT_OK if decision.allowed else EXIT_DENIED
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    state = _evaluate(args)
+    data = report(state)
+    if args.json:
+        _print_json({key: data[key] for key in ("cluster_id", "phase", "history", "timeline")})
+        return EXIT_OK
+    print(f"{state.cluster_id} ({state.billing}, account {state.account})")
+    for item in data["history"]:
+        print(f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})")
+    evaluated = data["evaluated_at"] or "now"
+    print(f"  {evaluated}  now {state.phase}")
+    for item in data["timeline"]:
+        print(f"  {item['at']}  -> {item['phase']}  (scheduled)")
+    if not data["timeline"]:
+        print("  nothing scheduled")
+    return EXIT_OK
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    print(mermaid(_load_policy(args)), end="")
+    return EXIT_OK
+
+
+def _tables(args: argparse.Namespace) -> int:
+    tables = all_tables(_load_policy(args))
+    names = args.which or list(tables)
+    print("\n".join(tables[name] for name in names), end="")
+    return EXIT_OK
+
+
+def _policy(args: argparse.Namespace) -> int:
+    data = _load_policy(args).as_dict()
+    if args.json:
+        _print_json(data)
+    else:
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+    return EXIT_OK
+
+
+def _observe(args: argparse.Namespace) -> int:
+    cluster_id = parse_cluster_id(args.cluster_id)
+    observation = Observation.create(
+        at=_time_option(args, "at"),
+        balance=args.balance,
+        overdue_since=_time_option(args, "overdue_since"),
+        renewed_until=_time_option(args, "renewed_until"),
+        released=args.released,
+    )
+    now = max(observation.at, utcnow())
+    with _open_store(args, create=not args.dry_run) as store:
+        result = store.observe(
+            cluster_id,
+            observation,
+            billing=args.billing,
+            account=args.account,
+            expires_at=_time_option(args, "expires_at"),
+            source="cli",
+            idempotency_key=args.key,
+            now=now,
+            dry_run=args.dry_run,
+        )
+    data = report(result.after)
+    data["changed"] = result.changed
+    data["recorded"] = [event.as_dict() for event in result.recorded]
+    data["entered"] = [str(phase) for phase in result.entered]
+    data["dry_run"] = result.dry_run
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    verb = "would record" if result.dry_run else "recorded"
+    if result.recorded:
+        kinds = ", ".join(f"{e.kind} at {format_time(e.at)}" for e in result.recorded)
+        print(f"{verb}: {kinds}")
+    else:
+        print("nothing new to record" + (" (cluster created)" if result.created else ""))
+    if result.entered:
+        print("entered: " + ", ".join(str(phase) for phase in result.entered))
+    _print_status(result.after)
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    with _open_store(args, create=False) as store:
+        events = store.history(args.cluster_id)
+        state = store.load(args.cluster_id).state(_now(args))
+    if args.json:
+        _print_json(
+            {
+                "cluster_id": state.cluster_id,
+                "events": [event.as_dict() for event in events],
+                "transitions": [t.as_dict() for t in state.history],
+            }
+        )
+        return EXIT_OK
+    print(f"{state.cluster_id}: events as recorded")
+    for event in events:
+        data = event.as_dict()
+        extra = " ".join(f"{k}={v}" for k, v in data.get("payload", {}).items())
+        key = f" key={event.idempotency_key}" if event.idempotency_key else ""
+        print(
+            f"  #{event.seq:<5} {data['kind']:<17} at {data['at']}  "
+            f"(recorded {data['recorded_at']} by {event.source}{key}) {extra}".rstrip()
+        )
+    print("transitions (in event time)")
+    for transition in state.history:
+        item = transition.as_dict()
+        print(f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})")
+    if not state.history:
+        print("  none: the cluster is active")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    phase = None if args.phase is None else parse_phase(args.phase, "--phase")
+    with _open_store(args, create=False) as store:
+        states = store.list(account=args.account, phase=phase, now=_now(args))
+    rows = [report(state) for state in states]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    columns = (
+        "cluster_id",
+        "account",
+        "billing",
+        "phase",
+        "phase_since",
+        "next_phase",
+        "next_phase_at",
+    )
+    titles = ("CLUSTER", "ACCOUNT", "BILLING", "PHASE", "SINCE", "NEXT", "AT")
+    table = [titles] + [
+        tuple(str(row[c] if row[c] is not None else "-") for c in columns) for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+    print(f"{len(rows)} cluster(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- shared pieces ------------------------------------------------------------------------
+
+
+def _now(args: argparse.Namespace) -> datetime:
+    value = getattr(args, "now", None)
+    return utcnow() if value is None else parse_time(value, "--now")
+
+
+def _load_policy(args: argparse.Namespace) -> Policy:
+    return Policy.default() if not args.policy else Policy.load(args.policy)
+
+
+@contextmanager
+def _open_store(args: argparse.Namespace, *, create: bool) -> Iterator[Store]:
+    from .store import open_store  # the stateless commands need no store code
+
+    store = open_store(args.store, policy=_load_policy(args), create=create)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _facts_given(args: argparse.Namespace) -> bool:
+    return any(
+        getattr(args, name, None) is not None
+        for name in ("billing", "overdue_since", "expires_at", "released_at")
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> ClusterState:
+    """The cluster at ``--now``: from the facts given, else from the store."""
+    now = _now(args)
+    if not _facts_given(args):
+        if getattr(args, "account", None) is not None:
+            raise InputError(
+                "--account", args.account, "--billing too (facts are evaluated without a store)"
+            )
+        with _open_store(args, create=False) as store:
+            return store.load(parse_cluster_id(args.cluster_id)).state(now)
+    if args.billing is None:
+        raise InputError("--billing", None, "pay_as_you_go or subscription when facts are given")
+    cluster = Cluster(
+        args.cluster_id,
+        args.billing,
+        account=args.account or "default",
+        expires_at=_time_option(args, "expires_at"),
+        policy=_load_policy(args),
+    )
+    overdue_since = _time_option(args, "overdue_since")
+    if overdue_since is not None:
+        cluster.balance_negative(overdue_since, now=now)
+    released_at = _time_option(args, "released_at")
+    if released_at is not None:
+        cluster.released(released_at, now=now)
+    return cluster.state(now)
+
+
+def _time_option(args: argparse.Namespace, name: str) -> datetime | None:
+    """A time option parsed early, so an error names the option the user typed."""
+    value = getattr(args, name, None)
+    return None if value is None else parse_time(value, "--" + name.replace("_", "-"))
+
+
+def _undecided(args: argparse.Namespace, why: str) -> Decision:
+    from .decisions import undecidable
+
+    return undecidable(args.cluster_id, args.operation, why, strict=args.strict)
+
+
+def _print_json(data: Any, out: TextIO | None = None) -> None:
+    json.dump(data, out or sys.stdout, indent=2, sort_keys=False)
+    (out or sys.stdout).write("\n")
+
+
+def _print_status(state: ClusterState) -> None:
+    data = report(state)
+    since = f" since {data['phase_since']}" if data["phase_since"] else ""
+    print(f"{state.cluster_id}: {state.phase}{since} ({state.billing}, account {state.account})")
+    rows = [
+        ("overdue since", data["overdue_since"]),
+        ("expires at", data["expires_at"]),
+        (
+            "next",
+            f"{data['next_phase']} on {data['next_phase_at']}" if data["next_phase"] else None,
+        ),
+        ("ahead", deadline_ahead(state)),
+    ]
+    for label, value in rows:
+        if value:
+            print(f"  {label:<14}{value}")
+    by_verdict: dict[str, list[str]] = {str(v): [] for v in Verdict}
+    for operation, verdict in data["operations"].items():
+        by_verdict[verdict].append(operation)
+    for verdict, label in (("allow", "allowed"), ("warn", "may fail"), ("deny", "denied")):
+        if by_verdict[verdict]:
+            print(f"  {label:<14}{', '.join(by_verdict[verdict])}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
