@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint types unit lock clean
+.PHONY: demo test lint types unit readme lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ types: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+readme: $(STAMP)
+	$(BIN)/python tests/readme_blocks.py --write
 
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

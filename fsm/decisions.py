@@ -6,9 +6,8 @@ them derives a phase or a verdict on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .table import PHASES, Category, Phase, Verdict
 from .timeutil import format_time, optional_format
@@ -19,8 +18,7 @@ if TYPE_CHECKING:
 Action = Literal["run", "skip", "fail"]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The answer to "may this operation run on this cluster now?"."""
 
     cluster_id: str
@@ -34,8 +32,8 @@ class Decision:
     phase: Phase | None
     strict: bool = False
     # The reason is worded on demand: a fleet decides far more often than it prints.
-    fixed_reason: str | None = field(default=None, repr=False)
-    state: ClusterState | None = field(default=None, repr=False, compare=False)
+    fixed_reason: str | None = None
+    state: ClusterState | None = None
 
     @property
     def reason(self) -> str:

@@ -39,6 +39,8 @@ def mermaid(policy: Policy | None = None, title: str = "EMR cluster overdue life
     labels = {step.trigger: _timed_label(step.trigger, policy) for step in TIMED_TRANSITIONS}
     lines = []
     for line in source.splitlines():
+        if line.strip() == title:
+            line = f"title: {title}"  # Mermaid's front matter is YAML
         if _TRANSITIONS_STYLE.match(line):
             continue  # transitions highlights a "current" state; a reference diagram has none
         if "-->" in line and ": " in line:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 from transitions import EventData, Machine
 from transitions import Transition as TransitionsTransition
@@ -48,8 +47,7 @@ _CLUSTER_ID_EXPECTED: Final = (
 # -- values -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One recorded fact about a cluster: what happened and when."""
 
     kind: EventKind
@@ -87,8 +85,7 @@ class Event:
         return cls(event_kind, when, expiry)
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
     """A phase change: from ``source`` to ``dest`` at its effective instant."""
 
     source: Phase
@@ -105,8 +102,7 @@ class Transition:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one event or ``advance`` did to a cluster."""
 
     trigger: str
@@ -117,8 +113,7 @@ class Outcome:
     note: str | None = None  # why nothing changed, when nothing did
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterState:
+class ClusterState(NamedTuple):
     """A cluster evaluated at one instant: everything decisions and reports read."""
 
     cluster_id: str
@@ -257,6 +252,12 @@ class _Run:
         self.overdue = True
         self.overdue_since = event.kwargs["at"]
 
+    def mark_overdue(self, event: EventData) -> None:
+        # An expired subscription has no overdue clock; the instant is kept
+        # for the report and the flag blocks renewal until a recharge.
+        self.overdue = True
+        self.overdue_since = event.kwargs["at"]
+
     def clear_overdue(self, event: EventData) -> None:
         self.overdue = False
         self.overdue_since = None
@@ -359,6 +360,19 @@ class _FleetMachine(Machine):
 
 
 _MACHINE: Final = _FleetMachine(model=None, **machine_definition())
+
+
+def _check_callbacks(machine: Machine) -> None:
+    """Every condition and effect the table names must be a method of the model."""
+    for event in machine.events.values():
+        for transitions in event.transitions.values():
+            for transition in cast(list[_StepTransition], transitions):
+                for name in (*(name for name, _ in transition.checks), *transition.effects):
+                    if not callable(getattr(_Run, name, None)):
+                        raise ImportError(f"fsm.table names {name!r}; the lifecycle model lacks it")
+
+
+_check_callbacks(_MACHINE)
 _TIMED_BY_TRIGGER: Final = {step.trigger: step for step in TIMED_TRANSITIONS}
 _SCHEDULE: Final = {
     (step.billing, source): step for step in TIMED_TRANSITIONS for source in step.sources
