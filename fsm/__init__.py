@@ -8,7 +8,7 @@
 ('restricted', 'deny')
 """
 
-from .decisions import Decision, decide, deadline_ahead, report, undecidable
+from .decisions import Decision, deadline_ahead, decide, report, undecidable
 from .errors import (
     FsmError,
     InputError,

@@ -15,7 +15,9 @@ from fsm.docs import all_tables
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(
-    r"(<!-- BEGIN generated: (?P<name>[a-z]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)",
+    r"(<!-- BEGIN generated: (?P<name>[a-z]+) -->\n)"
+    r"(?P<body>.*?)"
+    r"(<!-- END generated: (?P=name) -->)",
     re.DOTALL,
 )
 

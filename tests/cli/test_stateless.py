@@ -38,7 +38,7 @@ def test_check_exit_code_and_verdict(
 
 
 def test_strict_turns_warn_into_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, err = run(
+    rc, _out, err = run(
         capsys, "check", "c-1", "submit_task", "--strict", *PAYG, "--now", "2026-01-01T12:00:00Z"
     )
     assert rc == 1
@@ -136,7 +136,7 @@ def test_released_cluster_denies_everything(capsys: pytest.CaptureFixture[str]) 
         "--now",
         "2026-01-06T00:00:00Z",
     ]
-    rc, out, err = run(capsys, "check", "s-1", "view_cluster_info", *argv, "--json")
+    rc, out, _err = run(capsys, "check", "s-1", "view_cluster_info", *argv, "--json")
     assert rc == 1
     assert json.loads(out)["action"] == "fail"
 
