@@ -1,0 +1,1 @@
+"""Where the facts come from: cloud sources that report balances and clusters."""
