@@ -448,6 +448,7 @@ def test_late_release_is_effective_at_its_own_instant() -> None:
     strict=True,
     reason="an event that changes nothing when recorded is dropped from the log, so a "
     "later, earlier-dated event cannot give it back its effect",
+    raises=AssertionError,
 )
 def test_late_event_before_an_earlier_recorded_recharge() -> None:
     """Recorded: recharged(day 10), then late balance_negative(day 5).
