@@ -1,0 +1,665 @@
+"""What every store does, whatever the engine underneath.
+
+A store keeps each cluster's facts and its append-only event log, nothing else
+that is true: the phase is always recomputed by the core engine from facts,
+events and ``now``. Each cluster row also caches the phase the last write
+computed (``last_phase``, ``last_evaluated_at``) so a write can tell which
+phases were entered since; that cache is never read as the truth.
+
+The engines (:mod:`.sqlite`, :mod:`.postgres`) supply connections,
+transactions, the per-cluster lock and the SQL types; the logic is here, once.
+SQL is written with ``?`` placeholders and every value travels as a parameter.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final, Protocol, TypeVar
+
+from ..errors import FsmError, InputError, NotTrackedError, StoreError
+from ..lifecycle import (
+    Cluster,
+    ClusterState,
+    Event,
+    Outcome,
+    parse_account,
+    parse_billing,
+    parse_cluster_id,
+    parse_phase,
+)
+from ..observations import Observation, events_for
+from ..policy import Policy
+from ..table import Billing, EventKind, Phase
+from ..timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
+
+T = TypeVar("T")
+
+SCHEMA_VERSION: Final = 2
+"""The schema this code writes. 1: facts and events; 2: the per-cluster phase cache."""
+READABLE_FROM: Final = 1
+"""The oldest schema a reader can read without migrating (reads never write)."""
+
+_KINDS: Final = {str(kind): kind for kind in EventKind}
+_MAX_KEY: Final = 200
+_MAX_SOURCE: Final = 64
+
+
+# -- values ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of a cluster's event log, as recorded."""
+
+    seq: int
+    cluster_id: str
+    kind: EventKind
+    at: datetime
+    recorded_at: datetime
+    source: str
+    idempotency_key: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "cluster_id": self.cluster_id,
+            "kind": str(self.kind),
+            "at": format_time(self.at),
+            "recorded_at": format_time(self.recorded_at),
+            "source": self.source,
+            "idempotency_key": self.idempotency_key,
+            "payload": dict(self.payload),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What :meth:`Store.record` did."""
+
+    changed: bool  # the event joined the log
+    outcome: Outcome
+    cluster: Cluster  # the cluster after the event
+    duplicate: bool  # the idempotency key was already stored: nothing was written
+
+
+@dataclass(frozen=True, slots=True)
+class ObserveResult:
+    """What :meth:`Store.observe` did (or, with ``dry_run``, would do)."""
+
+    cluster_id: str
+    created: bool
+    changed: bool  # created, facts changed, or at least one event recorded
+    recorded: list[Event]
+    outcomes: list[Outcome]
+    before: ClusterState | None  # as last evaluated by a write (None: never)
+    after: ClusterState  # evaluated at ``now`` after the observation
+    entered: list[Phase]  # phases entered since the last write-evaluation
+    dry_run: bool
+    duplicate: bool = False  # the idempotency key was already stored: no event recorded
+    facts_changed: bool = False
+
+
+# -- what an engine provides ---------------------------------------------------------------
+
+
+class Tx(Protocol):
+    """One open transaction of an engine, in ``?`` placeholder style."""
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> builtins.list[tuple[Any, ...]]: ...
+
+    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None: ...
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    account: str
+    billing: Billing
+    expires_at: datetime | None
+    last_phase: Phase | None = None
+    last_evaluated_at: datetime | None = None
+
+
+class Store:
+    """A store of cluster facts and event logs. Use as a context manager, or ``close()``.
+
+    Open one with :func:`fsm.store.open_store`. ``writable`` is False for
+    readers (``create=False``): they never create, migrate or write anything.
+    """
+
+    engine: str = "?"
+
+    def __init__(self, url: str, policy: Policy, writable: bool) -> None:
+        self.url = url
+        self.policy = policy
+        self.writable = writable
+
+    # -- engine hooks ----------------------------------------------------------------
+
+    def _run_read(self, work: Callable[[Tx], T]) -> T:
+        raise NotImplementedError
+
+    def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
+        """Run ``work`` in one transaction holding the write lock of ``cluster_id``."""
+        raise NotImplementedError
+
+    def _store_error(self, error: Exception) -> StoreError | None:
+        """The user-facing error for an engine exception (None: not the engine's)."""
+        return None
+
+    def _time_in(self, value: datetime) -> object:
+        return value
+
+    def _time_out(self, value: Any) -> datetime:
+        return parse_time(value, "stored time")
+
+    def _json_in(self, value: dict[str, Any]) -> object:
+        return value
+
+    def _json_out(self, value: Any) -> dict[str, Any]:
+        return dict(value)
+
+    def close(self) -> None:
+        """Release the connection; the store cannot be used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn engine exceptions into one clear :class:`StoreError`."""
+        try:
+            yield
+        except FsmError:
+            raise
+        except Exception as error:
+            translated = self._store_error(error)
+            if translated is None:
+                raise
+            raise translated from None
+
+    def _write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
+        if not self.writable:
+            raise StoreError(
+                f"the store at {self.url} was opened for reading (create=False); "
+                "open it with create=True to record"
+            )
+        with self._errors():
+            return self._run_write(cluster_id, work)
+
+    def _read(self, work: Callable[[Tx], T]) -> T:
+        with self._errors():
+            return self._run_read(work)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def upsert_cluster(
+        self,
+        cluster_id: str,
+        billing: str | Billing,
+        *,
+        account: str = "default",
+        expires_at: TimeInput | None = None,
+    ) -> bool:
+        """Track ``cluster_id`` with these facts; True if it was created or a fact changed.
+
+        The facts are set as given (``expires_at`` None: no expiry). The billing
+        of a tracked cluster cannot change: that is an :class:`InputError`.
+        """
+        cid = parse_cluster_id(cluster_id)
+        wanted = _Facts(
+            parse_account(account), parse_billing(billing), optional_time(expires_at, "expires_at")
+        )
+        # The core checks the facts fit together (no expiry for pay-as-you-go).
+        Cluster(cid, wanted.billing, account=wanted.account, expires_at=wanted.expires_at)
+
+        def work(tx: Tx) -> bool:
+            current = self._facts(tx, cid, cache=True)
+            if current is None:
+                self._insert_cluster(tx, cid, wanted)
+                return True
+            _same_billing(cid, current.billing, wanted.billing)
+            if (current.account, current.expires_at) == (wanted.account, wanted.expires_at):
+                return False
+            self._update_facts(tx, cid, wanted)
+            return True
+
+        return self._write(cid, work)
+
+    def record(
+        self,
+        cluster_id: str,
+        event: Event,
+        idempotency_key: str | None = None,
+        *,
+        source: str = "api",
+        now: TimeInput | None = None,
+    ) -> RecordResult:
+        """Record ``event`` for a tracked cluster, if it changes the cluster.
+
+        An event that changes nothing (a repeated ``balance_negative``) is not
+        written and comes back with ``changed`` False. A key already stored
+        for this cluster is a retry: nothing is written, ``duplicate`` is True.
+        """
+        cid = parse_cluster_id(cluster_id)
+        if not isinstance(event, Event):
+            raise InputError("event", event, "an fsm.Event (fsm.Event.create(kind, at))")
+        key = _key(idempotency_key)
+        src = _source(source)
+        at_now = utcnow() if now is None else parse_time(now, "now")
+
+        def work(tx: Tx) -> RecordResult:
+            facts = self._facts(tx, cid, cache=True)
+            if facts is None:
+                raise NotTrackedError(cid)
+            cluster = self._cluster(cid, facts, self._events(tx, cid))
+            if key is not None and (stored := self._keyed(tx, cid, key)) is not None:
+                if stored != event:
+                    raise InputError(
+                        "idempotency_key",
+                        key,
+                        f"a new key: it is stored for {_show_event(stored)}, "
+                        f"not {_show_event(event)}",
+                    )
+                phase = cluster.phase
+                note = f"duplicate: idempotency key {key!r} is already recorded"
+                outcome = Outcome(str(event.kind), False, phase, phase, (), note)
+                return RecordResult(False, outcome, cluster, True)
+            outcome = cluster.record(event, now=at_now)
+            if outcome.changed:
+                self._insert_event(tx, cid, event, key, src, {})
+                after = cluster.state(at_now)
+                self._mark(tx, cid, after.phase, at_now)
+            return RecordResult(outcome.changed, outcome, cluster, False)
+
+        return self._write(cid, work)
+
+    def observe(
+        self,
+        cluster_id: str,
+        observation: Observation,
+        *,
+        billing: str | None = None,
+        account: str | None = None,
+        expires_at: TimeInput | None = None,
+        source: str = "api",
+        idempotency_key: str | None = None,
+        now: TimeInput | None = None,
+        dry_run: bool = False,
+    ) -> ObserveResult:
+        """Apply what was observed about a cluster, in one transaction under its lock.
+
+        Creates the cluster if it is unknown (``billing`` is then required),
+        updates the facts given, records the events the observation stands for
+        that change the cluster, and evaluates it at ``now`` (default: the wall
+        clock). ``dry_run`` computes the same result and writes nothing.
+        """
+        cid = parse_cluster_id(cluster_id)
+        if not isinstance(observation, Observation):
+            raise InputError("observation", observation, "an fsm.Observation")
+        new_billing = None if billing is None else parse_billing(billing)
+        new_account = None if account is None else parse_account(account)
+        new_expiry = optional_time(expires_at, "expires_at")
+        key = _key(idempotency_key)
+        src = _source(source)
+        at_now = utcnow() if now is None else parse_time(now, "now")
+        wanted_events = events_for(observation)
+        payload: dict[str, Any] = {"observed_at": format_time(observation.at)}
+        if observation.balance is not None:
+            payload["balance"] = str(observation.balance)
+
+        def work(tx: Tx) -> ObserveResult:
+            stored = self._facts(tx, cid, cache=True)
+            created = stored is None
+            if stored is None:
+                if new_billing is None:
+                    raise InputError(
+                        "billing",
+                        None,
+                        f"pay_as_you_go or subscription: cluster {cid!r} is not tracked yet, "
+                        "so its billing is needed",
+                    )
+                facts = _Facts(new_account or "default", new_billing, new_expiry)
+                old_events: builtins.list[Event] = []
+                before = None
+                cluster = self._cluster(cid, facts, old_events)
+            else:
+                if new_billing is not None:
+                    _same_billing(cid, stored.billing, new_billing)
+                facts = _Facts(
+                    stored.account if new_account is None else new_account,
+                    stored.billing,
+                    stored.expires_at if new_expiry is None else new_expiry,
+                    stored.last_phase,
+                    stored.last_evaluated_at,
+                )
+                old_events = self._events(tx, cid)
+                old = self._cluster(cid, stored, old_events)
+                at = stored.last_evaluated_at
+                before = None if at is None else old.state(at)
+                cluster = old if facts == stored else self._cluster(cid, facts, old_events)
+            facts_changed = not created and facts != stored
+            duplicate = key is not None and not created and self._keyed(tx, cid, key) is not None
+            recorded: builtins.list[Event] = []
+            outcomes: builtins.list[Outcome] = []
+            if not duplicate:
+                for event in wanted_events:
+                    outcome = cluster.record(event, now=at_now)
+                    outcomes.append(outcome)
+                    if outcome.changed:
+                        recorded.append(event)
+            after = cluster.state(at_now)
+            seen = set() if before is None else set(before.history)
+            entered = [step.dest for step in after.history if step not in seen]
+            last_at = None if stored is None else stored.last_evaluated_at
+            mark_at = at_now if last_at is None or at_now >= last_at else last_at
+            mark_phase = after.phase if mark_at is at_now else cluster.state(mark_at).phase
+            moved = stored is None or mark_phase is not stored.last_phase
+            if not dry_run:
+                if created:
+                    self._insert_cluster(tx, cid, facts)
+                elif facts_changed:
+                    self._update_facts(tx, cid, facts)
+                for index, event in enumerate(recorded):
+                    event_key = None if key is None else key if index == 0 else f"{key}#{index}"
+                    self._insert_event(tx, cid, event, event_key, src, payload)
+                if recorded or created or facts_changed or moved or entered:
+                    self._mark(tx, cid, mark_phase, mark_at)
+            return ObserveResult(
+                cluster_id=cid,
+                created=created,
+                changed=created or facts_changed or bool(recorded),
+                recorded=recorded,
+                outcomes=outcomes,
+                before=before,
+                after=after,
+                entered=entered,
+                dry_run=dry_run,
+                duplicate=duplicate,
+                facts_changed=facts_changed,
+            )
+
+        if dry_run:
+            return self._read(work)
+        return self._write(cid, work)
+
+    def mark_evaluated(self, cluster_id: str, *, now: TimeInput | None = None) -> bool:
+        """Refresh the cached phase of a cluster at ``now``; True if it was written.
+
+        Internal bookkeeping for listings: the cache is never the truth.
+        """
+        cid = parse_cluster_id(cluster_id)
+        at_now = utcnow() if now is None else parse_time(now, "now")
+
+        def work(tx: Tx) -> bool:
+            facts = self._facts(tx, cid, cache=True)
+            if facts is None:
+                raise NotTrackedError(cid)
+            last = facts.last_evaluated_at
+            if last is not None and at_now <= last:
+                return False
+            phase = self._cluster(cid, facts, self._events(tx, cid)).state(at_now).phase
+            if phase is facts.last_phase:
+                return False
+            self._mark(tx, cid, phase, at_now)
+            return True
+
+        return self._write(cid, work)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, cluster_id: str) -> Cluster | None:
+        """The cluster rebuilt from its facts and events, or None if it is not tracked."""
+        cid = parse_cluster_id(cluster_id)
+
+        def work(tx: Tx) -> Cluster | None:
+            facts = self._facts(tx, cid)
+            return None if facts is None else self._cluster(cid, facts, self._events(tx, cid))
+
+        return self._read(work)
+
+    def load(self, cluster_id: str) -> Cluster:
+        """The cluster rebuilt from its facts and events; :class:`NotTrackedError` if unknown."""
+        cluster = self.get(cluster_id)
+        if cluster is None:
+            raise NotTrackedError(cluster_id)
+        return cluster
+
+    def history(self, cluster_id: str) -> builtins.list[StoredEvent]:
+        """The event log of a cluster in recording order."""
+        cid = parse_cluster_id(cluster_id)
+
+        def work(tx: Tx) -> builtins.list[StoredEvent]:
+            if self._facts(tx, cid) is None:
+                raise NotTrackedError(cid)
+            rows = tx.rows(
+                "SELECT seq, kind, at, recorded_at, source, idempotency_key, payload "
+                "FROM events WHERE cluster_id = ? ORDER BY seq",
+                (cid,),
+            )
+            return [
+                StoredEvent(
+                    seq=int(seq),
+                    cluster_id=cid,
+                    kind=_KINDS[kind],
+                    at=self._time_out(at),
+                    recorded_at=self._time_out(recorded_at),
+                    source=src,
+                    idempotency_key=key,
+                    payload=self._json_out(payload),
+                )
+                for seq, kind, at, recorded_at, src, key, payload in rows
+            ]
+
+        return self._read(work)
+
+    def list(
+        self,
+        *,
+        account: str | None = None,
+        phase: Phase | str | None = None,
+        now: TimeInput | None = None,
+    ) -> builtins.list[ClusterState]:
+        """Every tracked cluster (of ``account``) evaluated at ``now``, by cluster id.
+
+        ``phase`` keeps only the clusters in that phase at ``now``.
+        """
+        acct = None if account is None else parse_account(account)
+        wanted = None if phase is None else parse_phase(phase)
+        at_now = utcnow() if now is None else parse_time(now, "now")
+
+        Rows = builtins.list[tuple[Any, ...]]
+
+        def work(tx: Tx) -> tuple[Rows, Rows]:
+            where, params = ("", ()) if acct is None else (" WHERE c.account = ?", (acct,))
+            clusters = tx.rows(
+                "SELECT c.cluster_id, c.account, c.billing, c.expires_at FROM clusters c"
+                + where
+                + " ORDER BY c.cluster_id",
+                params,
+            )
+            events = tx.rows(
+                "SELECT e.cluster_id, e.kind, e.at, e.expires_at FROM events e"
+                + (" JOIN clusters c ON c.cluster_id = e.cluster_id" if acct else "")
+                + where
+                + " ORDER BY e.cluster_id, e.seq",
+                params,
+            )
+            return clusters, events
+
+        clusters, events = self._read(work)
+        logs: dict[str, builtins.list[Event]] = {}
+        time_out = self._time_out
+        for cid, kind, at, expiry in events:
+            log = logs.get(cid)
+            if log is None:
+                log = logs[cid] = []
+            log.append(
+                Event(_KINDS[kind], time_out(at), None if expiry is None else time_out(expiry))
+            )
+        states = []
+        for cid, acc, billing, expiry in sorted(clusters, key=_first):
+            facts = _Facts(acc, Billing(billing), None if expiry is None else time_out(expiry))
+            state = self._cluster(cid, facts, logs.get(cid, [])).state(at_now)
+            if wanted is None or state.phase is wanted:
+                states.append(state)
+        return states
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _facts(self, tx: Tx, cid: str, *, cache: bool = False) -> _Facts | None:
+        columns = "account, billing, expires_at" + (
+            ", last_phase, last_evaluated_at" if cache else ""
+        )
+        row = tx.row(f"SELECT {columns} FROM clusters WHERE cluster_id = ?", (cid,))
+        if row is None:
+            return None
+        expiry = None if row[2] is None else self._time_out(row[2])
+        if not cache:
+            return _Facts(row[0], Billing(row[1]), expiry)
+        last_phase = None if row[3] is None else Phase(row[3])
+        last_at = None if row[4] is None else self._time_out(row[4])
+        return _Facts(row[0], Billing(row[1]), expiry, last_phase, last_at)
+
+    def _events(self, tx: Tx, cid: str) -> builtins.list[Event]:
+        rows = tx.rows(
+            "SELECT kind, at, expires_at FROM events WHERE cluster_id = ? ORDER BY seq", (cid,)
+        )
+        time_out = self._time_out
+        return [
+            Event(_KINDS[kind], time_out(at), None if expiry is None else time_out(expiry))
+            for kind, at, expiry in rows
+        ]
+
+    def _keyed(self, tx: Tx, cid: str, key: str) -> Event | None:
+        row = tx.row(
+            "SELECT kind, at, expires_at FROM events WHERE cluster_id = ? AND idempotency_key = ?",
+            (cid, key),
+        )
+        if row is None:
+            return None
+        expiry = None if row[2] is None else self._time_out(row[2])
+        return Event(_KINDS[row[0]], self._time_out(row[1]), expiry)
+
+    def _cluster(self, cid: str, facts: _Facts, events: Sequence[Event]) -> Cluster:
+        return Cluster.from_events(
+            cid,
+            facts.billing,
+            events,
+            account=facts.account,
+            expires_at=facts.expires_at,
+            policy=self.policy,
+        )
+
+    def _insert_cluster(self, tx: Tx, cid: str, facts: _Facts) -> None:
+        stamp = self._time_in(utcnow())
+        tx.run(
+            "INSERT INTO clusters (cluster_id, account, billing, expires_at, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                cid,
+                facts.account,
+                str(facts.billing),
+                self._opt_time(facts.expires_at),
+                stamp,
+                stamp,
+            ),
+        )
+
+    def _update_facts(self, tx: Tx, cid: str, facts: _Facts) -> None:
+        tx.run(
+            "UPDATE clusters SET account = ?, expires_at = ?, updated_at = ? WHERE cluster_id = ?",
+            (facts.account, self._opt_time(facts.expires_at), self._time_in(utcnow()), cid),
+        )
+
+    def _insert_event(
+        self,
+        tx: Tx,
+        cid: str,
+        event: Event,
+        key: str | None,
+        source: str,
+        extra: dict[str, Any],
+    ) -> None:
+        payload = dict(extra)
+        if event.expires_at is not None:
+            payload["expires_at"] = format_time(event.expires_at)
+        tx.run(
+            "INSERT INTO events (cluster_id, kind, at, expires_at, recorded_at, source, "
+            "idempotency_key, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                cid,
+                str(event.kind),
+                self._time_in(event.at),
+                self._opt_time(event.expires_at),
+                self._time_in(utcnow()),
+                source,
+                key,
+                self._json_in(payload),
+            ),
+        )
+
+    def _mark(self, tx: Tx, cid: str, phase: Phase, at: datetime) -> None:
+        tx.run(
+            "UPDATE clusters SET last_phase = ?, last_evaluated_at = ? WHERE cluster_id = ?",
+            (str(phase), self._time_in(at), cid),
+        )
+
+    def _opt_time(self, value: datetime | None) -> object:
+        return None if value is None else self._time_in(value)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+def _key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_KEY:
+        raise InputError("idempotency_key", value, f"a non-empty string of at most {_MAX_KEY}")
+    return value
+
+
+def _source(value: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
+        raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
+    return value
+
+
+def _same_billing(cid: str, stored: Billing, given: Billing) -> None:
+    if given is not stored:
+        raise InputError(
+            "billing",
+            str(given),
+            f"{stored}: the billing of tracked cluster {cid!r} cannot change "
+            "(track the converted cluster under its new id)",
+        )
+
+
+def _show_event(event: Event) -> str:
+    text = f"{event.kind} at {format_time(event.at)}"
+    if event.expires_at is not None:
+        text += f" until {format_time(event.expires_at)}"
+    return text

@@ -1,0 +1,299 @@
+"""The server engine: PostgreSQL through psycopg 3.
+
+Writers serialise per cluster: each write transaction first takes a
+transaction-scoped advisory lock keyed by (schema, cluster id), then reads the
+facts and the log (READ COMMITTED: every statement after the lock sees what
+the previous holder committed), then writes. Writers on different clusters
+never wait for each other. Deadlocks and serialisation failures, which the
+lock order should prevent, are retried a bounded number of times.
+
+Readers run in ``REPEATABLE READ, READ ONLY`` transactions: one snapshot for
+the whole read, no locks beyond what any SELECT takes, and the server refuses
+a write. A reader (``create=False``) also sets ``default_transaction_read_only``.
+
+Times are ``timestamptz`` (the session runs in UTC); payloads are ``jsonb``.
+``?schema=NAME`` in the URL keeps the tables in their own schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from ..errors import StoreError
+from ..policy import Policy
+from ..table import Billing, EventKind, Phase
+from .base import READABLE_FROM, SCHEMA_VERSION, Store, Tx
+from .url import mask_password
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT: Final = 3  # seconds, unless the URL says otherwise
+WRITE_RETRIES: Final = 3
+LOCK_NAMESPACE: Final = 0x4F444653  # "ODFS": the first key of every advisory lock we take
+
+_KINDS: Final = ", ".join(f"'{kind}'" for kind in EventKind)
+_BILLINGS: Final = ", ".join(f"'{billing}'" for billing in Billing)
+_PHASES: Final = ", ".join(f"'{phase}'" for phase in Phase)
+_OUR_TABLES: Final = ("overdue_fsm_schema", "clusters", "events")
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        "CREATE TABLE overdue_fsm_schema ("
+        " version integer PRIMARY KEY,"
+        " applied_at timestamptz NOT NULL DEFAULT now())",
+        "CREATE TABLE clusters ("
+        " cluster_id text PRIMARY KEY,"
+        " account text NOT NULL,"
+        f" billing text NOT NULL CHECK (billing IN ({_BILLINGS})),"
+        " expires_at timestamptz,"
+        " created_at timestamptz NOT NULL,"
+        " updated_at timestamptz NOT NULL)",
+        "CREATE TABLE events ("
+        " seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " cluster_id text NOT NULL REFERENCES clusters (cluster_id),"
+        f" kind text NOT NULL CHECK (kind IN ({_KINDS})),"
+        " at timestamptz NOT NULL,"
+        " expires_at timestamptz,"
+        " recorded_at timestamptz NOT NULL,"
+        " source text NOT NULL,"
+        " idempotency_key text,"
+        " payload jsonb NOT NULL DEFAULT '{}')",
+        "CREATE INDEX events_by_cluster ON events (cluster_id, seq)",
+        "CREATE UNIQUE INDEX events_by_key ON events (cluster_id, idempotency_key)"
+        " WHERE idempotency_key IS NOT NULL",
+        "CREATE FUNCTION overdue_fsm_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'overdue-fsm: the event log is append-only'; END $$",
+        "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON events"
+        " FOR EACH STATEMENT EXECUTE FUNCTION overdue_fsm_append_only()",
+    ),
+    2: (
+        f"ALTER TABLE clusters ADD COLUMN last_phase text CHECK (last_phase IN ({_PHASES})),"
+        " ADD COLUMN last_evaluated_at timestamptz",
+        "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
+    ),
+}
+
+
+class _Tx:
+    __slots__ = ("_conn",)
+    _sql: Final[dict[str, str]] = {}
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    @classmethod
+    def _q(cls, sql: str) -> str:
+        converted = cls._sql.get(sql)
+        if converted is None:
+            converted = cls._sql[sql] = sql.replace("?", "%s")
+        return converted
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(self._q(sql), params).fetchall()
+
+    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        return self._conn.execute(self._q(sql), params).fetchone()
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> None:
+        self._conn.execute(self._q(sql), params)
+
+
+class PostgresStore(Store):
+    """A store in a PostgreSQL database (see the module docstring for the locking)."""
+
+    engine = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        conninfo: str,
+        schema: str | None,
+        policy: Policy,
+        writable: bool,
+    ) -> None:
+        super().__init__(url, policy, writable)
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError(
+                f"the store at {url} needs psycopg for PostgreSQL: "
+                "pip install 'overdue-fsm[postgres]'"
+            ) from None
+        from psycopg.types.json import Jsonb
+
+        self._psycopg = psycopg
+        self._jsonb = Jsonb
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        with self._errors():
+            given = psycopg.conninfo.conninfo_to_dict(conninfo)
+            defaults: dict[str, str | int] = {
+                "connect_timeout": CONNECT_TIMEOUT,
+                "application_name": "overdue-fsm",
+            }
+            extra = {name: value for name, value in defaults.items() if name not in given}
+            try:
+                conn = psycopg.connect(
+                    psycopg.conninfo.make_conninfo(conninfo, **extra), autocommit=True
+                )
+            except psycopg.OperationalError as error:
+                raise StoreError(
+                    f"cannot connect to the PostgreSQL store at {url}: {_first_line(error)}"
+                ) from None
+            try:
+                conn.execute("SET TIME ZONE 'UTC'")
+                if not writable:
+                    conn.execute("SET default_transaction_read_only = on")
+                self._schema = self._prepare(conn, schema)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+
+    def _prepare(self, conn: psycopg.Connection[Any], schema: str | None) -> str:
+        """Point the session at the store's schema; a writer creates or migrates it."""
+        sql = self._psycopg.sql
+        if schema is not None:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
+            if exists is None and not self.writable:
+                raise StoreError(f"no store at {self.url}: schema {schema!r} does not exist")
+            if exists is None:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
+                    conn.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                    )
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        row = conn.execute("SELECT current_schema()").fetchone()
+        current = None if row is None else row[0]
+        if current is None:
+            raise StoreError(
+                f"no store at {self.url}: the search_path names no existing schema "
+                "(add ?schema=NAME to the URL)"
+            )
+        version = self._version(conn)
+        if version is None and not self.writable:
+            raise StoreError(
+                f"no store at {self.url}: schema {current!r} holds no overdue-fsm tables "
+                "(record a cluster first to create them)"
+            )
+        if version is not None and not self.writable:
+            if version < READABLE_FROM:
+                raise StoreError(
+                    f"the store at {self.url} has schema version {version}, too old to read; "
+                    "open it for writing once to migrate it"
+                )
+            return str(current)
+        if version != SCHEMA_VERSION:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
+                version = self._version(conn) or 0
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[target]:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO overdue_fsm_schema (version) VALUES (%s)", (target,))
+        return str(current)
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int | None:
+        """The schema version in the current schema; None if it has none of our tables."""
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = current_schema() AND c.relname = ANY(%s)",
+                (list(_OUR_TABLES),),
+            ).fetchall()
+        }
+        if not tables:
+            return None
+        if "overdue_fsm_schema" not in tables:
+            raise StoreError(
+                f"the store at {self.url}: its schema already has a table named "
+                f"{' and '.join(sorted(tables))} that is not overdue-fsm's; "
+                "add ?schema=NAME to the URL to keep the store apart"
+            )
+        row = conn.execute("SELECT max(version) FROM overdue_fsm_schema").fetchone()
+        version = None if row is None else row[0]
+        if version is None:
+            raise StoreError(f"the store at {self.url} is damaged: its schema version is missing")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store at {self.url} has schema version {version}, newer than this "
+                f"overdue-fsm knows ({SCHEMA_VERSION}); upgrade overdue-fsm to use it"
+            )
+        return int(version)
+
+    # -- the engine hooks -----------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise StoreError(f"the store at {self.url} is closed")
+        return self._conn
+
+    def _lock_key(self, cluster_id: str) -> int:
+        digest = hashlib.blake2b(f"{self._schema}\0{cluster_id}".encode(), digest_size=4)
+        return int.from_bytes(digest.digest(), "big", signed=True)
+
+    def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
+        errors = self._psycopg.errors
+        retryable = (errors.SerializationFailure, errors.DeadlockDetected)
+        key = self._lock_key(cluster_id)
+        attempt = 0
+        while True:
+            with self._lock:
+                conn = self._connection()
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, key))
+                        return work(_Tx(conn))
+                except retryable:
+                    if attempt >= WRITE_RETRIES:
+                        raise
+            attempt += 1
+            time.sleep(random.uniform(0.001, 0.02) * attempt)
+
+    def _run_read(self, work: Callable[[Tx], T]) -> T:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                return work(_Tx(conn))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _time_out(self, value: Any) -> datetime:
+        stamp: datetime = value
+        return stamp if stamp.tzinfo is UTC else stamp.astimezone(UTC)
+
+    def _json_in(self, value: dict[str, Any]) -> object:
+        return self._jsonb(value)
+
+    def _store_error(self, error: Exception) -> StoreError | None:
+        psycopg = self._psycopg
+        if isinstance(error, psycopg.OperationalError):
+            return StoreError(
+                f"the PostgreSQL store at {self.url} is unreachable or failed: {_first_line(error)}"
+            )
+        if isinstance(error, psycopg.Error):
+            return StoreError(f"the PostgreSQL store at {self.url} failed: {_first_line(error)}")
+        return None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return mask_password(text[0]) if text else type(error).__name__

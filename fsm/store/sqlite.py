@@ -1,0 +1,400 @@
+"""The embedded engine: one SQLite file in WAL mode.
+
+Writers serialise on SQLite's single write lock: every write transaction
+starts with ``BEGIN IMMEDIATE`` (the lock is taken before anything is read, so
+no write works from a stale view), waits up to the busy timeout for it, and
+retries a bounded number of times before reporting the store busy. Readers
+open the file read-only (``mode=ro``) and read inside a deferred transaction:
+in WAL mode they see a consistent snapshot, never wait for a writer and never
+write, not even a checkpoint.
+
+The file is created by the first write, not by opening the store, so a
+dry run (Ansible's check mode) or a listing of a store that does not exist yet
+creates nothing. Times are ISO 8601 UTC text with microseconds and a ``Z``:
+fixed width, so they sort as they compare, and exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+from ..errors import StoreError
+from ..policy import Policy
+from ..table import Billing, EventKind, Phase
+from .base import READABLE_FROM, SCHEMA_VERSION, Store, Tx
+from .url import STORE_ENV
+
+T = TypeVar("T")
+
+APPLICATION_ID: Final = 0x4F444653  # "ODFS" in the file header: an overdue-fsm store
+BUSY_TIMEOUT: Final = 5.0  # seconds SQLite waits for the write lock, per attempt
+BUSY_RETRIES: Final = 3  # further attempts after a busy timeout, before giving up
+
+_KINDS: Final = ", ".join(f"'{kind}'" for kind in EventKind)
+_BILLINGS: Final = ", ".join(f"'{billing}'" for billing in Billing)
+_PHASES: Final = ", ".join(f"'{phase}'" for phase in Phase)
+
+# Each version's statements, applied in order inside one transaction.
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        f"PRAGMA application_id = {APPLICATION_ID}",
+        "CREATE TABLE overdue_fsm_schema ( version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        "CREATE TABLE clusters ("
+        " cluster_id TEXT PRIMARY KEY,"
+        " account TEXT NOT NULL,"
+        f" billing TEXT NOT NULL CHECK (billing IN ({_BILLINGS})),"
+        " expires_at TEXT,"
+        " created_at TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL)",
+        "CREATE TABLE events ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " cluster_id TEXT NOT NULL REFERENCES clusters (cluster_id),"
+        f" kind TEXT NOT NULL CHECK (kind IN ({_KINDS})),"
+        " at TEXT NOT NULL,"
+        " expires_at TEXT,"
+        " recorded_at TEXT NOT NULL,"
+        " source TEXT NOT NULL,"
+        " idempotency_key TEXT,"
+        " payload TEXT NOT NULL DEFAULT '{}')",
+        "CREATE INDEX events_by_cluster ON events (cluster_id, seq)",
+        "CREATE UNIQUE INDEX events_by_key ON events (cluster_id, idempotency_key)"
+        " WHERE idempotency_key IS NOT NULL",
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+        " BEGIN SELECT RAISE(ABORT, 'overdue-fsm: the event log is append-only'); END",
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+        " BEGIN SELECT RAISE(ABORT, 'overdue-fsm: the event log is append-only'); END",
+    ),
+    2: (
+        f"ALTER TABLE clusters ADD COLUMN last_phase TEXT CHECK (last_phase IN ({_PHASES}))",
+        "ALTER TABLE clusters ADD COLUMN last_evaluated_at TEXT",
+        "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
+    ),
+}
+
+
+class _Tx:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
+        return found
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> None:
+        self._conn.execute(sql, params)
+
+
+class SqliteStore(Store):
+    """A store in one SQLite file (see the module docstring for the locking)."""
+
+    engine = "sqlite"
+
+    def __init__(
+        self,
+        url: str,
+        path: Path,
+        policy: Policy,
+        writable: bool,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT,
+        busy_retries: int = BUSY_RETRIES,
+    ) -> None:
+        super().__init__(url, policy, writable)
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.busy_retries = busy_retries
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._empty: sqlite3.Connection | None = None
+        with self._errors():
+            if path.is_dir():
+                raise StoreError(f"the store at {url} is a directory, not a database file")
+            if path.exists():
+                self._open()
+            elif not writable:
+                raise StoreError(
+                    f"no store at {url}: nothing has been recorded there yet "
+                    f"(record a cluster first, or set {STORE_ENV})"
+                )
+
+    # -- connections ------------------------------------------------------------------
+
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        uri = f"file:{quote(str(self.path))}?mode={mode}"
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # transactions are explicit
+            check_same_thread=False,  # guarded by self._lock
+        )
+        try:
+            if mode == "rw":
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                # WAL + NORMAL: a killed process loses nothing committed; only a
+                # power cut may lose the last commits, and never corrupts.
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            else:
+                conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open(self) -> None:
+        """Open the existing file; a writer migrates an older schema."""
+        if not self.writable:
+            conn = self._connect("ro")
+            try:
+                version = _version(conn, self.url)
+                if version is None:
+                    raise StoreError(
+                        f"no store at {self.url}: the file is empty "
+                        "(record a cluster first to create the store)"
+                    )
+                _check_readable(version, self.url)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+            return
+        if not os.access(self.path, os.W_OK):
+            raise StoreError(
+                f"the store at {self.url} is read-only for this user; "
+                "make the file writable, or open it with create=False to read"
+            )
+        conn = self._connect("rw")
+        try:
+            version = _version(conn, self.url)
+            if version != SCHEMA_VERSION:
+                self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _create(self) -> None:
+        """Create the directory (0700) and the file (0600), then the schema."""
+        _make_dirs(self.path.parent)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another writer was first: use its file
+        else:
+            os.close(fd)
+            os.chmod(self.path, 0o600)  # whatever the umask
+        self._open()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        self._begin(conn)
+        try:
+            version = _version(conn, self.url) or 0
+            if version > SCHEMA_VERSION:
+                raise _too_new(version, self.url)
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO overdue_fsm_schema (version, applied_at) VALUES (?, ?)",
+                    (target, _time_text(datetime.now(UTC))),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``: take the write lock now, with bounded retries."""
+        attempt = 0
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if _code(error) != sqlite3.SQLITE_BUSY or attempt >= self.busy_retries:
+                    raise
+            attempt += 1
+            time.sleep(random.uniform(0.001, 0.05) * attempt)
+
+    # -- the engine hooks -------------------------------------------------------------
+
+    def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
+        with self._lock:
+            if self._conn is None:
+                self._create()
+            conn = self._conn
+            assert conn is not None
+            self._begin(conn)  # SQLite has one write lock: it covers every cluster
+            try:
+                result = work(_Tx(conn))
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            return result
+
+    def _run_read(self, work: Callable[[Tx], T]) -> T:
+        with self._lock:
+            if self._conn is None and self.path.exists():
+                self._open()  # another process created it since we looked
+            conn = self._conn or self._empty_store()
+            conn.execute("BEGIN")  # deferred: a snapshot, no lock on writers
+            try:
+                return work(_Tx(conn))
+            finally:
+                _rollback(conn)
+
+    def _empty_store(self) -> sqlite3.Connection:
+        """An in-memory store with the schema: what reads see before the first write."""
+        if self._empty is None:
+            empty = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            for version in range(1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version]:
+                    empty.execute(statement)
+            self._empty = empty
+        return self._empty
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in (self._conn, self._empty):
+                if conn is not None:
+                    conn.close()
+            self._conn = self._empty = None
+
+    def _time_in(self, value: datetime) -> object:
+        return _time_text(value)
+
+    def _time_out(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value)
+
+    def _json_in(self, value: dict[str, Any]) -> object:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    def _json_out(self, value: Any) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(value)
+        return loaded
+
+    def _store_error(self, error: Exception) -> StoreError | None:
+        where = self.url
+        if isinstance(error, sqlite3.Error):
+            code = _code(error)
+            message = str(error)
+            if code == sqlite3.SQLITE_NOTADB:
+                return StoreError(
+                    f"{where} is not an overdue-fsm store: the file is not an SQLite database "
+                    f"(move it aside, or set {STORE_ENV} to another path)"
+                )
+            if code == sqlite3.SQLITE_CORRUPT:
+                return StoreError(
+                    f"the store at {where} is damaged ({message}); "
+                    "restore it from a backup or move it aside"
+                )
+            if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
+                return StoreError(f"cannot write the store at {where}: it is read-only ({message})")
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                waited = self.busy_timeout * (self.busy_retries + 1)
+                return StoreError(
+                    f"the store at {where} is busy: another writer held it for more than "
+                    f"{waited:g} s; try again"
+                )
+            if code == sqlite3.SQLITE_CANTOPEN:
+                return StoreError(f"cannot open the store at {where} ({message})")
+            if code == sqlite3.SQLITE_FULL:
+                return StoreError(f"cannot write the store at {where}: the disk is full")
+            return StoreError(f"the store at {where} failed: {message}")
+        if isinstance(error, OSError):
+            reason = error.strerror or str(error)
+            target = error.filename or str(self.path)
+            return StoreError(f"cannot create the store at {where}: {target}: {reason}")
+        return None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _code(error: sqlite3.Error) -> int:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return -1
+    return int(code) & 0xFF  # the primary code of an extended one
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        # A broken connection cannot roll back; its transaction dies with it.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _time_text(value: datetime) -> str:
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _version(conn: sqlite3.Connection, where: str) -> int | None:
+    """The schema version of an overdue-fsm store; None for an empty file."""
+    tables = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if not tables:
+        return None
+    if "overdue_fsm_schema" not in tables:
+        raise StoreError(
+            f"{where} is an SQLite database but not an overdue-fsm store "
+            f"(it has no overdue_fsm_schema table); set {STORE_ENV} to another path"
+        )
+    (version,) = conn.execute("SELECT max(version) FROM overdue_fsm_schema").fetchone()
+    if version is None:
+        raise StoreError(f"the store at {where} is damaged: its schema version is missing")
+    if version > SCHEMA_VERSION:
+        raise _too_new(version, where)
+    return int(version)
+
+
+def _check_readable(version: int, where: str) -> None:
+    if version < READABLE_FROM:
+        raise StoreError(
+            f"the store at {where} has schema version {version}, too old to read; "
+            "open it for writing once (any write, e.g. overdue-fsm observe) to migrate it"
+        )
+
+
+def _too_new(version: int, where: str) -> StoreError:
+    return StoreError(
+        f"the store at {where} has schema version {version}, newer than this overdue-fsm "
+        f"knows ({SCHEMA_VERSION}); upgrade overdue-fsm to use it"
+    )
+
+
+def _make_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parents, each with mode 0700."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for item in reversed(missing):
+        try:
+            os.mkdir(item, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(item, 0o700)

@@ -1,0 +1,117 @@
+"""Store URLs: which engine, where, and how to print it without its password."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from ..errors import InputError
+
+STORE_ENV: Final = "OVERDUE_FSM_STORE"
+EXPECTED_URL: Final = (
+    "sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
+    "(optionally ?schema=NAME for PostgreSQL)"
+)
+_PASSWORD_IN_TEXT: Final = re.compile(r"(//[^/@:]*:)[^@/]*@")
+_SCHEMA_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+Engine = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    """A parsed store URL. ``display`` is safe to print: any password is masked."""
+
+    engine: Engine
+    display: str
+    path: Path | None = None  # SQLite: the database file
+    conninfo: str | None = None  # PostgreSQL: the libpq URL, without our own parameters
+    schema: str | None = None  # PostgreSQL: the schema holding the tables (None: search_path)
+
+
+def mask_password(url: str) -> str:
+    """``url`` with any password replaced by ``***``, even when it does not parse."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return _PASSWORD_IN_TEXT.sub(r"\1***@", url)
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+    except ValueError:
+        return _PASSWORD_IN_TEXT.sub(r"\1***@", url)
+
+
+def default_store_url() -> str:
+    """``$OVERDUE_FSM_STORE``, else ``sqlite:///$XDG_STATE_HOME/overdue-fsm/clusters.db``.
+
+    A relative ``XDG_STATE_HOME`` is ignored, as the XDG base directory
+    specification says, and ``~/.local/state`` is used instead.
+    """
+    configured = os.environ.get(STORE_ENV, "").strip()
+    if configured:
+        return configured
+    state_home = os.environ.get("XDG_STATE_HOME", "").strip()
+    if not state_home or not os.path.isabs(state_home):
+        state_home = os.path.join(os.path.expanduser("~"), ".local", "state")
+    path = os.path.join(os.path.abspath(state_home), "overdue-fsm", "clusters.db")
+    return "sqlite://" + quote(path)
+
+
+def parse_store_url(url: object) -> StoreURL:
+    """Check a store URL; anything unusable is an :class:`InputError` naming it."""
+    if not isinstance(url, str) or not url.strip():
+        raise InputError("store", url, EXPECTED_URL)
+    text = url.strip()
+    display = mask_password(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        raise InputError("store", display, EXPECTED_URL) from None
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        return _sqlite(parts.netloc, parts.path, parts.query, parts.fragment, display)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(text, port, display)
+    raise InputError("store", display, EXPECTED_URL)
+
+
+def _sqlite(netloc: str, path: str, query: str, fragment: str, display: str) -> StoreURL:
+    expected = "an absolute path: sqlite:///ABSOLUTE/PATH.db (three slashes, then the path)"
+    if netloc or not path.startswith("/"):
+        raise InputError("store", display, expected)
+    if query or fragment:
+        raise InputError("store", display, "sqlite:///ABSOLUTE/PATH.db with no ?query or #fragment")
+    file = unquote(path)
+    if file.endswith("/") or "\x00" in file:
+        raise InputError("store", display, "a path to a database file, not a directory")
+    return StoreURL("sqlite", display, path=Path(file))
+
+
+def _postgres(text: str, port: int | None, display: str) -> StoreURL:
+    parts = urlsplit(text)
+    if parts.fragment:
+        raise InputError("store", display, "postgresql://USER@HOST:PORT/DB with no #fragment")
+    if parts.path not in ("", "/") and "/" in parts.path[1:]:
+        raise InputError("store", display, "postgresql://USER@HOST:PORT/DB (one database name)")
+    schema = None
+    params = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "schema":
+            if not _SCHEMA_NAME.match(value):
+                raise InputError(
+                    "store",
+                    display,
+                    "?schema= naming a schema of letters, digits and _ (at most 63)",
+                )
+            schema = value
+        else:
+            params.append((key, value))
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(params), ""))
+    del port  # validated by the caller; libpq reads it from the URL
+    return StoreURL("postgresql", display, conninfo=conninfo, schema=schema)
