@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: overdue-fsm developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The overdue.emr.cluster_phase action: runs on the controller, documented in modules/."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.overdue.emr.plugins.plugin_utils import common
+
+# Mirrors the options of plugins/modules/cluster_phase.py and its fragments
+# (a unit test keeps them equal).
+ARGUMENT_SPEC = {
+    "cluster_id": {"type": "str", "required": True},
+    "billing": {"type": "str"},
+    "account": {"type": "str"},
+    "expires_at": {"type": "raw"},
+    "balance": {"type": "raw"},
+    "overdue_since": {"type": "raw"},
+    "renewed_until": {"type": "raw"},
+    "released": {"type": "bool", "default": False},
+    "observed_at": {"type": "raw"},
+    "require": {"type": "list", "elements": "str", "default": []},
+    "strict": {"type": "bool", "default": False},
+    "store": {"type": "str"},
+    "policy": {"type": "str"},
+    "now": {"type": "raw"},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        del validation
+        try:
+            with common.user_errors(AnsibleActionFail):
+                result.update(self._run(args))
+        except AnsibleActionFail as err:
+            result.update(failed=True, msg=err.message, changed=False)
+        return result
+
+    def _run(self, args):
+        common.require_fsm()
+        settings = common.Settings.resolve(args["store"], args["policy"], args["now"])
+        cluster_id = args["cluster_id"]
+        check_mode = bool(self._task.check_mode)
+
+        if settings.stateless:
+            state, _outcomes = common.evaluate(cluster_id, args, settings)
+            before, changed, entered = None, False, []
+        else:
+            state, before, changed, entered = self._observe(cluster_id, args, settings, check_mode)
+
+        out = common.report(state)
+        out["changed"] = changed
+        out["entered"] = [str(phase) for phase in entered]
+        if self._task.diff and (changed or before is None) and not settings.stateless:
+            out["diff"] = _diff(cluster_id, before, state)
+
+        if args["require"]:
+            out.update(self._require(state, args["require"], args["strict"]))
+        return out
+
+    @staticmethod
+    def _observe(cluster_id, args, settings, check_mode):
+        seen = common.observation(args, settings.now)
+        if seen is None:
+            # Nothing observed: still an observation, made now, so a new cluster is registered.
+            seen = common.fsm.Observation.create(at=settings.now)
+        with common.writer(settings) as store:
+            outcome = store.observe(
+                cluster_id,
+                seen,
+                billing=args["billing"],
+                account=args["account"],
+                expires_at=args["expires_at"],
+                source="ansible",
+                now=settings.now,
+                dry_run=check_mode,
+            )
+        return outcome.after, outcome.before, bool(outcome.changed), list(outcome.entered)
+
+    @staticmethod
+    def _require(state, operations, strict):
+        decisions = [common.fsm.decide(state, operation, strict=strict) for operation in operations]
+        denied = [d for d in decisions if not d.allowed]
+        deciding = denied[0] if denied else decisions[0]
+        out = {
+            "decision": deciding.as_dict(),
+            "decisions": [d.as_dict() for d in decisions],
+        }
+        warn = common.fsm.Verdict.WARN
+        warnings = [d.reason for d in decisions if d.allowed and d.verdict is warn]
+        if warnings:
+            out["warnings"] = warnings
+        if denied:
+            out["failed"] = True
+            out["msg"] = " | ".join(d.reason for d in denied)
+        return out
+
+
+def _diff(cluster_id, before, after):
+    return {
+        "before_header": cluster_id,
+        "after_header": cluster_id,
+        "before": "" if before is None else _phase_lines(before),
+        "after": _phase_lines(after),
+    }
+
+
+def _phase_lines(state):
+    lines = ["phase: %s" % state.phase]
+    if state.phase_since is not None:
+        lines.append("phase_since: %s" % common.format_time(state.phase_since))
+    if state.overdue_since is not None:
+        lines.append("overdue_since: %s" % common.format_time(state.overdue_since))
+    if state.expires_at is not None:
+        lines.append("expires_at: %s" % common.format_time(state.expires_at))
+    return "\n".join(lines) + "\n"

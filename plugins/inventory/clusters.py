@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: overdue-fsm developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: clusters
+short_description: EMR clusters tracked by overdue-fsm, grouped by overdue phase
+version_added: 0.1.0
+description:
+  - One host per cluster of the store of overdue-fsm, named by its cluster id, with its phase,
+    billing,
+    account, next phase and the verdict on every operation as host variables.
+  - Groups C(phase_<phase>) (all six phases, even when empty), C(billing_<billing>) and
+    C(account_<account>), so a play on C(phase_active) targets only the clusters where
+    fee-generating work may run.
+  - Reads the store and never writes it.
+  - The inventory source is a YAML file whose name ends with C(overdue_clusters.yml) or
+    C(overdue_clusters.yaml).
+  - Runs on the controller; the Python package C(overdue-fsm) must be installed there.
+author:
+  - overdue-fsm developers (@overdue-fsm)
+requirements:
+  - overdue-fsm (Python package, on the controller)
+extends_documentation_fragment:
+  - overdue.emr.settings.plugin
+  - ansible.builtin.constructed
+options:
+  plugin:
+    description: The name of this plugin, always V(overdue.emr.clusters).
+    type: str
+    required: true
+    choices: [overdue.emr.clusters]
+  account:
+    description: Only the clusters paid from these accounts (all when empty).
+    type: list
+    elements: str
+    default: []
+notes:
+  - A relative O(store) or O(policy) in the inventory source is relative to the directory of that
+    file.
+  - Host variables are C(overdue_phase), C(overdue_phase_since), C(overdue_billing),
+    C(overdue_account),
+    C(overdue_overdue_since), C(overdue_expires_at), C(overdue_next_phase),
+    C(overdue_next_phase_at),
+    C(overdue_data_deletion_at), C(overdue_deadline) and C(overdue_operations) (operation to
+    verdict).
+  - O(store=none) is not accepted, the inventory needs a store.
+seealso:
+  - module: overdue.emr.cluster_phase
+  - plugin: overdue.emr.allowed
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+# fleet.overdue_clusters.yml - every cluster of the default store
+plugin: overdue.emr.clusters
+
+# prod.overdue_clusters.yml - one account, a given store, reached through a bastion
+plugin: overdue.emr.clusters
+store: ../state/fleet.sqlite
+account: [team-data]
+compose:
+  ansible_host: "'emr-' ~ inventory_hostname ~ '.internal'"
+keyed_groups:
+  - key: overdue_next_phase | default('none', true)
+    prefix: next
+groups:
+  # clusters whose data is deleted within a week unless someone pays
+  doomed: >-
+    overdue_data_deletion_at is not none and
+    (overdue_data_deletion_at | to_datetime('%Y-%m-%dT%H:%M:%SZ') - now(utc=true)).days < 7
+
+# in a playbook: scale out only the clusters where fee-generating work may run
+# - hosts: phase_active
+#   tasks: ...
+"""
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.utils.vars import combine_vars
+from ansible_collections.overdue.emr.plugins.plugin_utils import common
+
+_SUFFIXES = ("overdue_clusters.yml", "overdue_clusters.yaml")
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable):
+    NAME = "overdue.emr.clusters"
+
+    def verify_file(self, path):
+        return super().verify_file(path) and path.endswith(_SUFFIXES)
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        with common.user_errors(AnsibleParserError, prefix=path):
+            self._read_config_data(path)
+            settings = self._settings(path)
+            if settings.stateless:
+                raise common.OverdueError(
+                    "store: none is not accepted: the inventory lists the clusters of a store"
+                )
+            accounts = set(self.get_option("account") or ())
+            states = common.reader(settings).list(now=settings.now)
+            self._populate(states, accounts)
+
+    def _settings(self, path):
+        values, origins = {}, {}
+        for name in common.SETTINGS:
+            values[name], origins[name] = self.get_option_and_origin(name)
+            if origins[name] == "Direct":
+                origins[name] = path  # relative to the inventory source
+        return common.Settings.resolve(origins=origins, **values)
+
+    def _populate(self, states, accounts):
+        strict = self.get_option("strict")
+        for phase in common.fsm.Phase:
+            self.inventory.add_group(_group("phase", phase))
+        for state in states:
+            if accounts and state.account not in accounts:
+                continue
+            report = common.report(state)
+            host = self.inventory.add_host(state.cluster_id)
+            hostvars = {
+                "overdue_cluster_id": report["cluster_id"],
+                "overdue_phase": report["phase"],
+                "overdue_phase_since": report["phase_since"],
+                "overdue_billing": report["billing"],
+                "overdue_account": report["account"],
+                "overdue_overdue_since": report["overdue_since"],
+                "overdue_expires_at": report["expires_at"],
+                "overdue_next_phase": report["next_phase"],
+                "overdue_next_phase_at": report["next_phase_at"],
+                "overdue_data_deletion_at": report["data_deletion_at"],
+                "overdue_deadline": report["deadline"],
+                "overdue_operations": report["operations"],
+            }
+            for name, value in hostvars.items():
+                self.inventory.set_variable(host, name, value)
+            for kind in ("phase", "billing", "account"):
+                group = self.inventory.add_group(_group(kind, report[kind]))
+                self.inventory.add_child(group, host)
+            variables = combine_vars(self.inventory.get_host(host).get_vars(), hostvars)
+            self._set_composite_vars(self.get_option("compose"), variables, host, strict=strict)
+            self._add_host_to_composed_groups(
+                self.get_option("groups"), variables, host, strict=strict
+            )
+            self._add_host_to_keyed_groups(
+                self.get_option("keyed_groups"), variables, host, strict=strict
+            )
+
+
+def _group(kind, value):
+    from ansible.inventory.group import to_safe_group_name
+
+    return to_safe_group_name("%s_%s" % (kind, value), force=True, silent=True)

@@ -1,0 +1,280 @@
+# -*- coding: utf-8 -*-
+# Copyright: overdue-fsm developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The work is done on the controller by the action plugin of the same name
+# (plugins/action/cluster_phase.py); this file only documents it.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_phase
+short_description: Record what was observed about an EMR cluster and tell its overdue phase
+version_added: 0.1.0
+description:
+  - Tells where an Alibaba Cloud E-MapReduce cluster is on the overdue road
+    (V(active), V(overdue_grace), V(suspended), V(restricted), V(purged), V(released)), when the
+    next phase begins, when its data is deleted, and which operations may run on it now.
+  - Observations (O(balance), O(overdue_since), O(renewed_until), O(released)) are recorded in the
+    store of overdue-fsm as events, and only when they change the cluster, so a task that repeats
+    what is already known reports RV(ignore:changed=false).
+  - With O(require), the task fails when one of the operations listed may not run on the cluster
+    now, with the reason (the phase and since when, what would change it, and the deadline ahead).
+    A V(warn) verdict (allowed, but it may fail) lets the task pass with an Ansible warning.
+  - With O(store=none) nothing is read or written; the facts given are evaluated as they are.
+  - Runs on the controller, like M(ansible.builtin.assert); the target host is never contacted.
+    The Python package C(overdue-fsm) must be installed there.
+author:
+  - overdue-fsm developers (@overdue-fsm)
+requirements:
+  - overdue-fsm (Python package, on the controller)
+extends_documentation_fragment:
+  - overdue.emr.facts
+  - overdue.emr.settings
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.conn
+  - ansible.builtin.action_common_attributes.flow
+options:
+  cluster_id:
+    description:
+      - The EMR cluster id, such as V(c-b933c5aac8fe1a2b) (1 to 128 characters of V(A-Za-z0-9._:-),
+        starting with a letter or a digit).
+    type: str
+    required: true
+  require:
+    description:
+      - Operations that must be allowed on the cluster now, such as V(scale_out) or V(submit_task)
+        (the canonical operations, or those declared in the O(policy)).
+      - When one is denied the task fails with the reason; RV(decision) holds the verdict.
+      - An operation that is neither canonical nor declared fails the task; it is never silently
+        allowed.
+    type: list
+    elements: str
+    default: []
+  strict:
+    description:
+      - Treat a V(warn) verdict (allowed, but it may fail) as V(deny) for O(require).
+    type: bool
+    default: false
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  become:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Computes the same result, records nothing.
+  connection:
+    support: none
+  delegation:
+    support: none
+    details: Runs on the controller whatever the target is.
+  diff_mode:
+    support: full
+    details: Shows the phase before and after the observation.
+  platform:
+    platforms: all
+notes:
+  - The phase is computed from the facts, the event log and O(now) only, the same way on any
+    controller, after any restart; nothing runs on a timer.
+  - Fail closed. An unknown cluster without O(billing), an unreadable store or bad input fails the
+    task.
+  - To notify the owner when a cluster enters a phase, test RV(entered) in a following task, see
+    the examples.
+seealso:
+  - plugin: overdue.emr.allowed
+    plugin_type: lookup
+  - plugin: overdue.emr.phase
+    plugin_type: lookup
+  - plugin: overdue.emr.clusters
+    plugin_type: inventory
+  - name: E-MapReduce overdue payments
+    description: The rules the phases follow.
+    link: https://www.alibabacloud.com/help/en/emr/emr-on-ecs/product-overview/overdue-payments
+"""
+
+EXAMPLES = r"""
+- name: Record that the balance went negative (the clock starts then)
+  overdue.emr.cluster_phase:
+    cluster_id: c-b933c5aac8fe1a2b
+    billing: pay_as_you_go
+    account: team-data
+    balance: -11.19
+    overdue_since: "2026-01-05T08:00:00Z"
+  register: cluster
+
+- name: Tell the owner the moment the cluster entered overdue_grace
+  community.general.mail:
+    to: owner@example.com
+    subject: "{{ cluster.cluster_id }} is overdue: {{ cluster.deadline }}"
+    body: "{{ cluster | to_nice_yaml }}"
+  when: "'overdue_grace' in cluster.entered"
+
+- name: Record the recharge
+  overdue.emr.cluster_phase:
+    cluster_id: c-b933c5aac8fe1a2b
+    balance: 250.00
+
+- name: Pipeline gate, fails with the reason unless scale-out may run now
+  overdue.emr.cluster_phase:
+    cluster_id: c-b933c5aac8fe1a2b
+    require:
+      - scale_out
+
+- name: Stateless, nothing read or written - evaluate the facts given
+  overdue.emr.cluster_phase:
+    cluster_id: c-1
+    store: none
+    billing: subscription
+    expires_at: "2026-03-01T00:00:00Z"
+    now: "2026-03-10T00:00:00+08:00"
+    require: [submit_task]
+    strict: true
+"""
+
+RETURN = r"""
+cluster_id:
+  description: The cluster.
+  returned: always
+  type: str
+  sample: c-b933c5aac8fe1a2b
+account:
+  description: The billing account it is paid from.
+  returned: always
+  type: str
+  sample: team-data
+billing:
+  description: V(pay_as_you_go) or V(subscription).
+  returned: always
+  type: str
+  sample: pay_as_you_go
+phase:
+  description:
+    - The phase at O(now) - V(active), V(overdue_grace), V(suspended), V(restricted), V(purged) or
+      V(released).
+  returned: always
+  type: str
+  sample: overdue_grace
+phase_since:
+  description: When the cluster entered RV(phase) (null for a cluster that was never anything but
+    active).
+  returned: always
+  type: str
+  sample: "2026-01-05T08:00:00Z"
+overdue:
+  description: Whether the account balance is negative as far as the cluster knows.
+  returned: always
+  type: bool
+overdue_since:
+  description: When the balance went negative, or null.
+  returned: always
+  type: str
+  sample: "2026-01-05T08:00:00Z"
+expires_at:
+  description: When the subscription ends, or null.
+  returned: always
+  type: str
+next_phase:
+  description: The phase the cluster enters next if nothing is recorded, or null when nothing is
+    scheduled.
+  returned: always
+  type: str
+  sample: suspended
+next_phase_at:
+  description: When RV(next_phase) begins, or null.
+  returned: always
+  type: str
+  sample: "2026-01-06T08:00:00Z"
+timeline:
+  description: Every phase ahead if nothing is recorded, each with when it begins.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"phase": "suspended", "at": "2026-01-06T08:00:00Z"}
+    - {"phase": "restricted", "at": "2026-01-20T08:00:00Z"}
+data_deleted:
+  description: Whether the business data, logs and configuration are already deleted.
+  returned: always
+  type: bool
+data_deletion_at:
+  description: When the data is (or was) deleted if nothing is done, or null.
+  returned: always
+  type: str
+  sample: "2026-03-06T08:00:00Z"
+deadline:
+  description: The next thing that happens if nobody acts, in words, or null.
+  returned: always
+  type: str
+  sample: data is deleted on 2026-03-06T08:00:00Z unless you recharge the account
+operations:
+  description: Every known operation and its verdict now, V(allow), V(warn) or V(deny).
+  returned: always
+  type: dict
+  sample: {"scale_out": "deny", "submit_task": "warn", "view_cluster_info": "allow"}
+history:
+  description: The phase changes so far, each with V(from), V(to), V(at) and V(trigger).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"from": "active", "to": "overdue_grace", "at": "2026-01-05T08:00:00Z",
+       "trigger": "balance_negative"}
+evaluated_at:
+  description: The instant the cluster was evaluated at (O(now)).
+  returned: always
+  type: str
+entered:
+  description:
+    - The phases this run recorded the cluster entering, in order. Empty when nothing changed and
+      with O(store=none), where nothing is recorded.
+    - Test it to notify the owner once, when the cluster enters a phase.
+  returned: always
+  type: list
+  elements: str
+  sample: [overdue_grace]
+decision:
+  description:
+    - The verdict on the operation of O(require) that decides the task, the first one denied
+      (else the first one).
+  returned: when O(require) is given
+  type: dict
+  contains:
+    operation:
+      description: The operation asked about.
+      type: str
+      sample: scale_out
+    category:
+      description: Its category (V(fee_generating), V(om), V(read), V(task), V(release)).
+      type: str
+      sample: fee_generating
+    verdict:
+      description: V(allow), V(warn) or V(deny).
+      type: str
+      sample: deny
+    allowed:
+      description: Whether the operation may run (a V(warn) is allowed unless O(strict)).
+      type: bool
+    action:
+      description: V(run), V(skip) (not now, the cluster can come back) or V(fail) (never, or
+        undecidable).
+      type: str
+      sample: skip
+    reason:
+      description: Why, in words a person can act on.
+      type: str
+      sample: >-
+        scale_out (fee_generating) is denied: c-1 is overdue_grace since 2026-01-05T08:00:00Z
+        (pay_as_you_go); to change this, recharge the account; data is deleted on
+        2026-03-06T08:00:00Z unless you recharge the account
+decisions:
+  description: The verdict on each operation of O(require), in the order given (same keys as
+    RV(decision)).
+  returned: when O(require) is given
+  type: list
+  elements: dict
+"""
