@@ -135,6 +135,8 @@ class Store:
     """
 
     engine: str = "?"
+    optimistic: bool = False
+    """Plan each write on a snapshot and take the lock only to apply it (see ``_change``)."""
 
     def __init__(self, url: str, policy: Policy, writable: bool) -> None:
         self.url = url
@@ -209,6 +211,51 @@ class Store:
         with self._errors():
             return self._run_read(work)
 
+    def _change(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
+        """Run ``work`` as if it held the lock of ``cluster_id`` from its first read.
+
+        Pessimistic engines simply run it under the lock. An optimistic one
+        (SQLite, whose one write lock covers every cluster) runs it first on a
+        read snapshot with its writes held back: if it writes nothing, that is
+        the answer and no lock is taken at all (a repeated observation). Else,
+        under the lock, the writes are applied only if the cluster's row and
+        log are still what the snapshot saw; if another writer got there
+        first, ``work`` runs again under the lock. Either way every write is
+        computed from the current state, and the lock is held only to append.
+        ``work`` must do all its reads before its first write.
+        """
+        if not self.optimistic:
+            return self._write(cluster_id, work)
+        if not self.writable:
+            return self._write(cluster_id, work)  # the reader's error
+
+        def plan(tx: Tx) -> tuple[object, builtins.list[tuple[str, Sequence[object]]], T]:
+            token = self._token(tx, cluster_id)
+            deferred = _Deferred(tx)
+            return token, deferred.writes, work(deferred)
+
+        token, writes, result = self._read(plan)
+        if not writes:
+            return result
+
+        def apply(tx: Tx) -> T:
+            if self._token(tx, cluster_id) != token:
+                return work(tx)
+            for sql, params in writes:
+                tx.run(sql, params)
+            return result
+
+        return self._write(cluster_id, apply)
+
+    def _token(self, tx: Tx, cid: str) -> object:
+        """What a write depends on: the cluster's row and the end of its log."""
+        return tx.row(
+            "SELECT account, billing, expires_at, updated_at, last_phase, last_evaluated_at,"
+            " (SELECT max(seq) FROM events WHERE cluster_id = ?) FROM clusters"
+            " WHERE cluster_id = ?",
+            (cid, cid),
+        )
+
     # -- writes ---------------------------------------------------------------------------
 
     def upsert_cluster(
@@ -242,7 +289,7 @@ class Store:
             self._update_facts(tx, cid, wanted)
             return True
 
-        return self._write(cid, work)
+        return self._change(cid, work)
 
     def record(
         self,
@@ -290,7 +337,7 @@ class Store:
                 self._mark(tx, cid, after.phase, at_now)
             return RecordResult(outcome.changed, outcome, cluster, False)
 
-        return self._write(cid, work)
+        return self._change(cid, work)
 
     def observe(
         self,
@@ -399,7 +446,7 @@ class Store:
 
         if dry_run:
             return self._read(work)
-        return self._write(cid, work)
+        return self._change(cid, work)
 
     def mark_evaluated(self, cluster_id: str, *, now: TimeInput | None = None) -> bool:
         """Refresh the cached phase of a cluster at ``now``; True if it was written.
@@ -422,7 +469,7 @@ class Store:
             self._mark(tx, cid, phase, at_now)
             return True
 
-        return self._write(cid, work)
+        return self._change(cid, work)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -625,6 +672,27 @@ class Store:
 
     def _opt_time(self, value: datetime | None) -> object:
         return None if value is None else self._time_in(value)
+
+
+class _Deferred:
+    """A transaction whose reads go through and whose writes are held back."""
+
+    __slots__ = ("_tx", "writes")
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self.writes: builtins.list[tuple[str, Sequence[object]]] = []
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> builtins.list[tuple[Any, ...]]:
+        assert not self.writes, "a planned write must not read after writing"
+        return self._tx.rows(sql, params)
+
+    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        assert not self.writes, "a planned write must not read after writing"
+        return self._tx.row(sql, params)
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> None:
+        self.writes.append((sql, params))
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -38,8 +38,7 @@ from .url import STORE_ENV
 T = TypeVar("T")
 
 APPLICATION_ID: Final = 0x4F444653  # "ODFS" in the file header: an overdue-fsm store
-BUSY_TIMEOUT: Final = 5.0  # seconds SQLite waits for the write lock, per attempt
-BUSY_RETRIES: Final = 3  # further attempts after a busy timeout, before giving up
+BUSY_TIMEOUT: Final = 15.0  # seconds a writer waits for the write lock before giving up
 
 _KINDS: Final = ", ".join(f"'{kind}'" for kind in EventKind)
 _BILLINGS: Final = ", ".join(f"'{billing}'" for billing in Billing)
@@ -104,6 +103,7 @@ class SqliteStore(Store):
     """A store in one SQLite file (see the module docstring for the locking)."""
 
     engine = "sqlite"
+    optimistic = True
 
     def __init__(
         self,
@@ -113,12 +113,10 @@ class SqliteStore(Store):
         writable: bool,
         *,
         busy_timeout: float = BUSY_TIMEOUT,
-        busy_retries: int = BUSY_RETRIES,
     ) -> None:
         super().__init__(url, policy, writable)
         self.path = path
         self.busy_timeout = busy_timeout
-        self.busy_retries = busy_retries
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._empty: sqlite3.Connection | None = None
@@ -152,6 +150,7 @@ class SqliteStore(Store):
                 # power cut may lose the last commits, and never corrupts.
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA busy_timeout = 0")  # _begin retries instead
             else:
                 conn.execute("PRAGMA query_only = ON")
         except BaseException:
@@ -221,18 +220,24 @@ class SqliteStore(Store):
             _rollback(conn)
             raise
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
-        """``BEGIN IMMEDIATE``: take the write lock now, with bounded retries."""
-        attempt = 0
+    def _begin(self, conn: sqlite3.Connection, statement: str = "BEGIN IMMEDIATE") -> None:
+        """Start a transaction, retrying while the store is busy, for a bounded time.
+
+        The writer connection has no busy handler of its own: SQLite's sleeps
+        (growing to 100 ms) leave the lock idle while waiters sleep, so under
+        many writers it starves them. Short jittered retries hand it on fast.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.0001
         while True:
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(statement)
                 return
             except sqlite3.OperationalError as error:
-                if _code(error) != sqlite3.SQLITE_BUSY or attempt >= self.busy_retries:
+                if _code(error) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                     raise
-            attempt += 1
-            time.sleep(random.uniform(0.001, 0.05) * attempt)
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 1.5, 0.002)
 
     # -- the engine hooks -------------------------------------------------------------
 
@@ -252,15 +257,22 @@ class SqliteStore(Store):
             return result
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
-        with self._lock:
-            if self._conn is None and self.path.exists():
-                self._open()  # another process created it since we looked
-            conn = self._conn or self._empty_store()
-            conn.execute("BEGIN")  # deferred: a snapshot, no lock on writers
-            try:
-                return work(_Tx(conn))
-            finally:
-                _rollback(conn)
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            with self._lock:
+                if self._conn is None and self.path.exists():
+                    self._open()  # another process created it since we looked
+                conn = self._conn or self._empty_store()
+                conn.execute("BEGIN")  # deferred: a snapshot, no lock on writers
+                try:
+                    return work(_Tx(conn))
+                except sqlite3.OperationalError as error:
+                    # Only while another connection recovers the WAL after a crash.
+                    if _code(error) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                        raise
+                finally:
+                    _rollback(conn)
+            time.sleep(random.uniform(0.0005, 0.002))
 
     def _empty_store(self) -> sqlite3.Connection:
         """An in-memory store with the schema: what reads see before the first write."""
@@ -310,10 +322,9 @@ class SqliteStore(Store):
             if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
                 return StoreError(f"cannot write the store at {where}: it is read-only ({message})")
             if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                waited = self.busy_timeout * (self.busy_retries + 1)
                 return StoreError(
                     f"the store at {where} is busy: another writer held it for more than "
-                    f"{waited:g} s; try again"
+                    f"{self.busy_timeout:g} s; try again"
                 )
             if code == sqlite3.SQLITE_CANTOPEN:
                 return StoreError(f"cannot open the store at {where} ({message})")
