@@ -144,8 +144,6 @@ class SqliteStore(Store):
         )
         try:
             if mode == "rw":
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
                 # WAL + NORMAL: a killed process loses nothing committed; only a
                 # power cut may lose the last commits, and never corrupts.
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -182,7 +180,9 @@ class SqliteStore(Store):
             )
         conn = self._connect("rw")
         try:
-            version = _version(conn, self.url)
+            version = _version(conn, self.url)  # refuses a file that is not ours, untouched
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._begin(conn, "PRAGMA journal_mode = WAL")  # retried like a write
             if version != SCHEMA_VERSION:
                 self._migrate(conn)
         except BaseException:
@@ -221,7 +221,7 @@ class SqliteStore(Store):
             raise
 
     def _begin(self, conn: sqlite3.Connection, statement: str = "BEGIN IMMEDIATE") -> None:
-        """Start a transaction, retrying while the store is busy, for a bounded time.
+        """Run ``statement`` (start a write), retrying while the store is busy, for a bounded time.
 
         The writer connection has no busy handler of its own: SQLite's sleeps
         (growing to 100 ms) leave the lock idle while waiters sleep, so under
