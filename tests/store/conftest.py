@@ -95,9 +95,10 @@ class Raw:
             return conn
         import psycopg
 
-        base, _, schema = self.url.rpartition("schema=")
+        base, marker, schema = self.url.partition("schema=")
         conn = psycopg.connect(base.rstrip("?&"), autocommit=True)
-        conn.execute(f'SET search_path TO "{schema}"')
+        if marker:
+            conn.execute(f'SET search_path TO "{schema}"')
         return conn
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

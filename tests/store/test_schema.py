@@ -1,0 +1,103 @@
+"""The schema version: older stores are migrated in a transaction, newer ones refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsm import Observation, Phase, StoreError
+from fsm.store import SCHEMA_VERSION, open_store
+from fsm.store import postgres as pg_engine
+from fsm.store import sqlite as sqlite_engine
+
+from .conftest import Raw, at
+
+STAMP = "2026-01-01T00:00:00.000000Z"
+
+
+def engine_of(raw: Raw) -> Any:
+    return sqlite_engine if raw.sqlite else pg_engine
+
+
+def make_store(raw: Raw, version: int) -> None:
+    """A store as an older overdue-fsm left it, with one cluster and one event."""
+    if raw.sqlite:
+        Path(raw.url.removeprefix("sqlite://")).parent.mkdir(parents=True)
+    else:
+        base, _, schema = raw.url.partition("schema=")
+        Raw(base.rstrip("?&")).execute(f'CREATE SCHEMA "{schema}"')
+    migrations = engine_of(raw).MIGRATIONS
+    for target in range(1, version + 1):
+        for statement in migrations[target]:
+            raw.execute(statement)
+        raw.execute("INSERT INTO overdue_fsm_schema (version, applied_at) VALUES (?, ?)", (
+            target, STAMP,
+        ))  # fmt: skip
+    raw.execute(
+        "INSERT INTO clusters (cluster_id, account, billing, expires_at, created_at, updated_at)"
+        " VALUES ('c-old', 'acme', 'pay_as_you_go', NULL, ?, ?)",
+        (STAMP, STAMP),
+    )
+    raw.execute(
+        "INSERT INTO events (cluster_id, kind, at, recorded_at, source, payload)"
+        " VALUES ('c-old', 'balance_negative', ?, ?, 'v1', '{}')",
+        (STAMP, STAMP),
+    )
+
+
+def versions(raw: Raw) -> list[int]:
+    return [int(v) for (v,) in raw.query("SELECT version FROM overdue_fsm_schema ORDER BY 1")]
+
+
+def test_a_new_store_records_every_schema_version(store_url: str, raw: Raw) -> None:
+    with open_store(store_url) as store:
+        store.upsert_cluster("c-1", "pay_as_you_go")
+    assert versions(raw) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_an_older_store_is_read_as_is_and_migrated_by_the_first_writer(
+    store_url: str, raw: Raw
+) -> None:
+    make_store(raw, 1)
+    with open_store(store_url, create=False) as reader:
+        (state,) = reader.list(now=at(days=2))
+        assert (state.cluster_id, state.account, state.phase) == ("c-old", "acme", "suspended")
+        assert reader.history("c-old")[0].source == "v1"
+    assert versions(raw) == [1]  # reading migrated nothing
+    with open_store(store_url) as writer:
+        assert versions(raw) == [1, 2]
+        result = writer.observe("c-old", Observation.create(at=at(days=2), balance="9"), now=at(2))
+        assert result.recorded[0].kind == "recharged"
+        assert result.after.phase is Phase.ACTIVE
+    assert raw.query("SELECT last_phase FROM clusters") == [("active",)]
+    assert raw.count("events") == 2
+
+
+def test_a_newer_store_is_refused_by_readers_and_writers(store_url: str, raw: Raw) -> None:
+    make_store(raw, SCHEMA_VERSION)
+    raw.execute("INSERT INTO overdue_fsm_schema (version, applied_at) VALUES (99, ?)", (STAMP,))
+    for create in (True, False):
+        with pytest.raises(StoreError, match=r"schema version 99, newer .* upgrade overdue-fsm"):
+            open_store(store_url, create=create)
+    assert versions(raw) == [*range(1, SCHEMA_VERSION + 1), 99]
+
+
+def test_a_failed_migration_leaves_the_older_store_as_it_was(
+    store_url: str, raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_store(raw, 1)
+    before = raw.snapshot()
+    engine = engine_of(raw)
+    broken = {**engine.MIGRATIONS, 2: (*engine.MIGRATIONS[2], "CREATE TABLE events (x int)")}
+    monkeypatch.setattr(engine, "MIGRATIONS", broken)
+    with pytest.raises(StoreError, match="already exists"):
+        open_store(store_url)
+    assert raw.snapshot() == before
+    with pytest.raises(Exception, match="last_phase"):
+        raw.query("SELECT last_phase FROM clusters")
+    monkeypatch.undo()
+    with open_store(store_url) as store:
+        assert store.load("c-old").phase is Phase.OVERDUE_GRACE
+    assert versions(raw) == [1, 2]
