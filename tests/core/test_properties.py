@@ -214,6 +214,30 @@ def _distinct(ops: list[Op]) -> list[Op]:
     return kept
 
 
+@PROPERTY
+@given(
+    clusters,
+    st.lists(op_strategy(["balance_negative", "recharged", "renewed", "released"]), max_size=12),
+    st.randoms(use_true_random=False),
+)
+def test_recorded_in_any_order_the_cluster_is_its_log_in_event_time_order(
+    spec: Any, events: list[Op], shuffler: random.Random
+) -> None:
+    events = _distinct(events)
+    shuffler.shuffle(events)
+    c = make(spec)
+    for event in events:
+        apply(c, event)
+    log = c.to_events()
+    by_time = fsm.Cluster.from_events(
+        c.cluster_id, spec[0], sorted(log, key=lambda e: e.at), expires_at=spec[1]
+    )
+    assert by_time.report(END) == c.report(END)
+    for earlier, later in zip(c.history, c.history[1:], strict=False):
+        assert earlier.at <= later.at
+        assert earlier.dest == later.source
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,

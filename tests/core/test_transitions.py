@@ -444,6 +444,20 @@ def test_late_release_is_effective_at_its_own_instant() -> None:
     assert last(c) == ("overdue_grace", "released", T0 + 5 * HOUR, "released")
 
 
+def test_late_events_recorded_out_of_order_are_replayed_in_event_time() -> None:
+    c = payg("active")
+    c.advance(T0 + 20 * DAY)
+    c.balance_negative(T0 + 2 * DAY, now=LATER)  # late
+    assert str(c.phase) == "restricted"
+    c.released(T0 + DAY, now=LATER)  # later still, and before the balance went negative
+    assert str(c.phase) == "released"
+    assert [(str(t.source), str(t.dest), t.at) for t in c.history] == [
+        ("active", "released", T0 + DAY),
+    ]
+    assert c.report()["overdue_since"] is None
+    assert c.phase_since == T0 + DAY
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="an event that changes nothing when recorded is dropped from the log, so a "
