@@ -279,7 +279,7 @@ class Store:
         Cluster(cid, wanted.billing, account=wanted.account, expires_at=wanted.expires_at)
 
         def work(tx: Tx) -> bool:
-            current = self._facts(tx, cid, cache=True)
+            current, _, _ = self._load(tx, cid, cache=True)
             if current is None:
                 self._insert_cluster(tx, cid, wanted)
                 return True
@@ -314,11 +314,11 @@ class Store:
         at_now = utcnow() if now is None else parse_time(now, "now")
 
         def work(tx: Tx) -> RecordResult:
-            facts = self._facts(tx, cid, cache=True)
+            facts, events, stored = self._load(tx, cid, cache=True, key=key)
             if facts is None:
                 raise NotTrackedError(cid)
-            cluster = self._cluster(cid, facts, self._events(tx, cid))
-            if key is not None and (stored := self._keyed(tx, cid, key)) is not None:
+            cluster = self._cluster(cid, facts, events)
+            if stored is not None:
                 if stored != event:
                     raise InputError(
                         "idempotency_key",
@@ -374,7 +374,7 @@ class Store:
             payload["balance"] = str(observation.balance)
 
         def work(tx: Tx) -> ObserveResult:
-            stored = self._facts(tx, cid, cache=True)
+            stored, old_events, keyed = self._load(tx, cid, cache=True, key=key)
             created = stored is None
             if stored is None:
                 if new_billing is None:
@@ -385,7 +385,6 @@ class Store:
                         "so its billing is needed",
                     )
                 facts = _Facts(new_account or "default", new_billing, new_expiry)
-                old_events: builtins.list[Event] = []
                 before = None
                 cluster = self._cluster(cid, facts, old_events)
             else:
@@ -398,13 +397,12 @@ class Store:
                     stored.last_phase,
                     stored.last_evaluated_at,
                 )
-                old_events = self._events(tx, cid)
                 old = self._cluster(cid, stored, old_events)
                 at = stored.last_evaluated_at
                 before = None if at is None else old.state(at)
                 cluster = old if facts == stored else self._cluster(cid, facts, old_events)
             facts_changed = not created and facts != stored
-            duplicate = key is not None and not created and self._keyed(tx, cid, key) is not None
+            duplicate = keyed is not None
             recorded: builtins.list[Event] = []
             outcomes: builtins.list[Outcome] = []
             if not duplicate:
@@ -457,13 +455,13 @@ class Store:
         at_now = utcnow() if now is None else parse_time(now, "now")
 
         def work(tx: Tx) -> bool:
-            facts = self._facts(tx, cid, cache=True)
+            facts, events, _ = self._load(tx, cid, cache=True)
             if facts is None:
                 raise NotTrackedError(cid)
             last = facts.last_evaluated_at
             if last is not None and at_now <= last:
                 return False
-            phase = self._cluster(cid, facts, self._events(tx, cid)).state(at_now).phase
+            phase = self._cluster(cid, facts, events).state(at_now).phase
             if phase is facts.last_phase:
                 return False
             self._mark(tx, cid, phase, at_now)
@@ -478,8 +476,8 @@ class Store:
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> Cluster | None:
-            facts = self._facts(tx, cid)
-            return None if facts is None else self._cluster(cid, facts, self._events(tx, cid))
+            facts, events, _ = self._load(tx, cid)
+            return None if facts is None else self._cluster(cid, facts, events)
 
         return self._read(work)
 
@@ -495,13 +493,14 @@ class Store:
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> builtins.list[StoredEvent]:
-            if self._facts(tx, cid) is None:
-                raise NotTrackedError(cid)
             rows = tx.rows(
-                "SELECT seq, kind, at, recorded_at, source, idempotency_key, payload "
-                "FROM events WHERE cluster_id = ? ORDER BY seq",
+                "SELECT e.seq, e.kind, e.at, e.recorded_at, e.source, e.idempotency_key,"
+                " e.payload FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
+                " WHERE c.cluster_id = ? ORDER BY e.seq",
                 (cid,),
             )
+            if not rows:
+                raise NotTrackedError(cid)
             return [
                 StoredEvent(
                     seq=int(seq),
@@ -514,6 +513,7 @@ class Store:
                     payload=self._json_out(payload),
                 )
                 for seq, kind, at, recorded_at, src, key, payload in rows
+                if seq is not None  # the one row of a cluster with no events
             ]
 
         return self._read(work)
@@ -533,78 +533,74 @@ class Store:
         wanted = None if phase is None else parse_phase(phase)
         at_now = utcnow() if now is None else parse_time(now, "now")
 
-        Rows = builtins.list[tuple[Any, ...]]
-
-        def work(tx: Tx) -> tuple[Rows, Rows]:
+        def work(tx: Tx) -> builtins.list[tuple[Any, ...]]:
             where, params = ("", ()) if acct is None else (" WHERE c.account = ?", (acct,))
-            clusters = tx.rows(
-                "SELECT c.cluster_id, c.account, c.billing, c.expires_at FROM clusters c"
-                + where
-                + " ORDER BY c.cluster_id",
+            # One statement: one consistent snapshot, the rows of a cluster together.
+            return tx.rows(
+                "SELECT c.cluster_id, c.account, c.billing, c.expires_at, e.kind, e.at,"
+                " e.expires_at FROM clusters c LEFT JOIN events e"
+                " ON e.cluster_id = c.cluster_id" + where + " ORDER BY c.cluster_id, e.seq",
                 params,
             )
-            events = tx.rows(
-                "SELECT e.cluster_id, e.kind, e.at, e.expires_at FROM events e"
-                + (" JOIN clusters c ON c.cluster_id = e.cluster_id" if acct else "")
-                + where
-                + " ORDER BY e.cluster_id, e.seq",
-                params,
-            )
-            return clusters, events
 
-        clusters, events = self._read(work)
-        logs: dict[str, builtins.list[Event]] = {}
         time_out = self._time_out
-        for cid, kind, at, expiry in events:
-            log = logs.get(cid)
-            if log is None:
-                log = logs[cid] = []
-            log.append(
-                Event(_KINDS[kind], time_out(at), None if expiry is None else time_out(expiry))
-            )
+        clusters: builtins.list[tuple[str, _Facts, builtins.list[Event]]] = []
+        current = None
+        log: builtins.list[Event] = []
+        for cid, acc, billing, expiry, kind, at, renewal in self._read(work):
+            if cid != current:
+                current, log = cid, []
+                facts = _Facts(acc, Billing(billing), None if expiry is None else time_out(expiry))
+                clusters.append((cid, facts, log))
+            if kind is not None:
+                until = None if renewal is None else time_out(renewal)
+                log.append(Event(_KINDS[kind], time_out(at), until))
         states = []
-        for cid, acc, billing, expiry in sorted(clusters, key=_first):
-            facts = _Facts(acc, Billing(billing), None if expiry is None else time_out(expiry))
-            state = self._cluster(cid, facts, logs.get(cid, [])).state(at_now)
+        for cid, facts, events in sorted(clusters, key=_first):
+            state = self._cluster(cid, facts, events).state(at_now)
             if wanted is None or state.phase is wanted:
                 states.append(state)
         return states
 
     # -- rows -----------------------------------------------------------------------------------
 
-    def _facts(self, tx: Tx, cid: str, *, cache: bool = False) -> _Facts | None:
-        columns = "account, billing, expires_at" + (
-            ", last_phase, last_evaluated_at" if cache else ""
-        )
-        row = tx.row(f"SELECT {columns} FROM clusters WHERE cluster_id = ?", (cid,))
-        if row is None:
-            return None
-        expiry = None if row[2] is None else self._time_out(row[2])
-        if not cache:
-            return _Facts(row[0], Billing(row[1]), expiry)
-        last_phase = None if row[3] is None else Phase(row[3])
-        last_at = None if row[4] is None else self._time_out(row[4])
-        return _Facts(row[0], Billing(row[1]), expiry, last_phase, last_at)
+    def _load(
+        self, tx: Tx, cid: str, *, cache: bool = False, key: str | None = None
+    ) -> tuple[_Facts | None, builtins.list[Event], Event | None]:
+        """A cluster's facts, its log in recording order, and the event stored under ``key``.
 
-    def _events(self, tx: Tx, cid: str) -> builtins.list[Event]:
+        One statement, so one snapshot and one round trip.
+        """
+        columns = "c.account, c.billing, c.expires_at" + (
+            ", c.last_phase, c.last_evaluated_at" if cache else ", NULL, NULL"
+        )
         rows = tx.rows(
-            "SELECT kind, at, expires_at FROM events WHERE cluster_id = ? ORDER BY seq", (cid,)
+            f"SELECT {columns}, e.kind, e.at, e.expires_at, e.idempotency_key"
+            " FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
+            " WHERE c.cluster_id = ? ORDER BY e.seq",
+            (cid,),
         )
+        if not rows:
+            return None, [], None
         time_out = self._time_out
-        return [
-            Event(_KINDS[kind], time_out(at), None if expiry is None else time_out(expiry))
-            for kind, at, expiry in rows
-        ]
-
-    def _keyed(self, tx: Tx, cid: str, key: str) -> Event | None:
-        row = tx.row(
-            "SELECT kind, at, expires_at FROM events WHERE cluster_id = ? AND idempotency_key = ?",
-            (cid, key),
+        events: builtins.list[Event] = []
+        keyed = None
+        for *_, kind, at, expiry, stored_key in rows:
+            if kind is None:
+                continue  # no events yet: the one row holds the facts alone
+            event = Event(_KINDS[kind], time_out(at), None if expiry is None else time_out(expiry))
+            events.append(event)
+            if key is not None and stored_key == key:
+                keyed = event
+        account, billing, expires_at, last_phase, last_at = rows[0][:5]
+        facts = _Facts(
+            account,
+            Billing(billing),
+            None if expires_at is None else time_out(expires_at),
+            None if last_phase is None else Phase(last_phase),
+            None if last_at is None else time_out(last_at),
         )
-        if row is None:
-            return None
-        expiry = None if row[2] is None else self._time_out(row[2])
-        return Event(_KINDS[row[0]], self._time_out(row[1]), expiry)
+        return facts, events, keyed
 
     def _cluster(self, cid: str, facts: _Facts, events: Sequence[Event]) -> Cluster:
         return Cluster.from_events(

@@ -7,9 +7,9 @@ the previous holder committed), then writes. Writers on different clusters
 never wait for each other. Deadlocks and serialisation failures, which the
 lock order should prevent, are retried a bounded number of times.
 
-Readers run in ``REPEATABLE READ, READ ONLY`` transactions: one snapshot for
-the whole read, no locks beyond what any SELECT takes, and the server refuses
-a write. A reader (``create=False``) also sets ``default_transaction_read_only``.
+Every read is one SELECT, hence one snapshot, with no locks beyond what any
+SELECT takes; a reader (``create=False``) sets ``default_transaction_read_only``
+so the server itself refuses a write on its connection.
 
 Times are ``timestamptz`` (the session runs in UTC); payloads are ``jsonb``.
 ``?schema=NAME`` in the URL keeps the tables in their own schema.
@@ -17,6 +17,7 @@ Times are ``timestamptz`` (the session runs in UTC); payloads are ``jsonb``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -105,6 +106,38 @@ class _Tx:
 
     def run(self, sql: str, params: Sequence[object] = ()) -> None:
         self._conn.execute(self._q(sql), params)
+
+
+class _OneStatement(_Tx):
+    """A read: exactly one statement, so that it sees one snapshot."""
+
+    __slots__ = ("_used",)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__(conn)
+        self._used = False
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        assert not self._used, "a read must be one statement (one snapshot)"
+        self._used = True
+        return super().rows(sql, params)
+
+    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        assert not self._used, "a read must be one statement (one snapshot)"
+        self._used = True
+        return super().row(sql, params)
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> None:
+        raise AssertionError("a read never writes")
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """Roll back whatever transaction is open; a broken connection has none left."""
+    import psycopg
+
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
 
 
 class PostgresStore(Store):
@@ -248,27 +281,35 @@ class PostgresStore(Store):
     def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         errors = self._psycopg.errors
         retryable = (errors.SerializationFailure, errors.DeadlockDetected)
-        key = self._lock_key(cluster_id)
+        sql = self._psycopg.sql
+        # BEGIN and the lock travel as one simple query (two integers, no user text).
+        begin = sql.SQL("BEGIN; SELECT pg_advisory_xact_lock({}, {})").format(
+            sql.Literal(LOCK_NAMESPACE), sql.Literal(self._lock_key(cluster_id))
+        )
         attempt = 0
         while True:
             with self._lock:
                 conn = self._connection()
                 try:
-                    with conn.transaction():
-                        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, key))
-                        return work(_Tx(conn))
+                    conn.execute(begin)
+                    result = work(_Tx(conn))
+                    conn.execute("COMMIT")
+                    return result
                 except retryable:
+                    _rollback(conn)
                     if attempt >= WRITE_RETRIES:
                         raise
+                except BaseException:
+                    _rollback(conn)
+                    raise
             attempt += 1
             time.sleep(random.uniform(0.001, 0.02) * attempt)
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
+        # Every read of the base class is one statement, hence one snapshot: no
+        # transaction (and none of its round trips) is needed around it.
         with self._lock:
-            conn = self._connection()
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                return work(_Tx(conn))
+            return work(_OneStatement(self._connection()))
 
     def close(self) -> None:
         with self._lock:
