@@ -1,0 +1,242 @@
+"""The overdue.emr.cluster_phase action plugin, run in-process with a task of its own.
+
+The module file is documentation only, so there is no AnsibleModule to drive with
+``patch_module_args``: the action plugin is the code, and it reads ``task.args``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+
+from .conftest import NOW, history, record
+
+SECTION_5 = (
+    "cluster_id",
+    "account",
+    "billing",
+    "phase",
+    "phase_since",
+    "overdue_since",
+    "expires_at",
+    "next_phase",
+    "next_phase_at",
+    "timeline",
+    "data_deleted",
+    "data_deletion_at",
+    "operations",
+    "history",
+)
+
+
+@pytest.fixture
+def run(common: Any) -> Any:
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.loader import action_loader
+
+    def run(check_mode: bool = False, diff: bool = False, **args: Any) -> dict[str, Any]:
+        task = MagicMock()
+        task.args = args
+        task.check_mode = check_mode
+        task.diff = diff
+        task.async_val = 0
+        task.action = "overdue.emr.cluster_phase"
+        connection = MagicMock()
+        connection._shell.tmpdir = None
+        action = action_loader.get(
+            "overdue.emr.cluster_phase", task, connection, PlayContext(), DataLoader(), None, None
+        )
+        return action.run(task_vars={})
+
+    return run
+
+
+def test_stateless_evaluates_the_facts_given_and_fails_a_denied_requirement(
+    run: Any, tmp_path: Path
+) -> None:
+    result = run(
+        cluster_id="c-1",
+        store="none",
+        billing="PayAsYouGo",
+        overdue_since="2026-01-01T00:00:00Z",
+        now="2026-01-05T00:00:00Z",
+        require=["view_cluster_info", "scale_out"],
+    )
+    assert all(key in result for key in SECTION_5)
+    assert result["phase"] == "suspended"
+    assert result["phase_since"] == "2026-01-02T00:00:00Z"
+    assert result["next_phase"] == "restricted"
+    assert result["next_phase_at"] == "2026-01-16T00:00:00Z"
+    assert result["data_deletion_at"] == "2026-03-02T00:00:00Z"
+    assert result["changed"] is False
+    assert result["entered"] == []
+    assert result["failed"] is True
+    assert result["decision"]["operation"] == "scale_out"
+    assert result["decision"]["allowed"] is False
+    assert [d["operation"] for d in result["decisions"]] == ["view_cluster_info", "scale_out"]
+    assert result["msg"] == (
+        "scale_out (fee_generating) is denied: c-1 is suspended since 2026-01-02T00:00:00Z "
+        "(pay_as_you_go); to change this, recharge the account; "
+        "data is deleted on 2026-03-02T00:00:00Z unless you recharge the account"
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+def test_an_observation_is_recorded_once_and_entered_names_the_new_phases(
+    run: Any, store_url: str
+) -> None:
+    args = {
+        "cluster_id": "c-2",
+        "store": store_url,
+        "billing": "pay_as_you_go",
+        "account": "team-data",
+        "balance": -11.19,
+        "overdue_since": "2026-01-20T00:00:00Z",
+        "now": NOW,
+    }
+    first = run(**args)
+    assert first["changed"] is True
+    assert first["phase"] == "suspended"
+    assert first["entered"] == ["overdue_grace", "suspended"]
+    assert first["account"] == "team-data"
+    assert "failed" not in first
+
+    again = run(**args)
+    assert again["changed"] is False
+    assert again["entered"] == []
+    assert again["phase"] == "suspended"
+    assert [e.kind for e in history(store_url, "c-2")] == ["balance_negative"]
+
+
+def test_check_mode_computes_the_same_result_and_writes_nothing(
+    run: Any, store_url: str, tmp_path: Path
+) -> None:
+    args = {"cluster_id": "c-3", "store": store_url, "billing": "pay_as_you_go", "now": NOW}
+    preview = run(check_mode=True, balance="-5", **args)
+    assert preview["changed"] is True
+    assert preview["phase"] == "overdue_grace"
+    assert not (tmp_path / "state").exists()  # not even the file
+
+    record(store_url, "c-3", billing="pay_as_you_go", balance="10")
+    before = (tmp_path / "state" / "clusters.db").read_bytes()
+    preview = run(check_mode=True, balance="-5", **args)
+    assert preview["changed"] is True
+    assert preview["entered"] == ["overdue_grace"]
+    assert (tmp_path / "state" / "clusters.db").read_bytes() == before
+    assert history(store_url, "c-3") == []
+
+
+def test_diff_shows_the_phase_before_and_after(run: Any, store_url: str) -> None:
+    args = {"cluster_id": "c-4", "store": store_url, "billing": "pay_as_you_go", "now": NOW}
+    created = run(diff=True, overdue_since="2026-01-20T12:00:00Z", **args)
+    assert created["diff"]["before"] == ""
+    assert created["diff"]["after"].startswith("phase: overdue_grace\n")
+
+    recharged = run(diff=True, balance=100, **args)
+    assert recharged["diff"]["before"] == (
+        "phase: overdue_grace\nphase_since: 2026-01-20T12:00:00Z\n"
+        "overdue_since: 2026-01-20T12:00:00Z\n"
+    )
+    assert recharged["diff"]["after"] == "phase: active\nphase_since: 2026-01-21T00:00:00Z\n"
+
+    unchanged = run(diff=True, balance=100, **args)
+    assert "diff" not in unchanged
+
+
+def test_a_warn_verdict_passes_with_a_warning_unless_strict(run: Any) -> None:
+    args = {
+        "cluster_id": "c-5",
+        "store": "none",
+        "billing": "pay_as_you_go",
+        "balance": -1,
+        "now": NOW,
+        "require": ["submit_task"],
+    }
+    lenient = run(**args)
+    assert "failed" not in lenient
+    assert lenient["decision"]["verdict"] == "warn"
+    assert lenient["warnings"] == [lenient["decision"]["reason"]]
+    assert lenient["warnings"][0].startswith("submit_task (task) is allowed but may fail: c-5 is")
+
+    strict = run(strict=True, **args)
+    assert strict["failed"] is True
+    assert strict["msg"].startswith("submit_task (task) is denied under strict mode: c-5 is")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            {"require": ["scale_up"]},
+            "operation: 'scale_up' is not valid; expected one of clone_cluster,",
+        ),
+        (
+            {"overdue_since": "2026-01-01T00:00:00"},
+            "overdue_since: '2026-01-01T00:00:00' is not valid; expected a timezone-aware instant",
+        ),
+        ({"cluster_id": "-c"}, "cluster_id: '-c' is not valid; expected 1-128 characters"),
+        ({"billing": "monthly"}, "billing: 'monthly' is not valid; expected pay_as_you_go"),
+        ({"now": "tomorrow"}, "now: 'tomorrow' is not valid; expected an ISO 8601 instant"),
+        ({"policy": "/nonexistent/policy.yml"}, "policy: '/nonexistent/policy.yml' is not valid"),
+    ],
+)
+def test_bad_input_fails_the_task_with_a_clear_message(
+    run: Any, args: dict[str, Any], message: str
+) -> None:
+    task = {"cluster_id": "c-6", "store": "none", "billing": "pay_as_you_go", "now": NOW, **args}
+    result = run(**task)
+    assert result["failed"] is True
+    assert result["msg"].startswith(message)
+    assert "Traceback" not in result["msg"]
+
+
+def test_an_unreadable_store_fails_the_task(run: Any, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    result = run(cluster_id="c-7", store=str(junk), billing="pay_as_you_go", now=NOW)
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"sqlite://{junk} is not an overdue-fsm store: the file is not an SQLite database"
+    )
+
+    folder = run(cluster_id="c-7", store=str(tmp_path), billing="pay_as_you_go", now=NOW)
+    assert folder["msg"] == f"the store at sqlite://{tmp_path} is a directory, not a database file"
+
+
+def test_an_unknown_cluster_needs_its_billing(run: Any, store_url: str) -> None:
+    result = run(cluster_id="c-8", store=store_url, balance=-3, now=NOW)
+    assert result["failed"] is True
+    assert "cluster 'c-8' is not tracked yet, so its billing is needed" in result["msg"]
+
+
+def test_an_unknown_parameter_is_refused_by_the_argument_spec(run: Any) -> None:
+    from ansible.errors import AnsibleActionFail
+
+    with pytest.raises(AnsibleActionFail, match=r"Unsupported parameters.*colour"):
+        run(cluster_id="c-9", store="none", billing="subscription", colour="blue")
+
+
+def test_an_internal_error_says_where_to_report_it(
+    run: Any, common: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(common, "report", broken)
+    result = run(cluster_id="c-10", store="none", billing="subscription", now=NOW)
+    assert result["failed"] is True
+    assert result["msg"].startswith("internal error in overdue.emr (ZeroDivisionError: division")
+    assert "please report it at https://" in result["msg"]
+
+
+def test_a_missing_fsm_package_fails_the_task_with_the_install_command(
+    run: Any, common: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "HAS_FSM", False)
+    result = run(cluster_id="c-11", store="none", billing="subscription")
+    assert result["failed"] is True
+    assert result["msg"].endswith("pip install overdue-fsm")
