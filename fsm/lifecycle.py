@@ -145,13 +145,13 @@ class ClusterState(NamedTuple):
 
 
 def parse_cluster_id(value: object, field: str = "cluster_id") -> str:
-    if not isinstance(value, str) or not _CLUSTER_ID.match(value):
+    if not isinstance(value, str) or not _CLUSTER_ID.fullmatch(value):
         raise InputError(field, value, _CLUSTER_ID_EXPECTED)
     return value
 
 
 def parse_account(value: object, field: str = "account") -> str:
-    if not isinstance(value, str) or not _CLUSTER_ID.match(value):
+    if not isinstance(value, str) or not _CLUSTER_ID.fullmatch(value):
         raise InputError(field, value, _CLUSTER_ID_EXPECTED)
     return value
 
@@ -394,7 +394,10 @@ def _deadline(
         return None
     if step.threshold is None:
         return anchor
-    return anchor + policy.threshold(step.threshold)
+    try:
+        return anchor + policy.threshold(step.threshold)
+    except OverflowError:
+        return None  # beyond year 9999: never
 
 
 def _advance(run: _Run, now: datetime) -> None:
@@ -473,7 +476,10 @@ class Cluster:
     Events are methods (``balance_negative``, ``recharged``, ``renewed``,
     ``released``) and time moves with ``advance``. Each returns an
     :class:`Outcome` saying whether anything changed; events that change nothing
-    (a repeat, anything after a terminal phase) are not added to the log.
+    (a repeat, anything after a terminal phase) are not added to the log, so
+    logs stay bounded however often the same thing is observed. The price: an
+    event dropped as a no-op cannot be revived by an earlier-dated event that
+    arrives later; the next observation of the same fact restores it.
     """
 
     def __init__(

@@ -38,6 +38,7 @@ _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
 _COLUMN_GROUPS: Final = {
     **{name: (name,) for name in _COLUMN_NAMES},
     "overdue_grace": ("overdue_grace_pay_as_you_go", "overdue_grace_subscription"),
+    "overdue-grace": ("overdue_grace_pay_as_you_go", "overdue_grace_subscription"),
 }
 
 

@@ -91,12 +91,12 @@ def parse_duration(value: str | int | float | timedelta, field: str) -> timedelt
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise InputError(field, value, _EXPECTED_DURATION)
-        return timedelta(seconds=value)
+        return _seconds(value, field, value)
     if not isinstance(value, str):
         raise InputError(field, value, _EXPECTED_DURATION)
     text = value.strip().lower()
     if _NUMBER.match(text):
-        return timedelta(seconds=float(text))
+        return _seconds(float(text), field, value)
     position, seconds = 0, 0.0
     for match in _DURATION_PART.finditer(text):
         if text[position : match.start()].strip():
@@ -105,7 +105,14 @@ def parse_duration(value: str | int | float | timedelta, field: str) -> timedelt
         position = match.end()
     if position == 0 or text[position:].strip():
         raise InputError(field, value, _EXPECTED_DURATION)
-    return timedelta(seconds=seconds)
+    return _seconds(seconds, field, value)
+
+
+def _seconds(seconds: float, field: str, original: object) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise InputError(field, original, "a duration shorter than 999999999 days") from None
 
 
 def format_duration(value: timedelta) -> str:
@@ -129,7 +136,10 @@ def _aware(value: datetime, field: str, original: object) -> datetime:
         raise InputError(
             field, original, "a timezone-aware instant (add Z or an offset such as +08:00)"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InputError(field, original, "an instant between 1970 and 9999 in UTC") from None
 
 
 def _from_epoch(

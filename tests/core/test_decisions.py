@@ -370,12 +370,6 @@ def test_empty_policy_file_is_the_default(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 2 accepts overdue-grace as an input alias of overdue_grace; the policy's "
-    "verdict overrides reject it as an unknown column",
-    raises=fsm.PolicyError,
-)
 def test_verdict_override_accepts_the_overdue_grace_alias() -> None:
     policy = fsm.Policy.from_mapping({"verdicts": {"task": {"overdue-grace": "deny"}}})
     assert str(payg("overdue_grace", policy=policy).decide("submit_task").verdict) == "deny"

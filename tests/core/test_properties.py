@@ -241,8 +241,9 @@ def test_recorded_in_any_order_the_cluster_is_its_log_in_event_time_order(
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="an event that changes nothing when it is recorded is not kept in the log; "
-    "a later-recorded, earlier-dated event can give it an effect, which is then lost",
+    reason="known limitation, documented in the README: an event that changes nothing "
+    "when recorded is not kept (idempotent, bounded logs), so an earlier-dated event "
+    "arriving later cannot give it back its effect; the next observation restores it",
 )
 @PROPERTY
 @given(

@@ -460,8 +460,9 @@ def test_late_events_recorded_out_of_order_are_replayed_in_event_time() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="an event that changes nothing when recorded is dropped from the log, so a "
-    "later, earlier-dated event cannot give it back its effect",
+    reason="known limitation, documented in the README: an event that changes nothing "
+    "when recorded is not kept (idempotent, bounded logs), so an earlier-dated event "
+    "arriving later cannot give it back its effect; the next observation restores it",
     raises=AssertionError,
 )
 def test_late_event_before_an_earlier_recorded_recharge() -> None:
