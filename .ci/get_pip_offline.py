@@ -5,8 +5,8 @@ ansible-test (2.19) bootstraps pip into each venv it manages (created with
 ``get_pip_24_2.py``; otherwise it downloads it from ci-files.testing.ansible.com).
 It runs it in-process via runpy from its ``quiet_pip.py`` wrapper as::
 
-    GET_PIP=<this file> PIP_BREAK_SYSTEM_PACKAGES=1 \
-        <venv>/bin/python quiet_pip.py --disable-pip-version-check pip==24.2 --no-setuptools --no-wheel
+    GET_PIP=<this file> PIP_BREAK_SYSTEM_PACKAGES=1 <venv>/bin/python quiet_pip.py \
+        --disable-pip-version-check pip==24.2 --no-setuptools --no-wheel
 
 This script keeps get-pip.py's interface: ``--no-setuptools`` / ``--no-wheel``
 (or PIP_NO_SETUPTOOLS / PIP_NO_WHEEL) are consumed here, everything else is
@@ -53,14 +53,18 @@ def main(argv: list[str]) -> int:
     #    subprocess because ensurepip scrubs PIP_* from os.environ in-process.
     if not _have("pip"):
         if not _have("ensurepip"):
-            print("get_pip_offline: this Python has no ensurepip module (Debian: apt-get install python3-venv)",
-                  file=sys.stderr)
+            print(
+                "get_pip_offline: this Python has no ensurepip module "
+                "(Debian: apt-get install python3-venv)",
+                file=sys.stderr,
+            )
             return 1
         rc = _run([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"])
         if rc:
             return rc
 
-    # 2. what get-pip.py would do: pip install --upgrade --force-reinstall <args> pip [setuptools] [wheel]
+    # 2. what get-pip.py would do:
+    #    pip install --upgrade --force-reinstall <args> pip [setuptools] [wheel]
     if not any(_names_pip(a) for a in args if not a.startswith("-")):
         args.append("pip")
     if not (opts.no_setuptools or os.environ.get("PIP_NO_SETUPTOOLS") or _have("setuptools")):
@@ -68,10 +72,13 @@ def main(argv: list[str]) -> int:
     if not (opts.no_wheel or os.environ.get("PIP_NO_WHEEL") or _have("wheel")):
         args.append("wheel")
 
-    rc = _run([sys.executable, "-m", "pip", "install", "--upgrade", "--force-reinstall"] + args)
+    rc = _run([sys.executable, "-m", "pip", "install", "--upgrade", "--force-reinstall", *args])
     if rc and os.environ.get("GET_PIP_ALLOW_BUNDLED") == "1":
-        print("get_pip_offline: install failed; keeping the ensurepip-bundled pip (GET_PIP_ALLOW_BUNDLED=1)",
-              file=sys.stderr)
+        print(
+            "get_pip_offline: install failed; keeping the ensurepip-bundled pip "
+            "(GET_PIP_ALLOW_BUNDLED=1)",
+            file=sys.stderr,
+        )
         return 0
     return rc
 
