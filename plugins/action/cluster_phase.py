@@ -53,6 +53,8 @@ class ActionModule(ActionBase):
         settings = common.Settings.resolve(args["store"], args["policy"], args["now"])
         cluster_id = args["cluster_id"]
         check_mode = bool(self._task.check_mode)
+        for operation in args["require"]:
+            settings.policy.category(operation)  # bad input fails before anything is recorded
 
         if settings.stateless:
             state, _outcomes = common.evaluate(cluster_id, args, settings)

@@ -240,3 +240,13 @@ def test_a_missing_fsm_package_fails_the_task_with_the_install_command(
     result = run(cluster_id="c-11", store="none", billing="subscription")
     assert result["failed"] is True
     assert result["msg"].endswith("pip install overdue-fsm")
+
+
+def test_an_unknown_required_operation_records_nothing(
+    run: Any, store_url: str, tmp_path: Path
+) -> None:
+    result = run(
+        cluster_id="c-12", store=store_url, billing="pay_as_you_go", balance=-1, require=["nap"]
+    )
+    assert result["msg"].startswith("operation: 'nap' is not valid")
+    assert not (tmp_path / "state").exists()
