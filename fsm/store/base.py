@@ -281,12 +281,12 @@ class Store:
         def work(tx: Tx) -> bool:
             current, _, _ = self._load(tx, cid, cache=True)
             if current is None:
-                self._insert_cluster(tx, cid, wanted)
+                self._save_cluster(tx, cid, wanted, create=True)
                 return True
             _same_billing(cid, current.billing, wanted.billing)
             if (current.account, current.expires_at) == (wanted.account, wanted.expires_at):
                 return False
-            self._update_facts(tx, cid, wanted)
+            self._save_cluster(tx, cid, wanted, facts_changed=True)
             return True
 
         return self._change(cid, work)
@@ -332,9 +332,9 @@ class Store:
                 return RecordResult(False, outcome, cluster, True)
             outcome = cluster.record(event, now=at_now)
             if outcome.changed:
-                self._insert_event(tx, cid, event, key, src, {})
                 after = cluster.state(at_now)
-                self._mark(tx, cid, after.phase, at_now)
+                self._save_cluster(tx, cid, facts, mark=(after.phase, at_now))
+                self._insert_events(tx, cid, [(event, key)], src, {})
             return RecordResult(outcome.changed, outcome, cluster, False)
 
         return self._change(cid, work)
@@ -419,15 +419,17 @@ class Store:
             mark_phase = after.phase if mark_at is at_now else cluster.state(mark_at).phase
             moved = stored is None or mark_phase is not stored.last_phase
             if not dry_run:
-                if created:
-                    self._insert_cluster(tx, cid, facts)
-                elif facts_changed:
-                    self._update_facts(tx, cid, facts)
-                for index, event in enumerate(recorded):
-                    event_key = None if key is None else key if index == 0 else f"{key}#{index}"
-                    self._insert_event(tx, cid, event, event_key, src, payload)
                 if recorded or created or facts_changed or moved or entered:
-                    self._mark(tx, cid, mark_phase, mark_at)
+                    self._save_cluster(
+                        tx,
+                        cid,
+                        facts,
+                        create=created,
+                        facts_changed=facts_changed,
+                        mark=(mark_phase, mark_at),
+                    )
+                rows = [(event, _nth_key(key, n)) for n, event in enumerate(recorded)]
+                self._insert_events(tx, cid, rows, src, payload)
             return ObserveResult(
                 cluster_id=cid,
                 created=created,
@@ -464,7 +466,7 @@ class Store:
             phase = self._cluster(cid, facts, events).state(at_now).phase
             if phase is facts.last_phase:
                 return False
-            self._mark(tx, cid, phase, at_now)
+            self._save_cluster(tx, cid, facts, mark=(phase, at_now))
             return True
 
         return self._change(cid, work)
@@ -612,58 +614,79 @@ class Store:
             policy=self.policy,
         )
 
-    def _insert_cluster(self, tx: Tx, cid: str, facts: _Facts) -> None:
-        stamp = self._time_in(utcnow())
-        tx.run(
-            "INSERT INTO clusters (cluster_id, account, billing, expires_at, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                cid,
-                facts.account,
-                str(facts.billing),
-                self._opt_time(facts.expires_at),
-                stamp,
-                stamp,
-            ),
-        )
-
-    def _update_facts(self, tx: Tx, cid: str, facts: _Facts) -> None:
-        tx.run(
-            "UPDATE clusters SET account = ?, expires_at = ?, updated_at = ? WHERE cluster_id = ?",
-            (facts.account, self._opt_time(facts.expires_at), self._time_in(utcnow()), cid),
-        )
-
-    def _insert_event(
+    def _save_cluster(
         self,
         tx: Tx,
         cid: str,
-        event: Event,
-        key: str | None,
+        facts: _Facts,
+        *,
+        create: bool = False,
+        facts_changed: bool = False,
+        mark: tuple[Phase, datetime] | None = None,
+    ) -> None:
+        """Insert or update the cluster's row in one statement (facts and phase cache)."""
+        phase, at = (None, None) if mark is None else (str(mark[0]), self._time_in(mark[1]))
+        stamp = self._time_in(utcnow())
+        if create:
+            tx.run(
+                "INSERT INTO clusters (cluster_id, account, billing, expires_at, created_at,"
+                " updated_at, last_phase, last_evaluated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    cid,
+                    facts.account,
+                    str(facts.billing),
+                    self._opt_time(facts.expires_at),
+                    stamp,
+                    stamp,
+                    phase,
+                    at,
+                ),
+            )
+            return
+        columns: builtins.list[str] = []
+        values: builtins.list[object] = []
+        if facts_changed:
+            columns += ["account", "expires_at", "updated_at"]
+            values += [facts.account, self._opt_time(facts.expires_at), stamp]
+        if mark is not None:
+            columns += ["last_phase", "last_evaluated_at"]
+            values += [phase, at]
+        if columns:
+            assignments = ", ".join(f"{column} = ?" for column in columns)
+            tx.run(f"UPDATE clusters SET {assignments} WHERE cluster_id = ?", (*values, cid))
+
+    def _insert_events(
+        self,
+        tx: Tx,
+        cid: str,
+        events: Sequence[tuple[Event, str | None]],
         source: str,
         extra: dict[str, Any],
     ) -> None:
-        payload = dict(extra)
-        if event.expires_at is not None:
-            payload["expires_at"] = format_time(event.expires_at)
-        tx.run(
-            "INSERT INTO events (cluster_id, kind, at, expires_at, recorded_at, source, "
-            "idempotency_key, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+        """Append ``events`` (each with its idempotency key) in one statement, in order."""
+        if not events:
+            return
+        recorded_at = self._time_in(utcnow())
+        values: builtins.list[object] = []
+        for event, key in events:
+            payload = dict(extra)
+            if event.expires_at is not None:
+                payload["expires_at"] = format_time(event.expires_at)
+            values += [
                 cid,
                 str(event.kind),
                 self._time_in(event.at),
                 self._opt_time(event.expires_at),
-                self._time_in(utcnow()),
+                recorded_at,
                 source,
                 key,
                 self._json_in(payload),
-            ),
-        )
-
-    def _mark(self, tx: Tx, cid: str, phase: Phase, at: datetime) -> None:
+            ]
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
         tx.run(
-            "UPDATE clusters SET last_phase = ?, last_evaluated_at = ? WHERE cluster_id = ?",
-            (str(phase), self._time_in(at), cid),
+            "INSERT INTO events (cluster_id, kind, at, expires_at, recorded_at, source, "
+            f"idempotency_key, payload) VALUES {rows}",
+            values,
         )
 
     def _opt_time(self, value: datetime | None) -> object:
@@ -704,6 +727,13 @@ def _key(value: str | None) -> str | None:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_KEY:
         raise InputError("idempotency_key", value, f"a non-empty string of at most {_MAX_KEY}")
     return value
+
+
+def _nth_key(key: str | None, index: int) -> str | None:
+    """The key of the ``index``-th event one write records: ``key``, ``key#1``, ``key#2``."""
+    if key is None:
+        return None
+    return f"{key}#{index}" if index else key
 
 
 def _source(value: str) -> str:

@@ -85,11 +85,20 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
 
 
 class _Tx:
-    __slots__ = ("_conn",)
+    """A write transaction. Its writes are held and sent as one statement at the end.
+
+    Several writes become one statement with data-modifying WITH clauses, so
+    a write costs one round trip whatever it touches. They all see the same
+    snapshot, so the base class never writes one row twice in a transaction
+    nor reads after writing.
+    """
+
+    __slots__ = ("_conn", "_writes")
     _sql: Final[dict[str, str]] = {}
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self._writes: list[tuple[str, Sequence[object]]] = []
 
     @classmethod
     def _q(cls, sql: str) -> str:
@@ -99,13 +108,27 @@ class _Tx:
         return converted
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        assert not self._writes, "a write transaction reads before it writes"
         return self._conn.execute(self._q(sql), params).fetchall()
 
     def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        assert not self._writes, "a write transaction reads before it writes"
         return self._conn.execute(self._q(sql), params).fetchone()
 
     def run(self, sql: str, params: Sequence[object] = ()) -> None:
-        self._conn.execute(self._q(sql), params)
+        self._writes.append((self._q(sql), params))
+
+    def flush(self) -> None:
+        """Send the held writes, in order, as one statement."""
+        if not self._writes:
+            return
+        *first, (sql, params) = self._writes
+        if first:
+            clauses = ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first))
+            sql = f"WITH {clauses} {sql}"
+            params = [value for _, values in first for value in values] + list(params)
+        self._writes.clear()
+        self._conn.execute(sql, params)
 
 
 class _OneStatement(_Tx):
@@ -292,7 +315,9 @@ class PostgresStore(Store):
                 conn = self._connection()
                 try:
                     conn.execute(begin)
-                    result = work(_Tx(conn))
+                    tx = _Tx(conn)
+                    result = work(tx)
+                    tx.flush()
                     conn.execute("COMMIT")
                     return result
                 except retryable:

@@ -180,9 +180,11 @@ class SqliteStore(Store):
             )
         conn = self._connect("rw")
         try:
-            version = _version(conn, self.url)  # refuses a file that is not ours, untouched
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self._begin(conn, "PRAGMA journal_mode = WAL")  # retried like a write
+            # Refuses a file that is not ours, untouched. Busy while another
+            # writer creates the store (before WAL, readers wait for writers).
+            version = self._retry(lambda: _version(conn, self.url))
+            if self._retry(lambda: conn.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
+                self._begin(conn, "PRAGMA journal_mode = WAL")
             if version != SCHEMA_VERSION:
                 self._migrate(conn)
         except BaseException:
@@ -221,7 +223,11 @@ class SqliteStore(Store):
             raise
 
     def _begin(self, conn: sqlite3.Connection, statement: str = "BEGIN IMMEDIATE") -> None:
-        """Run ``statement`` (start a write), retrying while the store is busy, for a bounded time.
+        """Run ``statement`` (start a write) as soon as the store is not busy."""
+        self._retry(lambda: conn.execute(statement))
+
+    def _retry(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying while the store is busy, up to the busy timeout.
 
         The writer connection has no busy handler of its own: SQLite's sleeps
         (growing to 100 ms) leave the lock idle while waiters sleep, so under
@@ -231,8 +237,7 @@ class SqliteStore(Store):
         pause = 0.0001
         while True:
             try:
-                conn.execute(statement)
-                return
+                return action()
             except sqlite3.OperationalError as error:
                 if _code(error) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                     raise

@@ -83,7 +83,7 @@ def expected_history() -> dict[str, list[tuple[str, datetime]]]:
 def test_eight_writers_on_overlapping_clusters_store_each_event_exactly_once(
     store_url: str,
 ) -> None:
-    open_store(store_url).close()  # the schema exists before the race starts
+    """The store does not exist yet: the writers also race to create it."""
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(PROCESSES)
     pipes, workers = [], []
@@ -107,6 +107,31 @@ def test_eight_writers_on_overlapping_clusters_store_each_event_exactly_once(
         for cid, log in expected.items():
             stored = [(str(e.kind), e.at) for e in store.history(cid)]
             assert stored == log, cid  # in order, nothing lost, nothing twice
+
+
+def first_write(url: str, process: int, barrier: Barrier) -> None:
+    store = open_store(url)
+    barrier.wait()
+    store.upsert_cluster(f"c-{process}", "pay_as_you_go")
+    store.close()
+
+
+def test_writers_racing_to_create_the_store_all_succeed(store_url: str) -> None:
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        url = store_url.replace("clusters.db", f"race-{attempt}.db")
+        barrier = ctx.Barrier(PROCESSES)
+        workers = [
+            ctx.Process(target=first_write, args=(url, process, barrier))
+            for process in range(PROCESSES)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+        with open_store(url, create=False) as store:
+            assert len(store.list(now=at())) == PROCESSES
 
 
 # -- kill -9 ----------------------------------------------------------------------------------
