@@ -315,18 +315,16 @@ def reader(settings):
         store = require_store().open_store(settings.store, policy=settings.policy, create=False)
         for old in [k for k in _READERS if k[0] == key[0]]:
             _close_quietly(_READERS.pop(old))
-        _READERS.clear()
+        # Readers inherited from the parent process stay referenced, never closed here.
         _READERS[key] = store
     return store
 
 
 def forget_readers():
-    """Close every cached reader of this process (tests, long-lived controllers)."""
+    """Close the cached readers of this process (tests, long-lived controllers)."""
     pid = os.getpid()
-    for key in list(_READERS):
-        store = _READERS.pop(key)
-        if key[0] == pid:
-            _close_quietly(store)
+    for key in [k for k in _READERS if k[0] == pid]:
+        _close_quietly(_READERS.pop(key))
 
 
 def writer(settings):
