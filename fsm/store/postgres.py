@@ -93,11 +93,11 @@ class _Tx:
     nor reads after writing.
     """
 
-    __slots__ = ("_conn", "_writes")
+    __slots__ = ("_cur", "_writes")
     _sql: Final[dict[str, str]] = {}
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cur = cursor
         self._writes: list[tuple[str, Sequence[object]]] = []
 
     @classmethod
@@ -109,11 +109,11 @@ class _Tx:
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         assert not self._writes, "a write transaction reads before it writes"
-        return self._conn.execute(self._q(sql), params).fetchall()
+        return self._cur.execute(self._q(sql), params).fetchall()
 
     def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
         assert not self._writes, "a write transaction reads before it writes"
-        return self._conn.execute(self._q(sql), params).fetchone()
+        return self._cur.execute(self._q(sql), params).fetchone()
 
     def run(self, sql: str, params: Sequence[object] = ()) -> None:
         self._writes.append((self._q(sql), params))
@@ -128,7 +128,7 @@ class _Tx:
             sql = f"WITH {clauses} {sql}"
             params = [value for _, values in first for value in values] + list(params)
         self._writes.clear()
-        self._conn.execute(sql, params)
+        self._cur.execute(sql, params)
 
 
 class _OneStatement(_Tx):
@@ -136,8 +136,8 @@ class _OneStatement(_Tx):
 
     __slots__ = ("_used",)
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        super().__init__(conn)
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        super().__init__(cursor)
         self._used = False
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -214,6 +214,7 @@ class PostgresStore(Store):
                 conn.close()
                 raise
             self._conn = conn
+            self._cursor = conn.cursor()  # one for every statement: cheaper than one each
 
     def _prepare(self, conn: psycopg.Connection[Any], schema: str | None) -> str:
         """Point the session at the store's schema; a writer creates or migrates it."""
@@ -313,12 +314,13 @@ class PostgresStore(Store):
         while True:
             with self._lock:
                 conn = self._connection()
+                cursor = self._cursor
                 try:
-                    conn.execute(begin)
-                    tx = _Tx(conn)
+                    cursor.execute(begin)
+                    tx = _Tx(cursor)
                     result = work(tx)
                     tx.flush()
-                    conn.execute("COMMIT")
+                    cursor.execute("COMMIT")
                     return result
                 except retryable:
                     _rollback(conn)
@@ -334,7 +336,8 @@ class PostgresStore(Store):
         # Every read of the base class is one statement, hence one snapshot: no
         # transaction (and none of its round trips) is needed around it.
         with self._lock:
-            return work(_OneStatement(self._connection()))
+            self._connection()
+            return work(_OneStatement(self._cursor))
 
     def close(self) -> None:
         with self._lock:

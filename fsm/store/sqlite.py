@@ -120,6 +120,7 @@ class SqliteStore(Store):
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._empty: sqlite3.Connection | None = None
+        self._closed = False
         with self._errors():
             if path.is_dir():
                 raise StoreError(f"the store at {url} is a directory, not a database file")
@@ -246,8 +247,13 @@ class SqliteStore(Store):
 
     # -- the engine hooks -------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store at {self.url} is closed")
+
     def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         with self._lock:
+            self._check_open()
             if self._conn is None:
                 self._create()
             conn = self._conn
@@ -265,6 +271,7 @@ class SqliteStore(Store):
         deadline = time.monotonic() + self.busy_timeout
         while True:
             with self._lock:
+                self._check_open()
                 if self._conn is None and self.path.exists():
                     self._open()  # another process created it since we looked
                 conn = self._conn or self._empty_store()
@@ -291,6 +298,7 @@ class SqliteStore(Store):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for conn in (self._conn, self._empty):
                 if conn is not None:
                     conn.close()

@@ -344,3 +344,14 @@ def test_the_store_url_is_printed_without_its_password(store_url: str) -> None:
     with open_store(store_url) as store:
         assert store.url == store_url
         assert repr(store) == f"<{type(store).__name__} {store_url}>"
+
+
+def test_a_closed_store_says_so(store_url: str) -> None:
+    store = open_store(store_url)
+    store.upsert_cluster("c-1", "pay_as_you_go")
+    store.close()
+    store.close()  # closing twice is harmless
+    with pytest.raises(StoreError, match="closed"):
+        store.get("c-1")
+    with pytest.raises(StoreError, match="closed"):
+        store.upsert_cluster("c-2", "pay_as_you_go")
