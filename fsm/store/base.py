@@ -14,6 +14,7 @@ SQL is written with ``?`` placeholders and every value travels as a parameter.
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -127,6 +128,14 @@ class _Facts:
     last_evaluated_at: datetime | None = None
 
 
+_ORPHANS: Final[builtins.list[object]] = []
+"""Connections a forked child inherited and closed: kept, never closed by the child.
+
+Closing an inherited connection would end the parent's PostgreSQL session or
+let SQLite tidy files the parent still uses; the child only drops its handle.
+"""
+
+
 class Store:
     """A store of cluster facts and event logs. Use as a context manager, or ``close()``.
 
@@ -142,6 +151,7 @@ class Store:
         self.url = url
         self.policy = policy
         self.writable = writable
+        self._pid = os.getpid()
 
     # -- engine hooks ----------------------------------------------------------------
 
@@ -198,7 +208,19 @@ class Store:
                 raise
             raise translated from None
 
+    def _inherited(self) -> bool:
+        """True in a process forked after the store was opened: its connection is not ours."""
+        return os.getpid() != self._pid
+
+    def _check_process(self) -> None:
+        if self._inherited():
+            raise StoreError(
+                f"the store at {self.url} was opened by process {self._pid}, before a fork; "
+                "open the store again in this process (a connection must not cross a fork)"
+            )
+
     def _write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
+        self._check_process()
         if not self.writable:
             raise StoreError(
                 f"the store at {self.url} was opened for reading (create=False); "
@@ -208,6 +230,7 @@ class Store:
             return self._run_write(cluster_id, work)
 
     def _read(self, work: Callable[[Tx], T]) -> T:
+        self._check_process()
         with self._errors():
             return self._run_read(work)
 

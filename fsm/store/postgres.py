@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from ..errors import StoreError
 from ..policy import Policy
 from ..table import Billing, EventKind, Phase
-from .base import READABLE_FROM, SCHEMA_VERSION, Store, Tx
+from .base import _ORPHANS, READABLE_FROM, SCHEMA_VERSION, Store, Tx
 from .url import mask_password
 
 if TYPE_CHECKING:
@@ -341,9 +341,11 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
+            if self._conn is not None and self._inherited():
+                _ORPHANS.append(self._conn)
+            elif self._conn is not None:
                 self._conn.close()
-                self._conn = None
+            self._conn = None
 
     def _time_out(self, value: Any) -> datetime:
         stamp: datetime = value

@@ -32,7 +32,7 @@ from urllib.parse import quote
 from ..errors import StoreError
 from ..policy import Policy
 from ..table import Billing, EventKind, Phase
-from .base import READABLE_FROM, SCHEMA_VERSION, Store, Tx
+from .base import _ORPHANS, READABLE_FROM, SCHEMA_VERSION, Store, Tx
 from .url import STORE_ENV
 
 T = TypeVar("T")
@@ -300,7 +300,9 @@ class SqliteStore(Store):
         with self._lock:
             self._closed = True
             for conn in (self._conn, self._empty):
-                if conn is not None:
+                if conn is not None and self._inherited():
+                    _ORPHANS.append(conn)
+                elif conn is not None:
                     conn.close()
             self._conn = self._empty = None
 

@@ -355,3 +355,26 @@ def test_a_closed_store_says_so(store_url: str) -> None:
         store.get("c-1")
     with pytest.raises(StoreError, match="closed"):
         store.upsert_cluster("c-2", "pay_as_you_go")
+
+
+def test_a_store_does_not_cross_a_fork(store_url: str) -> None:
+    """A forked child must open its own store; closing the inherited one harms no one."""
+    import os
+
+    store = open_store(store_url)
+    observe(store, "c-1", at(), balance="-1", billing="pay_as_you_go")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports by its exit code
+        code = 1
+        try:
+            store.get("c-1")
+        except StoreError as error:
+            code = 0 if "fork" in str(error) else 2
+        store.close()
+        with open_store(store_url, create=False) as own:
+            code = code or (0 if own.get("c-1") is not None else 3)
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert observe(store, "c-1", at(days=1), balance="1").changed  # the parent's still works
+    store.close()
