@@ -87,7 +87,8 @@ def _sqlite(netloc: str, path: str, query: str, fragment: str, display: str) -> 
         raise InputError("store", display, expected)
     if query or fragment:
         raise InputError("store", display, "sqlite:///ABSOLUTE/PATH.db with no ?query or #fragment")
-    file = unquote(path)
+    # sqlite:////abs/path (SQLAlchemy's spelling) means the same file as sqlite:///abs/path.
+    file = "/" + unquote(path).lstrip("/")
     if file.endswith("/") or "\x00" in file:
         raise InputError("store", display, "a path to a database file, not a directory")
     return StoreURL("sqlite", display, path=Path(file))
