@@ -64,9 +64,11 @@ def writer(
 ) -> None:
     with open_store(url) as store:
         store.get("warm-up")  # connect and check the schema before the clock starts
+        server = server_pid(store)
         barrier.wait()
         latencies = []
         recorded = 0
+        cpu = cpu_seconds(os.getpid()) + cpu_seconds(server)
         for cid, observation in plan:
             started = time.perf_counter()
             result = store.observe(
@@ -74,13 +76,31 @@ def writer(
             )
             latencies.append(time.perf_counter() - started)
             recorded += len(result.recorded)
-    out.send((recorded, latencies))
+        client, backend = cpu_seconds(os.getpid()), cpu_seconds(server)
+    out.send((recorded, latencies, client + backend - cpu, backend))
     out.close()
+
+
+def server_pid(store: Store) -> int | None:
+    """The PostgreSQL backend serving this store's connection (it runs on this machine)."""
+    conn = getattr(store, "_conn", None)
+    return getattr(getattr(conn, "info", None), "backend_pid", None)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def concurrent_run(
     url: str, processes: int, per_process: int, per_cluster: int, shared: bool
-) -> tuple[float, int, list[float]]:
+) -> tuple[float, int, list[float], float, float]:
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(processes + 1)
     workers = []
@@ -106,9 +126,11 @@ def concurrent_run(
         proc.join()
         if proc.exitcode != 0:
             raise SystemExit(f"a writer failed with exit code {proc.exitcode}")
-    recorded = sum(r for r, _ in results)
-    latencies = [value for _, lat in results for value in lat]
-    return elapsed, recorded, latencies
+    recorded = sum(r for r, *_ in results)
+    latencies = [value for _, lat, *_ in results for value in lat]
+    cpu = sum(r[2] for r in results)
+    backend = sum(r[3] for r in results)
+    return elapsed, recorded, latencies, cpu, backend
 
 
 def stored_events(store: Store) -> tuple[int, int]:
@@ -124,6 +146,12 @@ def stored_events(store: Store) -> tuple[int, int]:
     return total, duplicates
 
 
+def machine_idle() -> float:
+    """Idle CPU seconds of the whole machine so far (all CPUs)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return (int(fields[3]) + int(fields[4])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -134,10 +162,13 @@ def bench_writes(
 ) -> None:
     for shared in (False, True):
         url = make_url()
-        open_store(url).close()
-        elapsed, recorded, latencies = concurrent_run(
+        with open_store(url) as store:
+            store.upsert_cluster("bench-setup", "pay_as_you_go")  # create it before the clock
+        idle_before = machine_idle()
+        elapsed, recorded, latencies, cpu, backend = concurrent_run(
             url, processes, per_process, per_cluster, shared
         )
+        idle = (machine_idle() - idle_before) / (elapsed * (os.cpu_count() or 1))
         with open_store(url, create=False) as store:
             stored, duplicates = stored_events(store)
         expected = processes * per_process if not shared else per_process
@@ -155,6 +186,12 @@ def bench_writes(
             f"    latency p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
             f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms, "
             f"max {max(latencies) * 1000:.1f} ms"
+        )
+        server = f" (server {backend / len(latencies) * 1000:.2f} ms)" if backend else ""
+        print(
+            f"    CPU per observation {cpu / len(latencies) * 1000:.2f} ms{server}; "
+            f"the writers used {cpu / elapsed:.2f} of {os.cpu_count()} CPUs, "
+            f"{idle:.0%} of the machine stayed idle"
         )
         print(
             f"    count check: expected {expected}, writers recorded {recorded}, "

@@ -230,9 +230,10 @@ class Store:
             return self._run_write(cluster_id, work)
 
     def _read(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work``, which reads with one statement: one snapshot, no transaction."""
         self._check_process()
         with self._errors():
-            return self._run_read(work)
+            return self._run_read(lambda tx: work(_OneRead(tx)))
 
     def _change(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         """Run ``work`` as if it held the lock of ``cluster_id`` from its first read.
@@ -253,9 +254,10 @@ class Store:
             return self._write(cluster_id, work)  # the reader's error
 
         def plan(tx: Tx) -> tuple[object, builtins.list[tuple[str, Sequence[object]]], T]:
-            token = self._token(tx, cluster_id)
             deferred = _Deferred(tx)
-            return token, deferred.writes, work(deferred)
+            result = work(deferred)
+            assert deferred.token is not _UNSEEN, "a write loads its cluster first"
+            return deferred.token, deferred.writes, result
 
         token, writes, result = self._read(plan)
         if not writes:
@@ -597,15 +599,17 @@ class Store:
         One statement, so one snapshot and one round trip.
         """
         columns = "c.account, c.billing, c.expires_at" + (
-            ", c.last_phase, c.last_evaluated_at" if cache else ", NULL, NULL"
+            ", c.last_phase, c.last_evaluated_at, c.updated_at" if cache else ", NULL, NULL, NULL"
         )
         rows = tx.rows(
-            f"SELECT {columns}, e.kind, e.at, e.expires_at, e.idempotency_key"
+            f"SELECT {columns}, e.seq, e.kind, e.at, e.expires_at, e.idempotency_key"
             " FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
             " WHERE c.cluster_id = ? ORDER BY e.seq",
             (cid,),
         )
         if not rows:
+            if isinstance(tx, _Deferred):
+                tx.token = None  # what _token finds for a cluster not tracked
             return None, [], None
         time_out = self._time_out
         events: builtins.list[Event] = []
@@ -617,7 +621,9 @@ class Store:
             events.append(event)
             if key is not None and stored_key == key:
                 keyed = event
-        account, billing, expires_at, last_phase, last_at = rows[0][:5]
+        account, billing, expires_at, last_phase, last_at, updated_at, last_seq = rows[-1][:7]
+        if isinstance(tx, _Deferred):
+            tx.token = (account, billing, expires_at, updated_at, last_phase, last_at, last_seq)
         facts = _Facts(
             account,
             Billing(billing),
@@ -716,13 +722,43 @@ class Store:
         return None if value is None else self._time_in(value)
 
 
-class _Deferred:
-    """A transaction whose reads go through and whose writes are held back."""
+_UNSEEN: Final = object()
 
-    __slots__ = ("_tx", "writes")
+
+class _OneRead:
+    """A read: exactly one statement, hence one snapshot without a transaction."""
+
+    __slots__ = ("_tx", "_used")
 
     def __init__(self, tx: Tx) -> None:
         self._tx = tx
+        self._used = False
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> builtins.list[tuple[Any, ...]]:
+        assert not self._used, "a read is one statement (one snapshot)"
+        self._used = True
+        return self._tx.rows(sql, params)
+
+    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        assert not self._used, "a read is one statement (one snapshot)"
+        self._used = True
+        return self._tx.row(sql, params)
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> None:
+        raise AssertionError("a read never writes")
+
+
+class _Deferred:
+    """A transaction whose reads go through and whose writes are held back.
+
+    It also keeps the token (see ``Store._token``) of the cluster it loaded.
+    """
+
+    __slots__ = ("_tx", "token", "writes")
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self.token: object = _UNSEEN
         self.writes: builtins.list[tuple[str, Sequence[object]]] = []
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> builtins.list[tuple[Any, ...]]:

@@ -131,29 +131,6 @@ class _Tx:
         self._cur.execute(sql, params)
 
 
-class _OneStatement(_Tx):
-    """A read: exactly one statement, so that it sees one snapshot."""
-
-    __slots__ = ("_used",)
-
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
-        super().__init__(cursor)
-        self._used = False
-
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        assert not self._used, "a read must be one statement (one snapshot)"
-        self._used = True
-        return super().rows(sql, params)
-
-    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
-        assert not self._used, "a read must be one statement (one snapshot)"
-        self._used = True
-        return super().row(sql, params)
-
-    def run(self, sql: str, params: Sequence[object] = ()) -> None:
-        raise AssertionError("a read never writes")
-
-
 def _rollback(conn: psycopg.Connection[Any]) -> None:
     """Roll back whatever transaction is open; a broken connection has none left."""
     import psycopg
@@ -305,11 +282,10 @@ class PostgresStore(Store):
     def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         errors = self._psycopg.errors
         retryable = (errors.SerializationFailure, errors.DeadlockDetected)
-        sql = self._psycopg.sql
-        # BEGIN and the lock travel as one simple query (two integers, no user text).
-        begin = sql.SQL("BEGIN; SELECT pg_advisory_xact_lock({}, {})").format(
-            sql.Literal(LOCK_NAMESPACE), sql.Literal(self._lock_key(cluster_id))
-        )
+        # BEGIN and the lock travel as one simple query: two integers computed
+        # here (the cluster id itself never enters the SQL text).
+        key = self._lock_key(cluster_id)
+        begin = f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_NAMESPACE:d}, {key:d})"
         attempt = 0
         while True:
             with self._lock:
@@ -333,11 +309,11 @@ class PostgresStore(Store):
             time.sleep(random.uniform(0.001, 0.02) * attempt)
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
-        # Every read of the base class is one statement, hence one snapshot: no
-        # transaction (and none of its round trips) is needed around it.
+        # Every read is one statement (the base class sees to it), hence one
+        # snapshot: no transaction, and none of its round trips, around it.
         with self._lock:
             self._connection()
-            return work(_OneStatement(self._cursor))
+            return work(_Tx(self._cursor))
 
     def close(self) -> None:
         with self._lock:

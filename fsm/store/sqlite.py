@@ -268,6 +268,8 @@ class SqliteStore(Store):
             return result
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
+        # Every read is one statement (the base class sees to it): in WAL mode
+        # it sees one snapshot and takes no lock that could hold a writer back.
         deadline = time.monotonic() + self.busy_timeout
         while True:
             with self._lock:
@@ -275,15 +277,12 @@ class SqliteStore(Store):
                 if self._conn is None and self.path.exists():
                     self._open()  # another process created it since we looked
                 conn = self._conn or self._empty_store()
-                conn.execute("BEGIN")  # deferred: a snapshot, no lock on writers
                 try:
                     return work(_Tx(conn))
                 except sqlite3.OperationalError as error:
                     # Only while another connection recovers the WAL after a crash.
                     if _code(error) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                         raise
-                finally:
-                    _rollback(conn)
             time.sleep(random.uniform(0.0005, 0.002))
 
     def _empty_store(self) -> sqlite3.Connection:
