@@ -17,13 +17,15 @@ class ModuleDocFragment(object):
 options:
   store:
     description:
-      - Where the clusters and their event logs are kept, as a path of an SQLite file or a
-        C(postgresql://) URL.
+      - Where the clusters and their event logs are kept, as a store URL
+        (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the path of an
+        SQLite file.
       - V(none) evaluates only the facts given to the task and reads or writes nothing
         (stateless mode).
       - When not given, the environment variable E(OVERDUE_FSM_STORE) is used, then the key
         C(store) of the C([overdue_emr]) section of C(ansible.cfg) (a relative path there is
-        relative to that file), then the default store of overdue-fsm.
+        relative to that file), then the default store of overdue-fsm
+        (C(~/.local/state/overdue-fsm/clusters.db)).
     type: str
   policy:
     description:
@@ -46,11 +48,12 @@ options:
 options:
   store:
     description:
-      - Where the clusters and their event logs are kept, as a path of an SQLite file or a
-        C(postgresql://) URL. It is only ever read.
+      - Where the clusters and their event logs are kept, as a store URL
+        (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the path of an
+        SQLite file. It is only ever read.
       - V(none) evaluates only the facts given as options and reads nothing (stateless mode).
       - A relative path in C(ansible.cfg) is relative to that file. When nothing sets it, the
-        default store of overdue-fsm is used.
+        default store of overdue-fsm is used (C(~/.local/state/overdue-fsm/clusters.db)).
     type: str
     env:
       - name: OVERDUE_FSM_STORE
