@@ -276,7 +276,7 @@ class Settings:
         origins = dict(origins or {})
         values = {"store": store, "policy": policy, "now": now}
         for name in SETTINGS:
-            if name in origins and values[name] is not None:
+            if name in origins and values[name] not in (None, ""):
                 continue
             values[name], origins[name] = resolve_setting(name, values[name])
         now_value = _plain(values["now"])

@@ -147,13 +147,16 @@ def ansible_env(collections_path: Path, tmp_path: Path, store_url: str) -> dict[
 
 @pytest.fixture
 def playbook(ansible_env: dict[str, str], tmp_path: Path) -> Any:
-    """``playbook(path_or_yaml, *args, env=..., now=...)`` runs ansible-playbook."""
+    """``playbook(path_or_yaml, *args, env=..., now=...)`` runs ansible-playbook.
+
+    ``env`` adds variables (None removes one); ``now`` pins OVERDUE_FSM_NOW (None: the clock).
+    """
     counter = iter(range(1_000_000))
 
     def run(
         source: str | Path,
         *args: str,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         now: str | None = NOW,
         cwd: Path = REPO,
     ) -> PlaybookRun:
@@ -166,7 +169,11 @@ def playbook(ansible_env: dict[str, str], tmp_path: Path) -> Any:
         run_env = dict(ansible_env, OVERDUE_TEST_EVENTS=str(events))
         if now is not None:
             run_env["OVERDUE_FSM_NOW"] = now
-        run_env.update(env or {})
+        for name, value in (env or {}).items():
+            if value is None:
+                run_env.pop(name, None)
+            else:
+                run_env[name] = value
         done = subprocess.run(
             [str(BIN / "ansible-playbook"), str(path), *args],
             cwd=cwd,

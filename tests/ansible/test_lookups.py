@@ -155,3 +155,13 @@ def test_phase_refuses_an_operation_without_details(lookup: Any, fleet: str) -> 
 
     with pytest.raises(AnsibleLookupError, match="needs details=true"):
         lookup("phase", "c-active", operation="scale_out", store=fleet)
+
+
+def test_an_empty_environment_variable_counts_as_unset(
+    lookup: Any, fleet: str, common: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text(f"[overdue_emr]\nstore = {fleet}\n")
+    monkeypatch.setattr(common, "config_file", lambda: str(cfg))
+    monkeypatch.setenv("OVERDUE_FSM_STORE", "")
+    assert lookup("phase", "c-grace", now=NOW) == ["overdue_grace"]

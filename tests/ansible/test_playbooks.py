@@ -448,3 +448,42 @@ def test_the_checkout_has_no_committed_collection_symlink() -> None:
         ["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     assert not [line for line in tracked.splitlines() if line.startswith("120000")]
+
+
+def test_settings_come_from_the_overdue_emr_section_of_ansible_cfg(
+    playbook: Any, tmp_path: Path, collections_path: Path
+) -> None:
+    config = tmp_path / "conf" / "ansible.cfg"
+    config.parent.mkdir()
+    config.write_text(
+        "[defaults]\n"
+        f"collections_path = {collections_path}\n"
+        "[overdue_emr]\n"
+        "store = state/from-cfg.db\n"
+        "now = 2026-01-21T00:00:00Z\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = playbook(
+        """
+- name: Settings from ansible.cfg
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Record
+      overdue.emr.cluster_phase:
+        cluster_id: c-cfg
+        billing: pay_as_you_go
+        overdue_since: "2026-01-20T00:00:00Z"
+    - name: Read
+      ansible.builtin.debug:
+        msg: "{{ lookup('overdue.emr.phase', 'c-cfg') }}"
+""",
+        env={"ANSIBLE_CONFIG": str(config), "OVERDUE_FSM_STORE": None},
+        now=None,
+        cwd=elsewhere,
+    )
+    assert run.rc == 0, run.output
+    assert run.task("Read")[0]["msg"] == "suspended"  # evaluated at the now of ansible.cfg
+    assert (config.parent / "state" / "from-cfg.db").is_file()  # relative to ansible.cfg
+    assert not (elsewhere / "state").exists()
