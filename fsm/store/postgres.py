@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 CONNECT_TIMEOUT: Final = 3  # seconds, unless the URL says otherwise
+LOCK_TIMEOUT: Final = "15s"  # the longest a writer waits for a cluster's lock
 WRITE_RETRIES: Final = 3
 LOCK_NAMESPACE: Final = 0x4F444653  # "ODFS": the first key of every advisory lock we take
 
@@ -184,6 +185,7 @@ class PostgresStore(Store):
                 ) from None
             try:
                 conn.execute("SET TIME ZONE 'UTC'")
+                conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
                 if not writable:
                     conn.execute("SET default_transaction_read_only = on")
                 self._schema = self._prepare(conn, schema)
@@ -332,6 +334,11 @@ class PostgresStore(Store):
 
     def _store_error(self, error: Exception) -> StoreError | None:
         psycopg = self._psycopg
+        if isinstance(error, psycopg.errors.LockNotAvailable):
+            return StoreError(
+                f"the store at {self.url} is busy: another writer held the cluster for more "
+                f"than {LOCK_TIMEOUT}; try again"
+            )
         if isinstance(error, psycopg.OperationalError):
             return StoreError(
                 f"the PostgreSQL store at {self.url} is unreachable or failed: {_first_line(error)}"

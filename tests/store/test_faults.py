@@ -336,3 +336,46 @@ def test_a_read_works_while_another_connection_holds_the_write_lock(
     finally:
         locker.rollback() if not raw.sqlite else locker.execute("ROLLBACK")
         locker.close()
+
+
+@pytest.mark.postgres
+def test_a_writer_waits_a_bounded_time_for_a_cluster_held_by_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fsm.store import postgres
+
+    with pg_schema(pg_base()) as url:
+        fill(url)
+        holder = open_store(url)
+        monkeypatch.setattr(postgres, "LOCK_TIMEOUT", "200ms")
+        waiter = open_store(url)
+        key = holder._lock_key("c-1")  # type: ignore[attr-defined]
+        conn = holder._conn  # type: ignore[attr-defined]
+        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({postgres.LOCK_NAMESPACE}, {key})")
+        try:
+            with pytest.raises(StoreError, match="busy"):
+                waiter.upsert_cluster("c-1", "pay_as_you_go", account="other")
+            assert waiter.upsert_cluster("c-2", "pay_as_you_go", account="other")  # not held
+        finally:
+            conn.execute("ROLLBACK")
+        assert waiter.upsert_cluster("c-1", "pay_as_you_go", account="other")
+        holder.close()
+        waiter.close()
+
+
+def test_a_sqlite_writer_waits_a_bounded_time_for_the_write_lock(sqlite_url: str) -> None:
+    from fsm.store.sqlite import SqliteStore
+
+    fill(sqlite_url)
+    db = Path(sqlite_url.removeprefix("sqlite://"))
+    with closing(sqlite3.connect(db, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        store = open_store(sqlite_url)
+        assert isinstance(store, SqliteStore)
+        store.busy_timeout = 0.2
+        with pytest.raises(StoreError, match="busy"):
+            store.upsert_cluster("c-1", "pay_as_you_go", account="other")
+        assert store.get("c-1") is not None  # reads still work
+        other.execute("ROLLBACK")
+    assert store.upsert_cluster("c-1", "pay_as_you_go", account="other")
+    store.close()
