@@ -1,8 +1,11 @@
 """Persistence: cluster facts and their append-only event logs.
 
+>>> from fsm import Observation
 >>> from fsm.store import open_store
 >>> with open_store("sqlite:///tmp/clusters.db") as store:  # doctest: +SKIP
-...     result = store.observe("c-1", fsm.Observation.create(balance="-3"), billing="PayAsYouGo")
+...     result = store.observe("c-1", Observation.create(balance="-3"), billing="PayAsYouGo")
+...     result.changed, [str(p) for p in result.entered]
+(True, ['overdue_grace'])
 
 Two engines behind one interface: SQLite (``sqlite:///ABSOLUTE/PATH.db``, the
 embedded default) and PostgreSQL (``postgresql://USER@HOST:PORT/DB``, with

@@ -1,15 +1,23 @@
 """The embedded engine: one SQLite file in WAL mode.
 
-Writers serialise on SQLite's single write lock: every write transaction
-starts with ``BEGIN IMMEDIATE`` (the lock is taken before anything is read, so
-no write works from a stale view), waits up to the busy timeout for it, and
-retries a bounded number of times before reporting the store busy. Readers
-open the file read-only (``mode=ro``) and read inside a deferred transaction:
-in WAL mode they see a consistent snapshot, never wait for a writer and never
-write, not even a checkpoint.
+SQLite has one write lock for the whole file, so writes are optimistic (see
+``Store._change``): each is planned on a snapshot by one SELECT, without any
+lock, and a write that changes nothing (a repeated observation) ends there.
+Otherwise the writer takes the lock with ``BEGIN IMMEDIATE``, checks that the
+cluster's row and the end of its log are what it planned from (else it plans
+again, under the lock), appends and commits: no write works from a stale
+view, and the lock is held only to append. ``BEGIN IMMEDIATE`` is retried with
+short jittered pauses up to the busy timeout (15 s), then the store is
+reported busy; SQLite's own busy handler sleeps up to 100 ms between tries
+and starves writers when there are many.
 
-The file is created by the first write, not by opening the store, so a
-dry run (Ansible's check mode) or a listing of a store that does not exist yet
+Every read is one statement: in WAL mode it sees one snapshot, never waits
+for a writer and takes no lock that could hold one back. Readers
+(``create=False``) open the file read-only, so they never write, not even a
+checkpoint.
+
+The file is created by the first write, not by opening the store, so a dry
+run (Ansible's check mode) or a listing of a store that does not exist yet
 creates nothing. Times are ISO 8601 UTC text with microseconds and a ``Z``:
 fixed width, so they sort as they compare, and exact.
 """
