@@ -49,6 +49,7 @@ def test_an_invalid_cluster_id_is_an_input_error_and_reaches_no_sql(store: Any) 
 
 def test_upsert_creates_then_reports_only_real_changes(store: Any) -> None:
     assert store.upsert_cluster("c-1", "Subscription", expires_at="2026-02-01T00:00:00Z") is True
+    assert store.history("c-1") == []
     assert store.upsert_cluster("c-1", "subscription", expires_at=at(days=31)) is False
     assert store.upsert_cluster("c-1", "subscription", account="acme", expires_at=at(31)) is True
     cluster = store.load("c-1")
