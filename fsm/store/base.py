@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,13 +42,14 @@ from ..timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
 T = TypeVar("T")
 
 SCHEMA_VERSION: Final = 2
-"""The schema this code writes. 1: facts and events; 2: the per-cluster phase cache."""
+"""The schema this code writes. 1: facts and events; 2: the phase cache and the region."""
 READABLE_FROM: Final = 1
 """The oldest schema a reader can read without migrating (reads never write)."""
 
 _KINDS: Final = {str(kind): kind for kind in EventKind}
 _MAX_KEY: Final = 200
 _MAX_SOURCE: Final = 64
+_REGION: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 # -- values ---------------------------------------------------------------------------
@@ -124,6 +126,7 @@ class _Facts:
     account: str
     billing: Billing
     expires_at: datetime | None
+    region: str | None = None  # where the cloud keeps it; the lifecycle ignores it
     last_phase: Phase | None = None
     last_evaluated_at: datetime | None = None
 
@@ -275,8 +278,8 @@ class Store:
     def _token(self, tx: Tx, cid: str) -> object:
         """What a write depends on: the cluster's row and the end of its log."""
         return tx.row(
-            "SELECT account, billing, expires_at, updated_at, last_phase, last_evaluated_at,"
-            " (SELECT max(seq) FROM events WHERE cluster_id = ?) FROM clusters"
+            "SELECT account, billing, expires_at, region, updated_at, last_phase,"
+            " last_evaluated_at, (SELECT max(seq) FROM events WHERE cluster_id = ?) FROM clusters"
             " WHERE cluster_id = ?",
             (cid, cid),
         )
@@ -290,15 +293,20 @@ class Store:
         *,
         account: str = "default",
         expires_at: TimeInput | None = None,
+        region: str | None = None,
     ) -> bool:
         """Track ``cluster_id`` with these facts; True if it was created or a fact changed.
 
-        The facts are set as given (``expires_at`` None: no expiry). The billing
-        of a tracked cluster cannot change: that is an :class:`InputError`.
+        The facts are set as given (``expires_at`` None: no expiry), except
+        ``region``, which None leaves as it is. The billing of a tracked
+        cluster cannot change: that is an :class:`InputError`.
         """
         cid = parse_cluster_id(cluster_id)
         wanted = _Facts(
-            parse_account(account), parse_billing(billing), optional_time(expires_at, "expires_at")
+            parse_account(account),
+            parse_billing(billing),
+            optional_time(expires_at, "expires_at"),
+            _region(region),
         )
         # The core checks the facts fit together (no expiry for pay-as-you-go).
         Cluster(cid, wanted.billing, account=wanted.account, expires_at=wanted.expires_at)
@@ -309,9 +317,11 @@ class Store:
                 self._save_cluster(tx, cid, wanted, create=True)
                 return True
             _same_billing(cid, current.billing, wanted.billing)
-            if (current.account, current.expires_at) == (wanted.account, wanted.expires_at):
+            region = current.region if wanted.region is None else wanted.region
+            new = _Facts(wanted.account, wanted.billing, wanted.expires_at, region)
+            if _facts_of(new) == _facts_of(current):
                 return False
-            self._save_cluster(tx, cid, wanted, facts_changed=True)
+            self._save_cluster(tx, cid, new, facts_changed=True)
             return True
 
         return self._change(cid, work)
@@ -372,6 +382,7 @@ class Store:
         billing: str | None = None,
         account: str | None = None,
         expires_at: TimeInput | None = None,
+        region: str | None = None,
         source: str = "api",
         idempotency_key: str | None = None,
         now: TimeInput | None = None,
@@ -380,7 +391,8 @@ class Store:
         """Apply what was observed about a cluster, in one transaction under its lock.
 
         Creates the cluster if it is unknown (``billing`` is then required),
-        updates the facts given, records the events the observation stands for
+        updates the facts given (None leaves a fact as it is; ``region`` is
+        where the cloud keeps the cluster), records the events the observation stands for
         that change the cluster, and evaluates it at ``now`` (default: the wall
         clock). ``dry_run`` computes the same result and writes nothing.
         """
@@ -390,6 +402,7 @@ class Store:
         new_billing = None if billing is None else parse_billing(billing)
         new_account = None if account is None else parse_account(account)
         new_expiry = optional_time(expires_at, "expires_at")
+        new_region = _region(region)
         key = _key(idempotency_key)
         src = _source(source)
         at_now = utcnow() if now is None else parse_time(now, "now")
@@ -409,7 +422,7 @@ class Store:
                         f"pay_as_you_go or subscription: cluster {cid!r} is not tracked yet, "
                         "so its billing is needed",
                     )
-                facts = _Facts(new_account or "default", new_billing, new_expiry)
+                facts = _Facts(new_account or "default", new_billing, new_expiry, new_region)
                 before = None
                 cluster = self._cluster(cid, facts, old_events)
             else:
@@ -419,14 +432,16 @@ class Store:
                     stored.account if new_account is None else new_account,
                     stored.billing,
                     stored.expires_at if new_expiry is None else new_expiry,
+                    stored.region if new_region is None else new_region,
                     stored.last_phase,
                     stored.last_evaluated_at,
                 )
                 old = self._cluster(cid, stored, old_events)
                 at = stored.last_evaluated_at
                 before = None if at is None else old.state(at)
-                cluster = old if facts == stored else self._cluster(cid, facts, old_events)
-            facts_changed = not created and facts != stored
+                same = (facts.account, facts.expires_at) == (stored.account, stored.expires_at)
+                cluster = old if same else self._cluster(cid, facts, old_events)
+            facts_changed = stored is not None and _facts_of(facts) != _facts_of(stored)
             duplicate = keyed is not None
             recorded: builtins.list[Event] = []
             outcomes: builtins.list[Outcome] = []
@@ -545,6 +560,18 @@ class Store:
 
         return self._read(work)
 
+    def regions(self, *, account: str | None = None) -> dict[str, str | None]:
+        """Every tracked cluster (of ``account``) with its region (None: not known)."""
+        acct = None if account is None else parse_account(account)
+
+        def work(tx: Tx) -> builtins.list[tuple[Any, ...]]:
+            where, params = ("", ()) if acct is None else (" WHERE account = ?", (acct,))
+            return tx.rows(
+                "SELECT cluster_id, region FROM clusters" + where + " ORDER BY cluster_id", params
+            )
+
+        return dict(self._read(work))
+
     def list(
         self,
         *,
@@ -599,7 +626,9 @@ class Store:
         One statement, so one snapshot and one round trip.
         """
         columns = "c.account, c.billing, c.expires_at" + (
-            ", c.last_phase, c.last_evaluated_at, c.updated_at" if cache else ", NULL, NULL, NULL"
+            ", c.region, c.last_phase, c.last_evaluated_at, c.updated_at"
+            if cache  # the columns of schema 2: writers only (readers read schema 1 too)
+            else ", NULL, NULL, NULL, NULL"
         )
         rows = tx.rows(
             f"SELECT {columns}, e.seq, e.kind, e.at, e.expires_at, e.idempotency_key"
@@ -621,13 +650,14 @@ class Store:
             events.append(event)
             if key is not None and stored_key == key:
                 keyed = event
-        account, billing, expires_at, last_phase, last_at, updated_at, last_seq = rows[-1][:7]
+        account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][:8]
         if isinstance(tx, _Deferred):
-            tx.token = (account, billing, expires_at, updated_at, last_phase, last_at, last_seq)
+            tx.token = (account, billing, expires_at, region, updated_at, last_phase, last_at, seq)
         facts = _Facts(
             account,
             Billing(billing),
             None if expires_at is None else time_out(expires_at),
+            region,
             None if last_phase is None else Phase(last_phase),
             None if last_at is None else time_out(last_at),
         )
@@ -658,13 +688,15 @@ class Store:
         stamp = self._time_in(utcnow())
         if create:
             tx.run(
-                "INSERT INTO clusters (cluster_id, account, billing, expires_at, created_at,"
-                " updated_at, last_phase, last_evaluated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO clusters (cluster_id, account, billing, expires_at, region,"
+                " created_at, updated_at, last_phase, last_evaluated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cid,
                     facts.account,
                     str(facts.billing),
                     self._opt_time(facts.expires_at),
+                    facts.region,
                     stamp,
                     stamp,
                     phase,
@@ -675,8 +707,8 @@ class Store:
         columns: builtins.list[str] = []
         values: builtins.list[object] = []
         if facts_changed:
-            columns += ["account", "expires_at", "updated_at"]
-            values += [facts.account, self._opt_time(facts.expires_at), stamp]
+            columns += ["account", "expires_at", "region", "updated_at"]
+            values += [facts.account, self._opt_time(facts.expires_at), facts.region, stamp]
         if mark is not None:
             columns += ["last_phase", "last_evaluated_at"]
             values += [phase, at]
@@ -785,6 +817,19 @@ def _key(value: str | None) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_KEY:
         raise InputError("idempotency_key", value, f"a non-empty string of at most {_MAX_KEY}")
+    return value
+
+
+def _facts_of(facts: _Facts) -> tuple[object, ...]:
+    """The facts proper, without the phase cache."""
+    return (facts.account, facts.billing, facts.expires_at, facts.region)
+
+
+def _region(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _REGION.match(value):
+        raise InputError("region", value, "a region id such as cn-hangzhou (a-z, 0-9 and -)")
     return value
 
 

@@ -79,7 +79,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     ),
     2: (
         f"ALTER TABLE clusters ADD COLUMN last_phase text CHECK (last_phase IN ({_PHASES})),"
-        " ADD COLUMN last_evaluated_at timestamptz",
+        " ADD COLUMN last_evaluated_at timestamptz, ADD COLUMN region text",
         "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
     ),
 }

@@ -85,6 +85,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: (
         f"ALTER TABLE clusters ADD COLUMN last_phase TEXT CHECK (last_phase IN ({_PHASES}))",
         "ALTER TABLE clusters ADD COLUMN last_evaluated_at TEXT",
+        "ALTER TABLE clusters ADD COLUMN region TEXT",
         "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
     ),
 }

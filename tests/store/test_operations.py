@@ -201,6 +201,21 @@ def test_observe_updates_facts_but_never_the_billing(store: Any) -> None:
     assert same.changed is False
 
 
+def test_the_region_of_a_cluster_is_a_fact_kept_until_changed(store: Any) -> None:
+    observe(store, "c-1", at(), balance="1", billing="pay_as_you_go", region="cn-hangzhou")
+    observe(store, "c-2", at(), balance="1", billing="pay_as_you_go", account="acme")
+    assert store.regions() == {"c-1": "cn-hangzhou", "c-2": None}
+    assert store.regions(account="acme") == {"c-2": None}
+    assert observe(store, "c-1", at(hours=1), balance="1").changed is False  # None keeps it
+    moved = observe(store, "c-1", at(hours=2), balance="1", region="cn-shanghai")
+    assert (moved.changed, moved.facts_changed) == (True, True)
+    assert store.upsert_cluster("c-1", "pay_as_you_go") is False  # region None: kept
+    assert store.upsert_cluster("c-2", "pay_as_you_go", account="acme", region="eu-central-1")
+    assert store.regions() == {"c-1": "cn-shanghai", "c-2": "eu-central-1"}
+    with pytest.raises(InputError, match="region"):
+        observe(store, "c-1", at(hours=3), balance="1", region="Hangzhou City")
+
+
 def test_observe_a_renewal_stores_the_new_expiry(store: Any) -> None:
     observe(store, "c-1", at(), balance="5", billing="subscription", expires_at=at(days=10))
     expired = observe(store, "c-1", at(days=11), balance="5")
