@@ -30,6 +30,7 @@ from .timeutil import format_time, parse_time, utcnow
 
 if TYPE_CHECKING:
     from .store import Store
+    from .sync import SyncSummary
 
 EXIT_OK, EXIT_DENIED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 POLICY_ENV = "OVERDUE_FSM_POLICY"
@@ -210,6 +211,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--account", help="only this billing account")
     sub.add_argument("--phase", help="only clusters in this phase")
 
+    sub = add(
+        "sync",
+        _sync,
+        "read balances and clusters from Alibaba Cloud and record what changed",
+        store,
+    )
+    sub.add_argument(
+        "--region", action="append", required=True, metavar="R", help="EMR region (repeatable)"
+    )
+    sub.add_argument("--account", default="default", help="the account name to file clusters under")
+    sub.add_argument(
+        "--since-from-transactions",
+        action="store_true",
+        help="date the overdue start from QueryAccountTransactions "
+        "(default: the first sync that saw the balance negative)",
+    )
+    sub.add_argument("--dry-run", action="store_true", help="read the cloud, write nothing")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_argument(
+        "--endpoint", help="EMR endpoint override (host[:port]), for private endpoints"
+    )
+    sub.add_argument("--bss-endpoint", help="BSS (billing) endpoint override; default: --endpoint")
+    sub.add_argument("--protocol", choices=("https", "http"), default="https")
+    sub.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per request (s)")
+
     return parser
 
 
@@ -291,7 +317,8 @@ def _observe(args: argparse.Namespace) -> int:
         released=args.released,
     )
     now = max(observation.at, utcnow())
-    with _open_store(args, create=not args.dry_run) as store:
+    # A writer's store even for --dry-run: it creates files only when it writes.
+    with _open_store(args, create=True) as store:
         result = store.observe(
             cluster_id,
             observation,
@@ -381,6 +408,38 @@ def _list(args: argparse.Namespace) -> int:
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         )
     print(f"{len(rows)} cluster(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from .sources.aliyun import AliyunSource
+    from .sync import sync
+
+    # Credentials come only from the SDK's chain (environment, profiles):
+    # a secret on the command line would show in `ps` and shell history.
+    source = AliyunSource(
+        endpoint=args.endpoint,
+        bss_endpoint=args.bss_endpoint or args.endpoint,
+        protocol=args.protocol,
+        timeout_s=args.timeout,
+    )
+    with _open_store(args, create=True) as store:
+        summary = sync(
+            store,
+            source,
+            args.region,
+            account=args.account,
+            since_from_transactions=args.since_from_transactions,
+            dry_run=args.dry_run,
+        )
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        _print_sync(summary)
+    if not summary.complete:
+        failed = next(c for c in summary.clusters if c.status == "failed")
+        _fail(f"sync stopped at {failed.cluster_id}: {failed.error}")
+        return EXIT_INPUT
     return EXIT_OK
 
 
@@ -481,6 +540,47 @@ def _print_status(state: ClusterState) -> None:
     for verdict, label in (("allow", "allowed"), ("warn", "may fail"), ("deny", "denied")):
         if by_verdict[verdict]:
             print(f"  {label:<14}{', '.join(by_verdict[verdict])}")
+
+
+def _print_sync(summary: SyncSummary) -> None:
+    data = summary.as_dict()
+    verb = "would record" if summary.dry_run else "recorded"
+    since = f", overdue since {data['overdue_since']}" if data["overdue_since"] else ""
+    overdue = f" (overdue{since}, from {summary.overdue_since_source})" if summary.overdue else ""
+    print(f"account {summary.account}: balance {summary.balance} {summary.currency}{overdue}")
+    counts = data["counts"]
+    print(
+        f"{len(summary.clusters)} cluster(s) in {', '.join(summary.regions)}: "
+        f"{counts['recorded']} {verb}, {counts['unchanged']} unchanged, "
+        f"{counts['failed']} failed, {counts['untouched']} untouched"
+    )
+    moved = [c for c in summary.clusters if c.phase_changed or c.status in ("failed", "untouched")]
+    if not moved:
+        print("no phase changed")
+        return
+    titles = ("CLUSTER", "REGION", "WAS", "NOW", "NEXT", "AT", "STATUS")
+    table: list[tuple[str, ...]] = [titles]
+    for c in moved:
+        row = c.as_dict()
+        table.append(
+            tuple(
+                str(row[key] or "-")
+                for key in (
+                    "cluster_id",
+                    "region",
+                    "phase_before",
+                    "phase",
+                    "next_phase",
+                    "next_phase_at",
+                    "status",
+                )
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(titles))]
+    for line in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ class Observation:
     overdue_since: datetime | None = None  # when the balance went negative, if known
     renewed_until: datetime | None = None
     released: bool = False
+    released_at: datetime | None = None  # when the owner released it, if known (default: at)
 
     @classmethod
     def create(
@@ -36,6 +37,7 @@ class Observation:
         overdue_since: TimeInput | None = None,
         renewed_until: TimeInput | None = None,
         released: bool = False,
+        released_at: TimeInput | None = None,
     ) -> Observation:
         """An observation from user input, validated (``at`` defaults to now)."""
         observed_at = utcnow() if at is None else parse_time(at, "observed_at")
@@ -54,8 +56,18 @@ class Observation:
             )
         if not isinstance(released, bool):
             raise InputError("released", released, "true or false")
+        released_when = optional_time(released_at, "released_at")
+        if released_when is not None and released_when > observed_at:
+            raise InputError(
+                "released_at", str(released_at), "an instant no later than the observation"
+            )
         return cls(
-            observed_at, amount, since, optional_time(renewed_until, "renewed_until"), released
+            observed_at,
+            amount,
+            since,
+            optional_time(renewed_until, "renewed_until"),
+            released or released_when is not None,
+            released_when,
         )
 
 
@@ -85,5 +97,5 @@ def events_for(observation: Observation) -> list[Event]:
     if observation.renewed_until is not None:
         events.append(Event.create(EventKind.RENEWED, observation.at, observation.renewed_until))
     if observation.released:
-        events.append(Event(EventKind.RELEASED, observation.at))
+        events.append(Event(EventKind.RELEASED, observation.released_at or observation.at))
     return events

@@ -1,0 +1,222 @@
+"""Keep the store true to the cloud: one snapshot in, one observation per cluster out.
+
+The snapshot is read whole before anything is written (a listing is all or
+nothing), then each cluster is recorded in its own transaction, so a failure
+part way leaves every cluster either fully updated or untouched, and the
+summary says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import FsmError
+from .lifecycle import ClusterState, parse_account
+from .observations import Observation
+from .table import Billing, Phase
+from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
+
+if TYPE_CHECKING:
+    from .sources.aliyun import AccountSnapshot, AliyunSource, CloudCluster, Snapshot
+    from .store import Store
+
+Status = Literal["recorded", "unchanged", "failed", "untouched"]
+
+
+@dataclass(frozen=True)
+class ClusterSync:
+    """What a sync did to one cluster."""
+
+    cluster_id: str
+    region: str
+    status: Status
+    phase_before: Phase | None = None
+    phase: Phase | None = None
+    entered: list[Phase] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)  # event kinds
+    next_phase: Phase | None = None
+    next_phase_at: datetime | None = None
+    error: str | None = None
+
+    @property
+    def phase_changed(self) -> bool:
+        return self.phase is not None and self.phase != self.phase_before
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cluster_id": self.cluster_id,
+            "region": self.region,
+            "status": self.status,
+            "phase_before": None if self.phase_before is None else str(self.phase_before),
+            "phase": None if self.phase is None else str(self.phase),
+            "phase_changed": self.phase_changed,
+            "entered": [str(p) for p in self.entered],
+            "recorded": list(self.recorded),
+            "next_phase": None if self.next_phase is None else str(self.next_phase),
+            "next_phase_at": optional_format(self.next_phase_at),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    account: str
+    regions: list[str]
+    fetched_at: datetime
+    balance: str
+    currency: str
+    overdue: bool
+    overdue_since: datetime | None
+    overdue_since_source: str  # transactions | first_seen
+    clusters: list[ClusterSync]
+    dry_run: bool
+
+    @property
+    def changed(self) -> bool:
+        return any(c.status == "recorded" for c in self.clusters)
+
+    @property
+    def complete(self) -> bool:
+        return all(c.status in ("recorded", "unchanged") for c in self.clusters)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "regions": list(self.regions),
+            "fetched_at": format_time(self.fetched_at),
+            "balance": self.balance,
+            "currency": self.currency,
+            "overdue": self.overdue,
+            "overdue_since": optional_format(self.overdue_since),
+            "overdue_since_source": self.overdue_since_source,
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "complete": self.complete,
+            "counts": {
+                status: sum(c.status == status for c in self.clusters)
+                for status in ("recorded", "unchanged", "failed", "untouched")
+            },
+            "clusters": [c.as_dict() for c in self.clusters],
+        }
+
+
+def sync(
+    store: Store,
+    source: AliyunSource,
+    regions: Sequence[str],
+    *,
+    account: str = "default",
+    since_from_transactions: bool = False,
+    dry_run: bool = False,
+    now: TimeInput | None = None,
+) -> SyncSummary:
+    """Read the cloud once, then record what changed, cluster by cluster."""
+    account = parse_account(account)
+    snapshot = source.snapshot(regions, since_from_transactions=since_from_transactions)
+    return apply_snapshot(store, snapshot, account=account, dry_run=dry_run, now=now)
+
+
+def apply_snapshot(
+    store: Store,
+    snapshot: Snapshot,
+    *,
+    account: str = "default",
+    dry_run: bool = False,
+    now: TimeInput | None = None,
+) -> SyncSummary:
+    """Record a snapshot already read (the part of :func:`sync` that writes)."""
+    at = snapshot.fetched_at
+    evaluated_at = max(at, utcnow() if now is None else parse_time(now, "now"))
+    balance = snapshot.account
+    known_regions = store.regions(account=account)
+    located = {cid: region for cid, region in known_regions.items() if region is not None}
+    work: list[tuple[str, str, CloudCluster | None]] = [
+        (cloud.cluster_id, cloud.region, cloud) for cloud in snapshot.clusters
+    ]
+    # Gone from a complete listing of its region: the owner released it.
+    work += [(cid, located[cid], None) for cid in snapshot.disappeared(located)]
+
+    results: list[ClusterSync] = []
+    failed = False
+    for cluster_id, region, cloud in work:
+        if failed:
+            results.append(ClusterSync(cluster_id, region, "untouched"))
+            continue
+        try:
+            known = cluster_id in known_regions
+            if cloud is None:
+                observation = Observation(at=at, released=True)
+            else:
+                observation = _observation(balance, cloud, at, store if known else None)
+            result = store.observe(
+                cluster_id,
+                observation,
+                billing=None if cloud is None else cloud.billing,
+                account=account,
+                # A cluster seen for the first time takes expires_at as a fact;
+                # later extensions are renewals in its event log.
+                expires_at=None if known or cloud is None else cloud.expires_at,
+                region=region,
+                source=f"aliyun:{region}",
+                now=evaluated_at,
+                dry_run=dry_run,
+            )
+        except FsmError as err:
+            failed = True
+            results.append(ClusterSync(cluster_id, region, "failed", error=str(err)))
+            continue
+        results.append(_summarise(cluster_id, region, result.before, result.after, result))
+    return SyncSummary(
+        account=account,
+        regions=list(snapshot.regions),
+        fetched_at=at,
+        balance=str(balance.balance),
+        currency=balance.currency,
+        overdue=balance.overdue,
+        overdue_since=balance.overdue_since,
+        overdue_since_source=balance.overdue_since_source,
+        clusters=results,
+        dry_run=dry_run,
+    )
+
+
+def _observation(
+    balance: AccountSnapshot, cloud: CloudCluster, at: datetime, store: Store | None
+) -> Observation:
+    renewed_until = None
+    if store is not None and cloud.billing == Billing.SUBSCRIPTION and cloud.expires_at:
+        known = store.load(cloud.cluster_id).expires_at
+        if known is None or cloud.expires_at > known:
+            renewed_until = cloud.expires_at  # the cloud says it runs longer: a renewal
+    return Observation(
+        at=at,
+        balance=balance.balance,
+        overdue_since=balance.overdue_since if balance.overdue else None,
+        renewed_until=renewed_until,
+        released=cloud.released,
+        released_at=cloud.released_at if cloud.released else None,
+    )
+
+
+def _summarise(
+    cluster_id: str,
+    region: str,
+    before: ClusterState | None,
+    after: ClusterState,
+    result: Any,
+) -> ClusterSync:
+    timeline = after.timeline()
+    return ClusterSync(
+        cluster_id=cluster_id,
+        region=region,
+        status="recorded" if result.changed else "unchanged",
+        phase_before=None if before is None else before.phase,
+        phase=after.phase,
+        entered=list(result.entered),
+        recorded=[str(e.kind) for e in result.recorded],
+        next_phase=timeline[0][0] if timeline else None,
+        next_phase_at=timeline[0][1] if timeline else None,
+    )

@@ -1,0 +1,192 @@
+"""`overdue-fsm sync` against the fake endpoint: the real SDK clients, the real store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fsm.cli import main
+from fsm.timeutil import parse_time
+
+pytest.importorskip("alibabacloud_emr20210320", reason="needs overdue-fsm[aliyun]")
+
+from fsm.store import open_store
+from tests.aliyun.fake_endpoint import FakeAliyun, make_fleet, to_ms
+
+KEY_ID = "AKIDsyncDistinctive0042"
+KEY_SECRET = "sync-SeCrEt-Distinctive-9191"
+REGION = "cn-hangzhou"
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAliyun]:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
+    server = FakeAliyun(balance="1,000.00")
+    server.set_fleet(REGION, make_fleet(250, REGION))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path}/clusters.db"
+    monkeypatch.setenv("OVERDUE_FSM_STORE", url)
+    return url
+
+
+def sync(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, *extra: str
+) -> tuple[int, dict[str, object], str]:
+    argv = ["sync", "--region", REGION, "--endpoint", fake.endpoint, "--protocol", "http"]
+    code = main([*argv, "--timeout", "3", "--json", *extra])
+    out, err = capsys.readouterr()
+    for secret in (KEY_ID, KEY_SECRET):
+        assert secret not in out
+        assert secret not in err
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def test_sync_records_a_fleet_of_250_over_three_pages(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    code, summary, err = sync(capsys, fake)
+    assert code == 0, err
+    assert len(fake.calls("ListClusters")) == 3
+    assert summary["counts"] == {"recorded": 250, "unchanged": 0, "failed": 0, "untouched": 0}
+    with open_store(store_url, create=False) as store:
+        states = store.list()
+    assert len(states) == 250
+    phases = {str(s.phase) for s in states}
+    assert "released" in phases  # TERMINATED by UserRequest
+    assert {s.cluster_id for s in states if str(s.phase) == "released"} == {
+        c["ClusterId"]
+        for c in make_fleet(250, REGION)
+        if c.get("StateChangeReason", {}).get("Code") == "UserRequest"
+    }
+
+
+def test_human_output_names_the_phases_that_changed(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    argv = ["sync", "--region", REGION, "--endpoint", fake.endpoint, "--protocol", "http"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("account default: balance 1000.00 CNY")
+    assert "250 cluster(s) in cn-hangzhou: 250 recorded" in out
+    assert "released" in out
+
+
+def test_a_second_sync_changes_nothing(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    sync(capsys, fake)
+    code, summary, _ = sync(capsys, fake)
+    assert code == 0
+    assert summary["changed"] is False
+    assert summary["counts"]["unchanged"] == 250  # type: ignore[index]
+
+
+def test_a_negative_balance_starts_every_clock_at_the_first_sync_that_saw_it(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    sync(capsys, fake)
+    fake.balance = "-11.19"
+    code, summary, _ = sync(capsys, fake)
+    assert code == 0
+    assert summary["overdue"] is True
+    assert summary["overdue_since_source"] == "first_seen"
+    seen = parse_time(str(summary["fetched_at"]), "fetched_at")
+    moved = [c for c in summary["clusters"] if c["phase_changed"]]  # type: ignore[union-attr]
+    assert moved
+    assert {c["phase"] for c in moved} <= {"overdue_grace", "suspended"}
+    with open_store(store_url, create=False) as store:
+        payg = [s for s in store.list() if str(s.billing) == "pay_as_you_go" and s.overdue]
+    assert payg
+    assert {s.overdue_since for s in payg} == {seen}
+    # A later sync keeps the original clock.
+    code, summary, _ = sync(capsys, fake)
+    assert summary["changed"] is False
+
+
+def test_overdue_start_from_transactions(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    fake.balance = "-5.00"
+    fake.set_transactions(
+        [(start - timedelta(days=1), "100.00", "20.00"), (start, "-25.00", "-5.00")]
+    )
+    code, summary, _ = sync(capsys, fake, "--since-from-transactions")
+    assert code == 0
+    assert summary["overdue_since_source"] == "transactions"
+    assert summary["overdue_since"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with open_store(store_url, create=False) as store:
+        payg = [s for s in store.list() if str(s.billing) == "pay_as_you_go" and s.overdue]
+    assert payg
+    assert {str(s.phase) for s in payg} == {"suspended"}  # 3 days: past the 24h grace
+
+
+def test_dry_run_reads_the_cloud_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str, tmp_path: Path
+) -> None:
+    code, summary, _ = sync(capsys, fake, "--dry-run")
+    assert code == 0
+    assert summary["dry_run"] is True
+    assert summary["counts"]["recorded"] == 250  # type: ignore[index]
+    assert not (tmp_path / "clusters.db").exists()
+
+
+def test_a_cluster_that_disappears_is_released(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    fleet = make_fleet(250, REGION)
+    sync(capsys, fake)
+    gone = fleet[0]["ClusterId"]
+    fake.set_fleet(REGION, fleet[1:])
+    code, summary, _ = sync(capsys, fake)
+    assert code == 0
+    rows = {c["cluster_id"]: c for c in summary["clusters"]}  # type: ignore[union-attr]
+    assert rows[gone]["phase"] == "released"
+    assert rows[gone]["recorded"] == ["released"]
+
+
+def test_a_later_expiry_in_the_cloud_is_a_renewal(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    fleet = make_fleet(250, REGION)
+    subscription = next(
+        c for c in fleet if c["PaymentType"] == "Subscription" and c["ClusterState"] == "RUNNING"
+    )
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+    subscription["ExpireTime"] = to_ms(soon)
+    fake.set_fleet(REGION, fleet)
+    sync(capsys, fake)
+    later = soon + timedelta(days=365)
+    subscription["ExpireTime"] = to_ms(later)
+    fake.set_fleet(REGION, fleet)
+    code, summary, _ = sync(capsys, fake)
+    assert code == 0
+    row = next(c for c in summary["clusters"] if c["cluster_id"] == subscription["ClusterId"])  # type: ignore[union-attr]
+    assert row["recorded"] == ["renewed"]
+    assert row["phase"] == "active"
+
+
+def test_an_api_error_touches_nothing_and_names_the_api(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str, tmp_path: Path
+) -> None:
+    fake.fail_4xx("Forbidden.RAM", "User not authorized", status=403, action="ListClusters")
+    code, _, err = sync(capsys, fake)
+    assert code == 2
+    assert "ListClusters" in err
+    assert "Forbidden.RAM" in err
+    assert "RequestId" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "clusters.db").exists()
