@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint types unit readme lock clean
+.PHONY: demo test lint types unit ansible ansible-sanity ansible-lint changelog-lint readme fake-aliyun lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash playbooks/demo.sh
 
-test: lint types unit
+test: lint types unit ansible
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -27,6 +27,25 @@ types: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# The collection's own checks (pytest above already runs its unit and playbook tests).
+ansible: ansible-sanity ansible-lint changelog-lint
+
+ansible-sanity: $(STAMP)
+	bash .ci/ansible_sanity.sh
+
+# PRE_COMMIT / SKIP_SCHEMA_UPDATE keep ansible-lint from calling out to the internet.
+ansible-lint: $(STAMP)
+	PRE_COMMIT=1 ANSIBLE_LINT_SKIP_SCHEMA_UPDATE=1 PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/ansible-lint --profile production playbooks/
+
+changelog-lint: $(STAMP)
+	$(BIN)/antsibull-changelog lint
+
+# A fake Alibaba Cloud endpoint with 250 clusters, for trying `overdue-fsm sync` by hand:
+#   overdue-fsm sync --region cn-hangzhou --endpoint 127.0.0.1:8765 --protocol http
+fake-aliyun: $(STAMP)
+	$(BIN)/python -m tests.aliyun.fake_endpoint --port $${PORT:-8765} --clusters 250
 
 readme: $(STAMP)
 	$(BIN)/python tests/readme_blocks.py --write
