@@ -21,7 +21,8 @@ phase_at() {
 verdict_at() { overdue-fsm check "$1" "$2" --now "$3" 2>/dev/null || true; }
 
 say "1. A pay-as-you-go cluster: the balance goes negative on 2026-01-01"
-overdue-fsm observe c-walk-payg --billing PayAsYouGo --balance -11.19 --at 2026-01-01T00:00:00Z
+overdue-fsm observe c-walk-payg --billing PayAsYouGo --balance -11.19 --at 2026-01-01T00:00:00Z |
+  sed -n 1p
 printf '\n%-22s %-14s %-10s %s\n' "at" "phase" "scale_out" "submit_task"
 for now in 2025-12-31T00:00:00Z 2026-01-01T00:00:00Z 2026-01-01T23:59:59Z 2026-01-02T00:00:00Z \
            2026-01-16T00:00:00Z 2026-03-01T23:59:59Z 2026-03-02T00:00:00Z; do
