@@ -189,3 +189,40 @@ def playbook(ansible_env: dict[str, str], tmp_path: Path) -> Any:
         )
 
     return run
+
+
+# -- a fake Alibaba Cloud (tests/aliyun/fake_endpoint.py), for overdue.emr.sync --------------
+
+REGION = "cn-hangzhou"
+# Distinctive credentials: the tests assert they never show in any output.
+KEY_ID = "AKIDansibleDistinct0042"
+KEY_SECRET = "ansible-SeCrEt-Distinct-9191"
+NOT_FOR_ANSIBLE = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "DEBUG")
+
+
+def cloud_env() -> dict[str, str | None]:
+    """What a run against the fake needs: the SDK's credentials, and no proxy or SDK debug."""
+    return {
+        **dict.fromkeys(NOT_FOR_ANSIBLE),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        "ALIBABA_CLOUD_SECURITY_TOKEN": None,
+    }
+
+
+@pytest.fixture
+def fake_aliyun(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A FakeAliyun of 250 clusters in cn-hangzhou (3 pages), credentials in this process's env."""
+    pytest.importorskip("alibabacloud_emr20210320", reason="needs overdue-fsm[aliyun]")
+    from tests.aliyun.fake_endpoint import FakeAliyun, make_fleet
+
+    for name, value in cloud_env().items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    server = FakeAliyun(balance="1,000.00")
+    server.set_fleet(REGION, make_fleet(250, REGION))
+    server.start()
+    yield server
+    server.stop()

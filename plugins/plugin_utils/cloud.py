@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright: overdue-fsm developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Glue of the cloud sync, shared by the overdue.emr.sync action and the clusters inventory.
+
+It builds the Alibaba Cloud source of overdue-fsm, runs ``fsm.sync`` into the
+store, and keeps every credential out of what goes back to Ansible: error
+messages and results are scrubbed of the credentials given as options and of
+those in the environment the SDK reads, whatever the source already did.
+
+Credentials come from the options of the action, else from the SDK's own chain
+(``ALIBABA_CLOUD_ACCESS_KEY_ID`` and ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, profiles,
+RAM roles). The inventory takes none as options: a file of the inventory is no
+place for a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible_collections.overdue.emr.plugins.plugin_utils import common
+
+try:
+    from fsm import errors as fsm_errors
+    from fsm import sync as fsm_sync
+    from fsm.sources import aliyun as fsm_aliyun
+except ImportError:
+    fsm_errors = fsm_sync = fsm_aliyun = None
+    HAS_FSM_SYNC = False
+else:
+    HAS_FSM_SYNC = True
+
+
+PROTOCOLS = ("https", "http")
+DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 600
+# What the SDK's chain reads from the environment; scrubbed from every output too.
+CREDENTIAL_ENV = (
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+)
+CREDENTIAL_OPTIONS = ("access_key_id", "access_key_secret", "security_token")
+# Shorter values are not credentials; scrubbing them would mangle the output.
+_MIN_SECRET = 4
+
+# What to read from the cloud and how to reach it: the options of the action and the
+# suboptions of the inventory's ``sync`` (the inventory takes no credential).
+SOURCE_SPEC = {
+    "regions": {"type": "list", "elements": "str", "required": True},
+    "account": {"type": "str", "default": "default"},
+    "since_from_transactions": {"type": "bool", "default": False},
+    "endpoint": {"type": "str"},
+    "bss_endpoint": {"type": "str"},
+    "protocol": {"type": "str", "default": "https", "choices": list(PROTOCOLS)},
+    "timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
+}
+CREDENTIAL_SPEC = {
+    "access_key_id": {"type": "str", "no_log": False},
+    "access_key_secret": {"type": "str", "no_log": True},
+    "security_token": {"type": "str", "no_log": True},
+}
+
+
+class CloudError(common.OverdueError):
+    """The cloud answered with an error, or did not answer; nothing was recorded."""
+
+    def __init__(self, message, api=None, code=None, request_id=None):
+        super().__init__(message)
+        self.api = api
+        self.code = code
+        self.request_id = request_id
+
+    def as_dict(self):
+        return {"api": self.api, "code": self.code, "request_id": self.request_id}
+
+
+def require_sync():
+    """The sync of overdue-fsm, or one clear error telling how to get it."""
+    common.require_fsm()
+    if not HAS_FSM_SYNC:
+        raise common.OverdueError(
+            "the installed overdue-fsm has no cloud sync (fsm.sync); "
+            "upgrade it: pip install -U 'overdue-fsm[aliyun]'"
+        )
+    return fsm_sync
+
+
+# -- credentials ---------------------------------------------------------------------
+
+
+def secrets(options=None):
+    """Every credential value in play: the options given, and the SDK's environment."""
+    values = set()
+    for name in CREDENTIAL_OPTIONS:
+        value = (options or {}).get(name)
+        if value:
+            values.add(str(value))
+    for name in CREDENTIAL_ENV:
+        value = os.environ.get(name)
+        if value:
+            values.add(value)
+    values = {value for value in values if len(value.strip()) >= _MIN_SECRET}
+    # A server may echo a credential URL-encoded, as it was sent.
+    return values | {quote(value, safe="") for value in values}
+
+
+def scrub(value, hidden):
+    """``value`` (a string or a result) with every credential replaced by ``********``."""
+    if not hidden:
+        return value
+    return remove_values(value, hidden)
+
+
+# -- options ---------------------------------------------------------------------------
+
+
+def validate_source_options(values, where="sync"):
+    """The suboptions of the inventory's ``sync``, checked and with their defaults."""
+    if not isinstance(values, dict):
+        raise common.OverdueError(
+            "%s: expected a mapping such as {regions: [cn-hangzhou]}, got %s"
+            % (where, type(values).__name__)
+        )
+    given = {str(key): value for key, value in values.items()}
+    credentials = sorted(set(given) & set(CREDENTIAL_OPTIONS))
+    if credentials:
+        raise common.OverdueError(
+            "%s: %s is not accepted in an inventory source, a file is no place for a "
+            "credential; set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET in "
+            "the environment, or use a profile or RAM role of the Alibaba Cloud credential chain"
+            % (where, ", ".join(credentials))
+        )
+    unknown = sorted(set(given) - set(SOURCE_SPEC))
+    if unknown:
+        raise common.OverdueError(
+            "%s: unknown option %s; the options are %s"
+            % (where, ", ".join(unknown), ", ".join(sorted(SOURCE_SPEC)))
+        )
+    result = ArgumentSpecValidator(SOURCE_SPEC).validate(given)
+    if result.errors.errors:
+        raise common.OverdueError("%s: %s" % (where, result.errors.msg))
+    return dict(result.validated_parameters)
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+def make_source(options):
+    """The Alibaba Cloud source of overdue-fsm for ``options`` (credentials may be None)."""
+    require_sync()
+    endpoint = _text(options.get("endpoint"))
+    timeout = options.get("timeout")
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise common.OverdueError(
+            "timeout: %r is not valid; expected seconds, more than 0 and at most %d"
+            % (timeout, MAX_TIMEOUT)
+        )
+    return fsm_aliyun.AliyunSource(
+        access_key_id=_text(options.get("access_key_id")),
+        access_key_secret=_text(options.get("access_key_secret")),
+        security_token=_text(options.get("security_token")),
+        endpoint=endpoint,
+        bss_endpoint=_text(options.get("bss_endpoint")) or endpoint,
+        protocol=_text(options.get("protocol")) or "https",
+        timeout_s=float(timeout),
+    )
+
+
+def run(settings, options, dry_run=False):
+    """Read the cloud once and record what changed into the store of ``settings``.
+
+    Returns the ``fsm.sync.SyncSummary``. Raises :class:`CloudError` when the
+    cloud fails (nothing is recorded then), ``OverdueError`` on anything else;
+    no message holds a credential.
+    """
+    hidden = secrets(options)
+    try:
+        with common.user_errors():
+            return _run(settings, options, dry_run)
+    except CloudError as err:
+        raise CloudError(
+            scrub(err.message, hidden), err.api, err.code, scrub(err.request_id, hidden)
+        ) from None
+    except common.OverdueError as err:
+        raise common.OverdueError(scrub(err.message, hidden)) from None
+
+
+def _run(settings, options, dry_run):
+    require_sync()
+    if settings.stateless:
+        raise common.OverdueError(
+            "store: none is not accepted: a sync records what the cloud says in a store"
+        )
+    regions = [_text(region) for region in options.get("regions") or ()]
+    account = _text(options.get("account")) or "default"
+    source = make_source(options)
+    with common.writer(settings) as store:
+        try:
+            return fsm_sync.sync(
+                store,
+                source,
+                regions,
+                account=account,
+                since_from_transactions=bool(options.get("since_from_transactions")),
+                dry_run=bool(dry_run),
+                now=settings.now if settings.now_given else None,
+            )
+        except fsm_errors.SourceError as err:
+            raise CloudError(
+                "%s; nothing was recorded" % err,
+                _text(err.api),
+                _text(err.code),
+                _text(err.request_id),
+            ) from None
+
+
+def stopped(summary):
+    """Why a sync that stopped part way stopped, in words, or None when it is complete."""
+    if summary.complete:
+        return None
+    data = summary.as_dict()
+    counts = data["counts"]
+    failed = next((c for c in data["clusters"] if c["status"] == "failed"), None)
+    where = ""
+    if failed is not None:
+        where = " at %s (%s): %s" % (failed["cluster_id"], failed["region"], failed["error"])
+    return (
+        "sync stopped%s; %d cluster(s) recorded and %d unchanged before it, %d untouched; "
+        "every cluster is either fully updated or untouched, sync again to finish"
+        % (where, counts["recorded"], counts["unchanged"], counts["untouched"])
+    )
+
+
+def describe(summary):
+    """One line saying what a sync did, as the command line says it."""
+    data = summary.as_dict()
+    counts = data["counts"]
+    overdue = ""
+    if data["overdue"]:
+        since = data["overdue_since"]
+        overdue = " (overdue since %s)" % since if since else " (overdue)"
+    return (
+        "account %s: balance %s %s%s; %d cluster(s) in %s: %d %s, %d unchanged, %d failed, "
+        "%d untouched"
+        % (
+            data["account"],
+            data["balance"],
+            data["currency"],
+            overdue,
+            len(data["clusters"]),
+            ", ".join(data["regions"]),
+            counts["recorded"],
+            "would record" if summary.dry_run else "recorded",
+            counts["unchanged"],
+            counts["failed"],
+            counts["untouched"],
+        )
+    )
+
+
+def _text(value):
+    """A plain string (Ansible's tagged strings stripped), or None for an empty value."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if text else None
