@@ -15,7 +15,7 @@ description:
   - Groups C(phase_<phase>) (all six phases, even when empty), C(billing_<billing>) and
     C(account_<account>), so a play on C(phase_active) targets only the clusters where
     fee-generating work may run.
-  - Reads the store and never writes it.
+  - Reads the store and never writes it, unless O(sync) is set.
   - The inventory source is a YAML file whose name ends with C(overdue_clusters.yml) or
     C(overdue_clusters.yaml).
   - Runs on the controller; the Python package C(overdue-fsm) must be installed there.
@@ -37,6 +37,55 @@ options:
     type: list
     elements: str
     default: []
+  sync:
+    description:
+      - Record what Alibaba Cloud says (the account balance and the clusters of
+        O(sync.regions)) into the store before the inventory is built, as the
+        M(overdue.emr.sync) module does, so the groups hold freshly synced clusters.
+      - Runs every time the inventory source is read (each C(ansible-playbook),
+        C(ansible-inventory) run), check mode included; this is the only time the inventory
+        writes the store.
+      - A sync that fails (the cloud answers with an error, or the store fails part way) fails
+        the inventory source with the reason.
+      - Credentials are not options; they come only from the credential chain of the Alibaba
+        Cloud SDK, the environment variables E(ALIBABA_CLOUD_ACCESS_KEY_ID) and
+        E(ALIBABA_CLOUD_ACCESS_KEY_SECRET) (and E(ALIBABA_CLOUD_SECURITY_TOKEN)) first, then the
+        profiles and the RAM role of the instance. A credential in the inventory source is
+        refused.
+      - When not set (the default), nothing is synced and the store is only read.
+    type: dict
+    suboptions:
+      regions:
+        description: The regions whose E-MapReduce clusters are read, such as V(cn-hangzhou).
+        type: list
+        elements: str
+        required: true
+      account:
+        description:
+          - The name the clusters are filed under in the store. O(account) still filters which
+            of them the inventory lists.
+        type: str
+        default: default
+      since_from_transactions:
+        description: Date the start of an overdue episode from the account transactions.
+        type: bool
+        default: false
+      endpoint:
+        description: The EMR endpoint (and BSS, unless O(sync.bss_endpoint) is set), as
+          C(host[:port]).
+        type: str
+      bss_endpoint:
+        description: The BSS (billing) endpoint, as C(host[:port]).
+        type: str
+      protocol:
+        description: The scheme of the calls.
+        type: str
+        choices: [https, http]
+        default: https
+      timeout:
+        description: Seconds to wait for each answer.
+        type: float
+        default: 10.0
 notes:
   - A relative O(store) or O(policy) in the inventory source is relative to the directory of that
     file.
@@ -49,6 +98,7 @@ notes:
   - O(store=none) is not accepted, the inventory needs a store.
 seealso:
   - module: overdue.emr.cluster_phase
+  - module: overdue.emr.sync
   - plugin: overdue.emr.allowed
     plugin_type: lookup
 """
@@ -72,6 +122,14 @@ groups:
     overdue_data_deletion_at is not none and
     (overdue_data_deletion_at | to_datetime('%Y-%m-%dT%H:%M:%SZ') - now(utc=true)).days < 7
 
+# synced.overdue_clusters.yml - sync from Alibaba Cloud first (credentials from the
+# ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET environment or a profile)
+plugin: overdue.emr.clusters
+store: ../state/fleet.sqlite
+sync:
+  regions: [cn-hangzhou, cn-shanghai]
+  account: team-data
+
 # in a playbook: scale out only the clusters where fee-generating work may run
 # - hosts: phase_active
 #   tasks: ...
@@ -80,7 +138,7 @@ groups:
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible.utils.vars import combine_vars
-from ansible_collections.overdue.emr.plugins.plugin_utils import common
+from ansible_collections.overdue.emr.plugins.plugin_utils import cloud, common
 
 _SUFFIXES = ("overdue_clusters.yml", "overdue_clusters.yaml")
 
@@ -100,6 +158,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 raise common.OverdueError(
                     "store: none is not accepted: the inventory lists the clusters of a store"
                 )
+            sync = self.get_option("sync")
+            if sync is not None:
+                settings = self._sync(settings, sync)
             accounts = set(self.get_option("account") or ())
             states = common.reader(settings).list(now=settings.now)
             self._populate(states, accounts)
@@ -111,6 +172,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             if origins[name] == "Direct":
                 origins[name] = path  # relative to the inventory source
         return common.Settings.resolve(origins=origins, **values)
+
+    @staticmethod
+    def _sync(settings, sync):
+        """Sync, then the settings to read with: evaluated no earlier than the cloud was read."""
+        options = cloud.validate_source_options(sync)
+        summary = cloud.run(settings, options)
+        why = cloud.stopped(summary)
+        if why is not None:
+            raise common.OverdueError(cloud.scrub(why, cloud.secrets()))
+        now = settings.now if settings.now_given else common.parse_now(None)  # the clock, now
+        return common.Settings(
+            store=settings.store,
+            policy_file=settings.policy_file,
+            now=max(now, summary.fetched_at),
+            now_given=settings.now_given,
+        )
 
     def _populate(self, states, accounts):
         strict = self.get_option("strict")
