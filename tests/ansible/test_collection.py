@@ -64,7 +64,7 @@ def test_ansible_doc_renders_every_plugin(
 
 def test_ansible_doc_lists_the_collection(ansible_env: dict[str, str]) -> None:
     for kind, names in (
-        ("module", ["overdue.emr.cluster_phase"]),
+        ("module", ["overdue.emr.cluster_phase", "overdue.emr.sync"]),
         ("lookup", ["overdue.emr.allowed", "overdue.emr.phase"]),
         ("inventory", ["overdue.emr.clusters"]),
     ):
