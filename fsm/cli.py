@@ -389,24 +389,18 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return EXIT_OK
-    columns = (
-        "cluster_id",
-        "account",
-        "billing",
-        "phase",
-        "phase_since",
-        "next_phase",
-        "next_phase_at",
+    _print_table(
+        {
+            "CLUSTER": "cluster_id",
+            "ACCOUNT": "account",
+            "BILLING": "billing",
+            "PHASE": "phase",
+            "SINCE": "phase_since",
+            "NEXT": "next_phase",
+            "AT": "next_phase_at",
+        },
+        rows,
     )
-    titles = ("CLUSTER", "ACCOUNT", "BILLING", "PHASE", "SINCE", "NEXT", "AT")
-    table = [titles] + [
-        tuple(str(row[c] if row[c] is not None else "-") for c in columns) for row in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    for line in table:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
     print(f"{len(rows)} cluster(s)", file=sys.stderr)
     return EXIT_OK
 
@@ -558,25 +552,27 @@ def _print_sync(summary: SyncSummary) -> None:
     if not moved:
         print("no phase changed")
         return
-    titles = ("CLUSTER", "REGION", "WAS", "NOW", "NEXT", "AT", "STATUS")
-    table: list[tuple[str, ...]] = [titles]
-    for c in moved:
-        row = c.as_dict()
-        table.append(
-            tuple(
-                str(row[key] or "-")
-                for key in (
-                    "cluster_id",
-                    "region",
-                    "phase_before",
-                    "phase",
-                    "next_phase",
-                    "next_phase_at",
-                    "status",
-                )
-            )
-        )
-    widths = [max(len(line[i]) for line in table) for i in range(len(titles))]
+    _print_table(
+        {
+            "CLUSTER": "cluster_id",
+            "REGION": "region",
+            "WAS": "phase_before",
+            "NOW": "phase",
+            "NEXT": "next_phase",
+            "AT": "next_phase_at",
+            "STATUS": "status",
+        },
+        [c.as_dict() for c in moved],
+    )
+
+
+def _print_table(columns: dict[str, str], rows: Sequence[dict[str, Any]]) -> None:
+    """An aligned text table: title -> key of each row; a missing value prints as -."""
+    table = [tuple(columns)] + [
+        tuple("-" if row[key] is None else str(row[key]) for key in columns.values())
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
