@@ -26,7 +26,7 @@ from .lifecycle import Cluster, ClusterState, parse_cluster_id, parse_phase
 from .observations import Observation
 from .policy import Policy
 from .table import Verdict
-from .timeutil import format_time, parse_time, utcnow
+from .timeutil import format_time, parse_time, parse_time_ms, utcnow
 
 if TYPE_CHECKING:
     from .store import Store
@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--account", help="billing account (default: default)")
     group.add_argument("--overdue-since", metavar="T", help="when the balance went negative")
     group.add_argument("--expires-at", metavar="T", help="subscription expiry")
+    group.add_argument(
+        "--expires-at-ms", metavar="MS", help="subscription expiry in epoch ms (EMR's ExpireTime)"
+    )
     group.add_argument("--released-at", metavar="T", help="when the owner released the cluster")
 
     def add(
@@ -190,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--expires-at", metavar="T", help="subscription expiry (a fact of the cluster)"
+    )
+    sub.add_argument(
+        "--expires-at-ms", metavar="MS", help="subscription expiry in epoch ms (EMR's ExpireTime)"
     )
     sub.add_argument("--renewed-until", metavar="T", help="the subscription was renewed until T")
     sub.add_argument("--released", action="store_true", help="the owner released the cluster")
@@ -324,7 +330,7 @@ def _observe(args: argparse.Namespace) -> int:
             observation,
             billing=args.billing,
             account=args.account,
-            expires_at=_time_option(args, "expires_at"),
+            expires_at=_expiry_option(args),
             source="cli",
             idempotency_key=args.key,
             now=now,
@@ -463,7 +469,7 @@ def _open_store(args: argparse.Namespace, *, create: bool) -> Iterator[Store]:
 def _facts_given(args: argparse.Namespace) -> bool:
     return any(
         getattr(args, name, None) is not None
-        for name in ("billing", "overdue_since", "expires_at", "released_at")
+        for name in ("billing", "overdue_since", "expires_at", "expires_at_ms", "released_at")
     )
 
 
@@ -483,7 +489,7 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
         args.cluster_id,
         args.billing,
         account=args.account or "default",
-        expires_at=_time_option(args, "expires_at"),
+        expires_at=_expiry_option(args),
         policy=_load_policy(args),
     )
     overdue_since = _time_option(args, "overdue_since")
@@ -499,6 +505,18 @@ def _time_option(args: argparse.Namespace, name: str) -> datetime | None:
     """A time option parsed early, so an error names the option the user typed."""
     value = getattr(args, name, None)
     return None if value is None else parse_time(value, "--" + name.replace("_", "-"))
+
+
+def _expiry_option(args: argparse.Namespace) -> datetime | None:
+    """--expires-at, or --expires-at-ms as the EMR API spells ExpireTime."""
+    millis = getattr(args, "expires_at_ms", None)
+    if millis is None:
+        return _time_option(args, "expires_at")
+    if args.expires_at is not None:
+        raise InputError(
+            "--expires-at-ms", millis, "either --expires-at or --expires-at-ms, not both"
+        )
+    return parse_time_ms(millis, "--expires-at-ms")
 
 
 def _undecided(args: argparse.Namespace, why: str) -> Decision:

@@ -185,3 +185,13 @@ def test_console_script_runs_as_a_module() -> None:
         check=False,
     )
     assert done.returncode == 1 and done.stdout.strip() == "deny"
+
+
+def test_expiry_in_epoch_milliseconds_as_emr_returns_it(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--billing", "Subscription", "--expires-at-ms", "1798761600000", "--json"]
+    rc, out, _ = run(capsys, "status", "s-1", *argv, "--now", "2026-12-01T00:00:00Z")
+    assert rc == 0
+    assert json.loads(out)["expires_at"] == "2027-01-01T00:00:00Z"
+    rc, _, err = run(capsys, "status", "s-1", *argv, "--expires-at", "2027-01-01T00:00:00Z")
+    assert rc == 2
+    assert "--expires-at-ms" in err
