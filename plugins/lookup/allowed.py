@@ -105,12 +105,10 @@ class LookupModule(LookupBase):
             default = self.get_option("default")
             # An unknown operation is an error even when no cluster is tracked.
             settings.policy.category(operation)
-            results = []
-            for cluster_id, state in common.lookup_states(self, terms, settings):
-                if state is None:
-                    if default is None:
-                        raise AnsibleLookupError(common.not_tracked(cluster_id, settings))
-                    results.append(default)
-                else:
-                    results.append(common.fsm.decide(state, operation, strict=strict).allowed)
-            return results
+            return common.lookup_answers(
+                self,
+                terms,
+                settings,
+                default,
+                lambda state: common.fsm.decide(state, operation, strict=strict).allowed,
+            )

@@ -114,14 +114,14 @@ class LookupModule(LookupBase):
                     "operation=%r needs details=true: the decision is part of the report "
                     "(for a boolean, use the overdue.emr.allowed lookup)" % operation
                 )
-            results = []
-            for cluster_id, state in common.lookup_states(self, terms, settings):
-                if state is None:
-                    if default is None:
-                        raise AnsibleLookupError(common.not_tracked(cluster_id, settings))
-                    results.append(default)
-                elif details:
-                    results.append(common.report(state, operation=operation, strict=strict))
-                else:
-                    results.append(str(state.phase))
-            return results
+            if details:
+                return common.lookup_answers(
+                    self,
+                    terms,
+                    settings,
+                    default,
+                    lambda state: common.report(state, operation=operation, strict=strict),
+                )
+            return common.lookup_answers(
+                self, terms, settings, default, lambda state: str(state.phase)
+            )

@@ -19,7 +19,7 @@ import traceback
 from contextlib import contextmanager, suppress
 from urllib.parse import quote
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleError, AnsibleLookupError
 
 try:
     import fsm
@@ -452,6 +452,22 @@ def lookup_states(plugin, terms, settings):
         cluster = store.get(cluster_id)
         states.append((cluster_id, None if cluster is None else cluster.state(settings.now)))
     return states
+
+
+def lookup_answers(plugin, terms, settings, default, answer):
+    """One result per term: ``answer(state)`` for a tracked cluster, else ``default``.
+
+    Without ``default`` an untracked cluster is an error: a guard fails closed.
+    """
+    results = []
+    for cluster_id, state in lookup_states(plugin, terms, settings):
+        if state is not None:
+            results.append(answer(state))
+        elif default is not None:
+            results.append(default)
+        else:
+            raise AnsibleLookupError(not_tracked(cluster_id, settings))
+    return results
 
 
 def not_tracked(cluster_id, settings):
