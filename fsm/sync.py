@@ -33,6 +33,7 @@ class ClusterSync:
     cluster_id: str
     region: str
     status: Status
+    billing: Billing | None = None
     phase_before: Phase | None = None
     phase: Phase | None = None
     entered: list[Phase] = field(default_factory=list)
@@ -50,6 +51,7 @@ class ClusterSync:
             "cluster_id": self.cluster_id,
             "region": self.region,
             "status": self.status,
+            "billing": None if self.billing is None else str(self.billing),
             "phase_before": None if self.phase_before is None else str(self.phase_before),
             "phase": None if self.phase is None else str(self.phase),
             "phase_changed": self.phase_changed,
@@ -140,6 +142,7 @@ def apply_snapshot(
     work += [(cid, located[cid], None) for cid in snapshot.disappeared(located)]
 
     results: list[ClusterSync] = []
+    started: list[datetime] = []  # when the store says each overdue cluster's clock started
     failed = False
     for cluster_id, region, cloud in work:
         if failed:
@@ -169,6 +172,8 @@ def apply_snapshot(
             results.append(ClusterSync(cluster_id, region, "failed", error=str(err)))
             continue
         results.append(_summarise(cluster_id, region, result.before, result.after, result))
+        if result.after.overdue and result.after.overdue_since is not None:
+            started.append(result.after.overdue_since)
     return SyncSummary(
         account=account,
         regions=list(snapshot.regions),
@@ -176,7 +181,10 @@ def apply_snapshot(
         balance=str(balance.balance),
         currency=balance.currency,
         overdue=balance.overdue,
-        overdue_since=balance.overdue_since,
+        # Derived from transactions, or else the clock the store keeps (the first
+        # sync that saw the balance negative).
+        overdue_since=balance.overdue_since
+        or (min(started) if balance.overdue and started else None),
         overdue_since_source=balance.overdue_since_source,
         clusters=results,
         dry_run=dry_run,
@@ -213,6 +221,7 @@ def _summarise(
         cluster_id=cluster_id,
         region=region,
         status="recorded" if result.changed else "unchanged",
+        billing=after.billing,
         phase_before=None if before is None else before.phase,
         phase=after.phase,
         entered=list(result.entered),

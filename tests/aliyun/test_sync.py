@@ -104,6 +104,7 @@ def test_a_negative_balance_starts_every_clock_at_the_first_sync_that_saw_it(
     assert summary["overdue"] is True
     assert summary["overdue_since_source"] == "first_seen"
     seen = parse_time(str(summary["fetched_at"]), "fetched_at")
+    assert summary["overdue_since"] == summary["fetched_at"]  # the clock the store keeps
     moved = [c for c in summary["clusters"] if c["phase_changed"]]  # type: ignore[union-attr]
     assert moved
     assert {c["phase"] for c in moved} <= {"overdue_grace", "suspended"}
@@ -111,9 +112,12 @@ def test_a_negative_balance_starts_every_clock_at_the_first_sync_that_saw_it(
         payg = [s for s in store.list() if str(s.billing) == "pay_as_you_go" and s.overdue]
     assert payg
     assert {s.overdue_since for s in payg} == {seen}
-    # A later sync keeps the original clock.
+    # A later sync keeps the original clock, and says so.
     code, summary, _ = sync(capsys, fake)
     assert summary["changed"] is False
+    assert parse_time(str(summary["overdue_since"]), "overdue_since") == seen
+    billings = {c["billing"] for c in summary["clusters"]}  # type: ignore[union-attr]
+    assert billings == {"pay_as_you_go", "subscription"}
 
 
 def test_overdue_start_from_transactions(
