@@ -219,7 +219,8 @@ overdue:
 overdue_since:
   description:
     - When the balance went negative, from the transactions (RV(overdue_since_source) is
-      V(transactions)), else null; the clusters then keep the first instant a sync saw it.
+      V(transactions)), else the earliest overdue clock the store keeps for the synced
+      clusters (the first sync that saw the balance negative); null when not overdue.
   returned: when the cloud was read
   type: str
   sample: "2026-01-19T23:10:00Z"
@@ -272,6 +273,10 @@ clusters:
       description: V(recorded), V(unchanged), V(failed) or V(untouched).
       type: str
       sample: recorded
+    billing:
+      description: V(pay_as_you_go) or V(subscription) (null when failed or untouched).
+      type: str
+      sample: subscription
     phase_before:
       description: Its phase before the sync, null for a cluster seen for the first time.
       type: str
