@@ -12,10 +12,10 @@ from typing import Any
 
 from transitions.extensions import GraphMachine
 
+from .docs import due_at
 from .lifecycle import machine_definition
 from .policy import Policy
-from .table import PHASES, TIMED_TRANSITIONS, Billing
-from .timeutil import format_duration
+from .table import PHASES, TIMED_TRANSITIONS, Billing, TimedTransition
 
 _TRANSITIONS_STYLE = re.compile(r"^\s*(classDef s_\w+|Class \w+ s_\w+)\b.*$")
 
@@ -36,7 +36,7 @@ def mermaid(policy: Policy | None = None, title: str = "EMR cluster overdue life
     GraphMachine(model=model, graph_engine="mermaid", title=title, **definition)
     source: str = model.get_graph().draw(None)  # type: ignore[attr-defined]
 
-    labels = {step.trigger: _timed_label(step.trigger, policy) for step in TIMED_TRANSITIONS}
+    labels = {step.trigger: _timed_label(step, policy) for step in TIMED_TRANSITIONS}
     lines = []
     for line in source.splitlines():
         if line.strip() == title:
@@ -62,10 +62,6 @@ def mermaid(policy: Policy | None = None, title: str = "EMR cluster overdue life
     return "\n".join(lines) + "\n"
 
 
-def _timed_label(trigger: str, policy: Policy) -> str:
-    step = next(s for s in TIMED_TRANSITIONS if s.trigger == trigger)
+def _timed_label(step: TimedTransition, policy: Policy) -> str:
     billing = "PAYG" if step.billing is Billing.PAY_AS_YOU_GO else "subscription"
-    offset = (
-        "" if step.threshold is None else f" + {format_duration(policy.threshold(step.threshold))}"
-    )
-    return f"{trigger} ({billing}, at {step.anchor}{offset})"
+    return f"{step.trigger} ({billing}, at {due_at(step, policy)})"

@@ -16,6 +16,7 @@ from .table import (
     VERDICT_COLUMNS,
     Billing,
     Category,
+    TimedTransition,
 )
 from .timeutil import format_duration
 
@@ -41,17 +42,19 @@ def transition_table(policy: Policy | None = None) -> str:
         rows.append(f"| `{row.trigger}` | {sources} | {dest} | {when or 'always'} |")
     for step in TIMED_TRANSITIONS:
         sources = ", ".join(f"`{p}`" for p in step.sources)
-        offset = (
-            ""
-            if step.threshold is None
-            else f" + {format_duration(policy.threshold(step.threshold))}"
-        )
         billing = "pay-as-you-go" if step.billing is Billing.PAY_AS_YOU_GO else "subscription"
         rows.append(
             f"| `advance` ({step.trigger}) | {sources} | `{step.dest}` "
-            f"| {billing}, now >= {step.anchor}{offset} |"
+            f"| {billing}, now >= {due_at(step, policy)} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def due_at(step: TimedTransition, policy: Policy) -> str:
+    """When a timed step fires, in words: ``overdue_since + 24h``, ``expires_at``."""
+    if step.threshold is None:
+        return step.anchor
+    return f"{step.anchor} + {format_duration(policy.threshold(step.threshold))}"
 
 
 def verdict_table(policy: Policy | None = None) -> str:
@@ -62,10 +65,7 @@ def verdict_table(policy: Policy | None = None) -> str:
     ]
     rows = ["| category | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
     for category in Category:
-        cells = [
-            str(policy.verdict(category, column.phase, column.billing or Billing.PAY_AS_YOU_GO))
-            for column in VERDICT_COLUMNS
-        ]
+        cells = [str(policy.cell(category, column)) for column in VERDICT_COLUMNS]
         rows.append(f"| {category} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 

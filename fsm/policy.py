@@ -148,7 +148,7 @@ class Policy:
         verdicts: dict[str, dict[str, str]] = {}
         for category in Category:
             verdicts[str(category)] = {
-                column.name: str(self._cell(category, column)) for column in VERDICT_COLUMNS
+                column.name: str(self.cell(category, column)) for column in VERDICT_COLUMNS
             }
         return {
             **{key: format_duration(self.threshold(key)) for key in _THRESHOLDS},
@@ -157,7 +157,8 @@ class Policy:
             "verdicts": verdicts,
         }
 
-    def _cell(self, category: Category, column: Column) -> Verdict:
+    def cell(self, category: Category, column: Column) -> Verdict:
+        """The verdict in one cell of the verdict table, as this policy has it."""
         return self.verdict(category, column.phase, column.billing or Billing.PAY_AS_YOU_GO)
 
     def _validate(self) -> None:

@@ -302,9 +302,6 @@ TIMED_TRANSITIONS: Final = (
     ),
 )
 
-# The trigger that moves time forward; it fires the timed transitions above.
-ADVANCE_TRIGGER: Final = "advance"
-
 
 # -- Operations and verdicts ----------------------------------------------------
 
@@ -368,11 +365,3 @@ LOCKED_CELLS: Final = frozenset(
     for column in VERDICT_COLUMNS
     if not PHASES[column.phase].data_kept
 )
-
-
-def column_for(phase: Phase, billing: Billing) -> Column:
-    """The verdict column that applies to a cluster in ``phase`` with ``billing``."""
-    for column in VERDICT_COLUMNS:
-        if column.phase is phase and column.billing in (None, billing):
-            return column
-    raise LookupError(phase)  # unreachable: every phase has a column
