@@ -17,20 +17,22 @@ from .errors import (
     SourceError,
     StoreError,
 )
-from .lifecycle import (
-    Cluster,
+from .lifecycle import Cluster
+from .observations import Observation, events_for
+from .policy import Policy
+from .table import Billing, Category, EventKind, Phase, Verdict
+from .values import (
     ClusterState,
     Event,
     Outcome,
     Transition,
     parse_account,
+    parse_amount,
     parse_billing,
     parse_cluster_id,
     parse_phase,
+    parse_region,
 )
-from .observations import Observation, events_for
-from .policy import Policy
-from .table import Billing, Category, EventKind, Phase, Verdict
 
 __version__ = "0.1.0"
 
@@ -59,9 +61,11 @@ __all__ = [
     "decide",
     "events_for",
     "parse_account",
+    "parse_amount",
     "parse_billing",
     "parse_cluster_id",
     "parse_phase",
+    "parse_region",
     "report",
     "undecidable",
 ]

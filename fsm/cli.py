@@ -22,11 +22,12 @@ from .decisions import Decision, deadline_ahead, decide, report
 from .diagram import mermaid
 from .docs import all_tables
 from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
-from .lifecycle import Cluster, ClusterState, parse_cluster_id, parse_phase
+from .lifecycle import Cluster
 from .observations import Observation
 from .policy import Policy
 from .table import Verdict
 from .timeutil import format_time, parse_time, parse_time_ms, utcnow
+from .values import ClusterState, parse_cluster_id, parse_phase
 
 if TYPE_CHECKING:
     from .store import Store

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from .schedule import becomes
 from .table import PHASES, Category, Phase, Verdict
 from .timeutil import format_time, optional_format
 
 if TYPE_CHECKING:
-    from .lifecycle import ClusterState
+    from .values import ClusterState
 
 Action = Literal["run", "skip", "fail"]
 
@@ -115,8 +116,7 @@ def deadline_ahead(state: ClusterState) -> str | None:
             return f"data is deleted on {format_time(at)}{unless}"
         before = phase
     if timeline:
-        phase, at = timeline[0]
-        return f"becomes {phase} on {format_time(at)}"
+        return becomes(*timeline[0])
     return None
 
 
@@ -190,5 +190,5 @@ def _reason(
     if ahead and state.phase is not Phase.ACTIVE:
         parts.append(ahead)
     elif state.phase is Phase.ACTIVE and (timeline := state.timeline()):
-        parts.append(f"becomes {timeline[0][0]} on {format_time(timeline[0][1])}")
+        parts.append(becomes(*timeline[0]))
     return "; ".join(parts)

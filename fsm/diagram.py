@@ -12,9 +12,9 @@ from typing import Any
 
 from transitions.extensions import GraphMachine
 
-from .docs import due_at
 from .lifecycle import machine_definition
 from .policy import Policy
+from .schedule import due_at
 from .table import PHASES, TIMED_TRANSITIONS, Billing, TimedTransition
 
 _TRANSITIONS_STYLE = re.compile(r"^\s*(classDef s_\w+|Class \w+ s_\w+)\b.*$")

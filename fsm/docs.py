@@ -7,6 +7,7 @@ drift from what the engine decides.
 from __future__ import annotations
 
 from .policy import Policy
+from .schedule import due_at
 from .table import (
     CONDITION_WORDS,
     EVENT_TRANSITIONS,
@@ -16,9 +17,7 @@ from .table import (
     VERDICT_COLUMNS,
     Billing,
     Category,
-    TimedTransition,
 )
-from .timeutil import format_duration
 
 
 def phase_table() -> str:
@@ -48,13 +47,6 @@ def transition_table(policy: Policy | None = None) -> str:
             f"| {billing}, now >= {due_at(step, policy)} |"
         )
     return "\n".join(rows) + "\n"
-
-
-def due_at(step: TimedTransition, policy: Policy) -> str:
-    """When a timed step fires, in words: ``overdue_since + 24h``, ``expires_at``."""
-    if step.threshold is None:
-        return step.anchor
-    return f"{step.anchor} + {format_duration(policy.threshold(step.threshold))}"
 
 
 def verdict_table(policy: Policy | None = None) -> str:

@@ -12,10 +12,9 @@ to each event's instant before it applies. Nothing runs on a timer.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, cast
 
 from transitions import EventData, Machine
 from transitions import Transition as TransitionsTransition
@@ -24,163 +23,26 @@ from transitions.core import Event as TransitionsEvent
 from .decisions import Decision, decide, report
 from .errors import InputError
 from .policy import Policy
+from .schedule import SCHEDULE, TIMED_BY_TRIGGER, deadline
 from .table import (
-    BILLING_ALIASES,
     EVENT_TRANSITIONS,
     INITIAL_PHASE,
-    PHASE_ALIASES,
     TERMINAL_PHASES,
     TIMED_TRANSITIONS,
     Billing,
     EventKind,
     Phase,
-    TimedTransition,
 )
 from .timeutil import TimeInput, format_time, optional_format, optional_time, parse_time, utcnow
-
-_CLUSTER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_CLUSTER_ID_EXPECTED: Final = (
-    "1-128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit"
+from .values import (
+    ClusterState,
+    Event,
+    Outcome,
+    Transition,
+    parse_account,
+    parse_billing,
+    parse_cluster_id,
 )
-
-
-# -- values -----------------------------------------------------------------------
-
-
-class Event(NamedTuple):
-    """One recorded fact about a cluster: what happened and when."""
-
-    kind: EventKind
-    at: datetime
-    expires_at: datetime | None = None  # the new expiry, for ``renewed`` only
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": str(self.kind), "at": format_time(self.at)}
-        if self.expires_at is not None:
-            data["expires_at"] = format_time(self.expires_at)
-        return data
-
-    @classmethod
-    def create(cls, kind: str, at: TimeInput, expires_at: TimeInput | None = None) -> Event:
-        """An event from user input, validated."""
-        try:
-            event_kind = EventKind(kind)
-        except ValueError:
-            raise InputError("event", kind, "one of " + ", ".join(EventKind)) from None
-        when = parse_time(at, "at")
-        expiry = optional_time(expires_at, "expires_at")
-        if event_kind is EventKind.RENEWED:
-            if expiry is None:
-                raise InputError("expires_at", None, "the new expiry of the renewed subscription")
-            if expiry <= when:
-                raise InputError(
-                    "expires_at",
-                    format_time(expiry),
-                    f"an instant after the renewal at {format_time(when)}",
-                )
-        elif expiry is not None:
-            raise InputError(
-                "expires_at", format_time(expiry), f"nothing: only renewed carries it, not {kind}"
-            )
-        return cls(event_kind, when, expiry)
-
-
-class Transition(NamedTuple):
-    """A phase change: from ``source`` to ``dest`` at its effective instant."""
-
-    source: Phase
-    dest: Phase
-    at: datetime
-    trigger: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "from": str(self.source),
-            "to": str(self.dest),
-            "at": format_time(self.at),
-            "trigger": self.trigger,
-        }
-
-
-class Outcome(NamedTuple):
-    """What one event or ``advance`` did to a cluster."""
-
-    trigger: str
-    changed: bool
-    phase_before: Phase
-    phase: Phase
-    entered: tuple[Phase, ...]
-    note: str | None = None  # why nothing changed, when nothing did
-
-
-class ClusterState(NamedTuple):
-    """A cluster evaluated at one instant: everything decisions and reports read."""
-
-    cluster_id: str
-    account: str
-    billing: Billing
-    phase: Phase
-    phase_since: datetime | None
-    overdue: bool
-    overdue_since: datetime | None
-    expires_at: datetime | None
-    history: tuple[Transition, ...]
-    evaluated_at: datetime | None
-    policy: Policy
-
-    def timeline(self) -> list[tuple[Phase, datetime]]:
-        """The phases ahead if nothing is recorded: each with when it begins."""
-        ahead: list[tuple[Phase, datetime]] = []
-        phase = self.phase
-        while (step := _SCHEDULE.get((self.billing, phase))) is not None:
-            at = _deadline(step, self.overdue_since, self.expires_at, self.policy)
-            if at is None:
-                break
-            ahead.append((step.dest, at))
-            phase = step.dest
-        return ahead
-
-
-# -- parsing of cluster facts ----------------------------------------------------
-
-
-def parse_cluster_id(value: object, field: str = "cluster_id") -> str:
-    if not isinstance(value, str) or not _CLUSTER_ID.fullmatch(value):
-        raise InputError(field, value, _CLUSTER_ID_EXPECTED)
-    return value
-
-
-def parse_account(value: object, field: str = "account") -> str:
-    if not isinstance(value, str) or not _CLUSTER_ID.fullmatch(value):
-        raise InputError(field, value, _CLUSTER_ID_EXPECTED)
-    return value
-
-
-def parse_billing(value: object, field: str = "billing") -> Billing:
-    if isinstance(value, Billing):
-        return value
-    if isinstance(value, str):
-        if value in BILLING_ALIASES:
-            return BILLING_ALIASES[value]
-        try:
-            return Billing(value)
-        except ValueError:
-            pass
-    raise InputError(field, value, "pay_as_you_go or subscription (or PayAsYouGo / Subscription)")
-
-
-def parse_phase(value: object, field: str = "phase") -> Phase:
-    if isinstance(value, Phase):
-        return value
-    if isinstance(value, str):
-        if value in PHASE_ALIASES:
-            return PHASE_ALIASES[value]
-        try:
-            return Phase(value)
-        except ValueError:
-            pass
-    raise InputError(field, value, "one of " + ", ".join(Phase))
-
 
 # -- the machine ---------------------------------------------------------------------
 
@@ -243,8 +105,8 @@ class _Run:
         return self.expires_at is None or new_expiry > self.expires_at
 
     def is_due(self, event: EventData) -> bool:
-        step = _TIMED_BY_TRIGGER[event.event.name]
-        at = _deadline(step, self.overdue_since, self.expires_at, self.policy)
+        step = TIMED_BY_TRIGGER[event.event.name]
+        at = deadline(step, self.overdue_since, self.expires_at, self.policy)
         return at is not None and event.kwargs["at"] >= at
 
     # effects named in the table
@@ -373,37 +235,16 @@ def _check_callbacks(machine: Machine) -> None:
 
 
 _check_callbacks(_MACHINE)
-_TIMED_BY_TRIGGER: Final = {step.trigger: step for step in TIMED_TRANSITIONS}
-_SCHEDULE: Final = {
-    (step.billing, source): step for step in TIMED_TRANSITIONS for source in step.sources
-}
 _VALID_EVENT: Final = frozenset(
     (row.trigger, source) for row in EVENT_TRANSITIONS for source in row.sources
 )
 _FIRE: Final = {name: event.trigger for name, event in _MACHINE.events.items()}
 
 
-def _deadline(
-    step: TimedTransition,
-    overdue_since: datetime | None,
-    expires_at: datetime | None,
-    policy: Policy,
-) -> datetime | None:
-    anchor = overdue_since if step.anchor == "overdue_since" else expires_at
-    if anchor is None:
-        return None
-    if step.threshold is None:
-        return anchor
-    try:
-        return anchor + policy.threshold(step.threshold)
-    except OverflowError:
-        return None  # beyond year 9999: never
-
-
 def _advance(run: _Run, now: datetime) -> None:
     """Fire every timed transition due by ``now``, each at its own instant."""
-    while (step := _SCHEDULE.get((run.billing, run.state))) is not None:
-        at = _deadline(step, run.overdue_since, run.expires_at, run.policy)
+    while (step := SCHEDULE.get((run.billing, run.state))) is not None:
+        at = deadline(step, run.overdue_since, run.expires_at, run.policy)
         if at is None or at > now:
             return
         _FIRE[step.trigger](run, at=at)

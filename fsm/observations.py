@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from .errors import InputError
-from .lifecycle import Event
 from .table import EventKind
 from .timeutil import TimeInput, optional_time, parse_time, utcnow
+from .values import Event, parse_amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +69,6 @@ class Observation:
             released or released_when is not None,
             released_when,
         )
-
-
-def parse_amount(value: Decimal | str | int | float, field: str) -> Decimal:
-    """A money amount as a Decimal; floats go through their shortest repr."""
-    if isinstance(value, bool):
-        raise InputError(field, value, "a decimal amount such as -11.19")
-    try:
-        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise InputError(field, value, "a decimal amount such as -11.19") from None
-    if not amount.is_finite():
-        raise InputError(field, value, "a finite decimal amount")
-    return amount
 
 
 def events_for(observation: Observation) -> list[Event]:

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import FsmError
-from .lifecycle import ClusterState, parse_account
 from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
+from .values import ClusterState, parse_account
 
 if TYPE_CHECKING:
     from .sources.aliyun import AccountSnapshot, AliyunSource, CloudCluster, Snapshot

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 
 class Phase(StrEnum):
@@ -247,6 +247,8 @@ EVENT_TRANSITIONS: Final = (
 
 Anchor = Literal["overdue_since", "expires_at"]
 Threshold = Literal["grace", "restrict_after", "purge_after", "subscription_retention"]
+THRESHOLDS: Final[tuple[Threshold, ...]] = get_args(Threshold)
+"""The policy durations a timed step can wait for, in the policy file's spelling."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import builtins
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,8 +23,12 @@ from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar
 
 from ..errors import FsmError, InputError, NotTrackedError, StoreError
-from ..lifecycle import (
-    Cluster,
+from ..lifecycle import Cluster
+from ..observations import Observation, events_for
+from ..policy import Policy
+from ..table import Billing, EventKind, Phase
+from ..timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
+from ..values import (
     ClusterState,
     Event,
     Outcome,
@@ -33,11 +36,8 @@ from ..lifecycle import (
     parse_billing,
     parse_cluster_id,
     parse_phase,
+    parse_region,
 )
-from ..observations import Observation, events_for
-from ..policy import Policy
-from ..table import Billing, EventKind, Phase
-from ..timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
 
 T = TypeVar("T")
 
@@ -49,7 +49,6 @@ READABLE_FROM: Final = 1
 _KINDS: Final = {str(kind): kind for kind in EventKind}
 _MAX_KEY: Final = 200
 _MAX_SOURCE: Final = 64
-_REGION: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 # -- values ---------------------------------------------------------------------------
@@ -826,11 +825,7 @@ def _facts_of(facts: _Facts) -> tuple[object, ...]:
 
 
 def _region(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _REGION.match(value):
-        raise InputError("region", value, "a region id such as cn-hangzhou (a-z, 0-9 and -)")
-    return value
+    return None if value is None else parse_region(value)
 
 
 def _nth_key(key: str | None, index: int) -> str | None:

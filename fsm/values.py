@@ -1,0 +1,176 @@
+"""The plain values of the domain and the one parser for each.
+
+Events, transitions, outcomes and the evaluated state are what the machine
+produces and every face renders; each input value (cluster id, account,
+billing, phase, region, amount) is parsed here and nowhere else. Nothing here
+knows the machine: the phases ahead come from :mod:`fsm.schedule`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+
+from .errors import InputError
+from .schedule import timeline
+from .table import BILLING_ALIASES, PHASE_ALIASES, Billing, EventKind, Phase
+from .timeutil import TimeInput, format_time, optional_time, parse_time
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+_CLUSTER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_CLUSTER_ID_EXPECTED: Final = (
+    "1-128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit"
+)
+_REGION: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_AMOUNT_EXPECTED: Final = "a decimal amount such as -11.19"
+
+
+class Event(NamedTuple):
+    """One recorded fact about a cluster: what happened and when."""
+
+    kind: EventKind
+    at: datetime
+    expires_at: datetime | None = None  # the new expiry, for ``renewed`` only
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": str(self.kind), "at": format_time(self.at)}
+        if self.expires_at is not None:
+            data["expires_at"] = format_time(self.expires_at)
+        return data
+
+    @classmethod
+    def create(cls, kind: str, at: TimeInput, expires_at: TimeInput | None = None) -> Event:
+        """An event from user input, validated."""
+        try:
+            event_kind = EventKind(kind)
+        except ValueError:
+            raise InputError("event", kind, "one of " + ", ".join(EventKind)) from None
+        when = parse_time(at, "at")
+        expiry = optional_time(expires_at, "expires_at")
+        if event_kind is EventKind.RENEWED:
+            if expiry is None:
+                raise InputError("expires_at", None, "the new expiry of the renewed subscription")
+            if expiry <= when:
+                raise InputError(
+                    "expires_at",
+                    format_time(expiry),
+                    f"an instant after the renewal at {format_time(when)}",
+                )
+        elif expiry is not None:
+            raise InputError(
+                "expires_at", format_time(expiry), f"nothing: only renewed carries it, not {kind}"
+            )
+        return cls(event_kind, when, expiry)
+
+
+class Transition(NamedTuple):
+    """A phase change: from ``source`` to ``dest`` at its effective instant."""
+
+    source: Phase
+    dest: Phase
+    at: datetime
+    trigger: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "from": str(self.source),
+            "to": str(self.dest),
+            "at": format_time(self.at),
+            "trigger": self.trigger,
+        }
+
+
+class Outcome(NamedTuple):
+    """What one event or ``advance`` did to a cluster."""
+
+    trigger: str
+    changed: bool
+    phase_before: Phase
+    phase: Phase
+    entered: tuple[Phase, ...]
+    note: str | None = None  # why nothing changed, when nothing did
+
+
+class ClusterState(NamedTuple):
+    """A cluster evaluated at one instant: everything decisions and reports read."""
+
+    cluster_id: str
+    account: str
+    billing: Billing
+    phase: Phase
+    phase_since: datetime | None
+    overdue: bool
+    overdue_since: datetime | None
+    expires_at: datetime | None
+    history: tuple[Transition, ...]
+    evaluated_at: datetime | None
+    policy: Policy
+
+    def timeline(self) -> list[tuple[Phase, datetime]]:
+        """The phases ahead if nothing is recorded: each with when it begins."""
+        return timeline(self.billing, self.phase, self.overdue_since, self.expires_at, self.policy)
+
+
+# -- one parser per value ---------------------------------------------------------
+
+
+def parse_cluster_id(value: object, field: str = "cluster_id") -> str:
+    """A cluster id (or, with ``field``, any id of the same grammar, such as an account)."""
+    if not isinstance(value, str) or not _CLUSTER_ID.fullmatch(value):
+        raise InputError(field, value, _CLUSTER_ID_EXPECTED)
+    return value
+
+
+def parse_account(value: object, field: str = "account") -> str:
+    """A billing account name: the same grammar as a cluster id."""
+    return parse_cluster_id(value, field)
+
+
+def parse_billing(value: object, field: str = "billing") -> Billing:
+    if isinstance(value, Billing):
+        return value
+    if isinstance(value, str):
+        if value in BILLING_ALIASES:
+            return BILLING_ALIASES[value]
+        try:
+            return Billing(value)
+        except ValueError:
+            pass
+    raise InputError(field, value, "pay_as_you_go or subscription (or PayAsYouGo / Subscription)")
+
+
+def parse_phase(value: object, field: str = "phase") -> Phase:
+    if isinstance(value, Phase):
+        return value
+    if isinstance(value, str):
+        if value in PHASE_ALIASES:
+            return PHASE_ALIASES[value]
+        try:
+            return Phase(value)
+        except ValueError:
+            pass
+    raise InputError(field, value, "one of " + ", ".join(Phase))
+
+
+def parse_region(value: object, field: str = "region") -> str:
+    """A cloud region id such as ``cn-hangzhou``."""
+    if not isinstance(value, str) or not _REGION.match(value):
+        raise InputError(field, value, "a region id such as cn-hangzhou (a-z, 0-9 and -)")
+    return value
+
+
+def parse_amount(value: object, field: str) -> Decimal:
+    """A money amount as a Decimal; floats go through their shortest repr."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int | float):
+        raise InputError(field, value, _AMOUNT_EXPECTED)
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise InputError(field, value, _AMOUNT_EXPECTED) from None
+    if not amount.is_finite():
+        raise InputError(field, value, "a finite decimal amount")
+    return amount
