@@ -136,7 +136,7 @@ def concurrent_run(
 def stored_events(store: Store) -> tuple[int, int]:
     """(events stored, events stored more than once) by reading every history."""
     total = duplicates = 0
-    for state in store.list(now=NOW):
+    for state in store.clusters(now=NOW):
         seen = set()
         for event in store.history(state.cluster_id):
             total += 1
@@ -221,10 +221,10 @@ def bench_list(url: str, clusters: int) -> None:
         timings = []
         for _ in range(5):
             started = time.perf_counter()
-            states = store.list(now=NOW)
+            states = store.clusters(now=NOW)
             timings.append(time.perf_counter() - started)
         started = time.perf_counter()
-        suspended = store.list(now=NOW, phase="suspended")
+        suspended = store.clusters(now=NOW, phase="suspended")
         filtered = time.perf_counter() - started
     phases: dict[str, int] = {}
     for state in states:

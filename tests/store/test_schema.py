@@ -62,7 +62,7 @@ def test_an_older_store_is_read_as_is_and_migrated_by_the_first_writer(
 ) -> None:
     make_store(raw, 1)
     with open_store(store_url, create=False) as reader:
-        (state,) = reader.list(now=at(days=2))
+        (state,) = reader.clusters(now=at(days=2))
         assert (state.cluster_id, state.account, state.phase) == ("c-old", "acme", "suspended")
         assert reader.history("c-old")[0].source == "v1"
     assert versions(raw) == [1]  # reading migrated nothing
