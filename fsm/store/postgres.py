@@ -217,14 +217,13 @@ class PostgresStore(Store):
                 self.url, "the search_path names no existing schema (add ?schema=NAME to the URL)"
             )
         version = self._version(conn)
-        if version is None and not self.writable:
-            raise no_store(
+        if not self.writable:
+            check_readable(
+                version,
                 self.url,
                 f"schema {current!r} holds no overdue-fsm tables "
                 "(record a cluster first to create them)",
             )
-        if version is not None and not self.writable:
-            check_readable(version, self.url)
             return str(current)
         if version != SCHEMA_VERSION:
             with conn.transaction():
@@ -262,7 +261,7 @@ class PostgresStore(Store):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:
-            raise StoreError(f"the store at {self.url} is closed")
+            raise self._closed_error()
         return self._conn
 
     def _lock_key(self, cluster_id: str) -> int:
@@ -320,10 +319,7 @@ class PostgresStore(Store):
     def _store_error(self, error: Exception) -> StoreError | None:
         psycopg = self._psycopg
         if isinstance(error, psycopg.errors.LockNotAvailable):
-            return StoreError(
-                f"the store at {self.url} is busy: another writer held the cluster for more "
-                f"than {LOCK_TIMEOUT}; try again"
-            )
+            return self._busy_error("the cluster", LOCK_TIMEOUT)
         if isinstance(error, psycopg.OperationalError):
             return StoreError(
                 f"the PostgreSQL store at {self.url} is unreachable or failed: {_first_line(error)}"

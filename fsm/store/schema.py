@@ -141,8 +141,13 @@ def checked_version(found: int | None, where: str) -> int:
     return version
 
 
-def check_readable(version: int, where: str) -> None:
-    """Refuse a schema a reader cannot read (a reader never migrates)."""
+def check_readable(version: int | None, where: str, empty: str) -> None:
+    """Refuse what a reader cannot read (a reader never migrates).
+
+    ``version`` None: there is no store yet, and ``empty`` says why and what to do.
+    """
+    if version is None:
+        raise no_store(where, empty)
     if version < READABLE_FROM:
         raise StoreError(
             f"the store at {where} has schema version {version}, too old to read; "

@@ -164,12 +164,11 @@ class SqliteStore(Store):
         if not self.writable:
             conn = self._connect("ro")
             try:
-                version = _version(conn, self.url)
-                if version is None:
-                    raise no_store(
-                        self.url, "the file is empty (record a cluster first to create the store)"
-                    )
-                check_readable(version, self.url)
+                check_readable(
+                    _version(conn, self.url),
+                    self.url,
+                    "the file is empty (record a cluster first to create the store)",
+                )
             except BaseException:
                 conn.close()
                 raise
@@ -242,7 +241,7 @@ class SqliteStore(Store):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError(f"the store at {self.url} is closed")
+            raise self._closed_error()
 
     def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         with self._lock:
@@ -324,10 +323,7 @@ class SqliteStore(Store):
             if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
                 return StoreError(f"cannot write the store at {where}: it is read-only ({message})")
             if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                return StoreError(
-                    f"the store at {where} is busy: another writer held it for more than "
-                    f"{self.busy_timeout:g} s; try again"
-                )
+                return self._busy_error("it", f"{self.busy_timeout:g} s")
             if code == sqlite3.SQLITE_CANTOPEN:
                 return StoreError(f"cannot open the store at {where} ({message})")
             if code == sqlite3.SQLITE_FULL:

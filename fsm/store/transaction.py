@@ -156,6 +156,16 @@ class Transactional:
                 raise
             raise translated from None
 
+    def _closed_error(self) -> StoreError:
+        return StoreError(f"the store at {self.url} is closed")
+
+    def _busy_error(self, held: str, waited: str) -> StoreError:
+        """Another writer held ``held`` (the lock we wait for) longer than we wait."""
+        return StoreError(
+            f"the store at {self.url} is busy: another writer held {held} "
+            f"for more than {waited}; try again"
+        )
+
     def _inherited(self) -> bool:
         """True in a process forked after the store was opened: its connection is not ours."""
         return os.getpid() != self._pid

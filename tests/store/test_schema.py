@@ -84,6 +84,16 @@ def test_a_newer_store_is_refused_by_readers_and_writers(store_url: str, raw: Ra
     assert versions(raw) == [*range(1, SCHEMA_VERSION + 1), 99]
 
 
+def test_a_store_older_than_readers_can_read_is_refused_by_a_reader(
+    store_url: str, raw: Raw
+) -> None:
+    make_store(raw, 1)
+    raw.execute("UPDATE overdue_fsm_schema SET version = 0")
+    with pytest.raises(StoreError, match=r"schema version 0, too old to read; open it for writing"):
+        open_store(store_url, create=False)
+    assert versions(raw) == [0]
+
+
 def test_a_failed_migration_leaves_the_older_store_as_it_was(
     store_url: str, raw: Raw, monkeypatch: pytest.MonkeyPatch
 ) -> None:
