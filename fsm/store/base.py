@@ -360,18 +360,17 @@ class Store(Transactional):
                 params,
             )
 
-        time_out = self._time_out
+        opt_time_out = self._opt_time_out
         clusters: list[tuple[str, Facts, list[Event]]] = []
         current = None
         log: list[Event] = []
         for cid, acc, billing, expiry, kind, at, renewal in self._read(work):
             if cid != current:
                 current, log = cid, []
-                facts = Facts(acc, Billing(billing), None if expiry is None else time_out(expiry))
+                facts = Facts(acc, Billing(billing), opt_time_out(expiry))
                 clusters.append((cid, facts, log))
             if kind is not None:
-                until = None if renewal is None else time_out(renewal)
-                log.append(Event(_KINDS[kind], time_out(at), until))
+                log.append(self._event_out(kind, at, renewal))
         states = []
         for cid, facts, events in sorted(clusters, key=_first):
             state = rebuild(cid, facts, events, self.policy).state(at_now)
@@ -403,13 +402,13 @@ class Store(Transactional):
         if not rows:
             note_token(tx, None)  # what _token finds for a cluster not tracked
             return None, [], None
-        time_out = self._time_out
+        opt_time_out = self._opt_time_out
         events: list[Event] = []
         keyed = None
         for *_, kind, at, expiry, stored_key in rows:
             if kind is None:
                 continue  # no events yet: the one row holds the facts alone
-            event = Event(_KINDS[kind], time_out(at), None if expiry is None else time_out(expiry))
+            event = self._event_out(kind, at, expiry)
             events.append(event)
             if key is not None and stored_key == key:
                 keyed = event
@@ -418,10 +417,10 @@ class Store(Transactional):
         facts = Facts(
             account,
             Billing(billing),
-            None if expires_at is None else time_out(expires_at),
+            opt_time_out(expires_at),
             region,
             None if last_phase is None else Phase(last_phase),
-            None if last_at is None else time_out(last_at),
+            opt_time_out(last_at),
         )
         return facts, events, keyed
 
@@ -504,6 +503,13 @@ class Store(Transactional):
 
     def _opt_time(self, value: datetime | None) -> object:
         return None if value is None else self._time_in(value)
+
+    def _opt_time_out(self, value: Any) -> datetime | None:
+        return None if value is None else self._time_out(value)
+
+    def _event_out(self, kind: str, at: Any, expires_at: Any) -> Event:
+        """An event as the columns ``events.kind, at, expires_at`` hold it."""
+        return Event(_KINDS[kind], self._time_out(at), self._opt_time_out(expires_at))
 
     # -- deprecated names (last: ``list`` would shadow the builtin in the class body) ------------
 
