@@ -10,7 +10,7 @@ events/s over the whole run, p50/p99 latency of one write, and the count check
 (events in the store against what the writers were told they recorded). A
 second run sends the same observations from every process to the same
 clusters (every write contends) and checks each event is stored once. Then
-``list`` evaluates a fleet of 10,000 clusters.
+``clusters()`` evaluates a fleet of 10,000 clusters.
 
 PostgreSQL: ``OVERDUE_FSM_BENCH_PG`` or ``OVERDUE_FSM_TEST_PG``, else
 postgresql://postgres@127.0.0.1:5432/test; the run uses its own schema and
@@ -136,7 +136,7 @@ def concurrent_run(
 def stored_events(store: Store) -> tuple[int, int]:
     """(events stored, events stored more than once) by reading every history."""
     total = duplicates = 0
-    for state in store.list(now=NOW):
+    for state in store.clusters(now=NOW):
         seen = set()
         for event in store.history(state.cluster_id):
             total += 1
@@ -200,7 +200,7 @@ def bench_writes(
         )
 
 
-def bench_list(url: str, clusters: int) -> None:
+def bench_clusters(url: str, clusters: int) -> None:
     with open_store(url) as store:
         started = time.perf_counter()
         for k in range(clusters):
@@ -221,15 +221,15 @@ def bench_list(url: str, clusters: int) -> None:
         timings = []
         for _ in range(5):
             started = time.perf_counter()
-            states = store.list(now=NOW)
+            states = store.clusters(now=NOW)
             timings.append(time.perf_counter() - started)
         started = time.perf_counter()
-        suspended = store.list(now=NOW, phase="suspended")
+        suspended = store.clusters(now=NOW, phase="suspended")
         filtered = time.perf_counter() - started
     phases: dict[str, int] = {}
     for state in states:
         phases[str(state.phase)] = phases.get(str(state.phase), 0) + 1
-    print(f"  list over {len(states):,} clusters (filled in {filled:.1f} s):")
+    print(f"  clusters() over {len(states):,} clusters (filled in {filled:.1f} s):")
     print(
         f"    median {statistics.median(timings) * 1000:.0f} ms, best {min(timings) * 1000:.0f} ms;"
         f" phase=suspended ({len(suspended)} clusters) {filtered * 1000:.0f} ms"
@@ -262,7 +262,7 @@ def main() -> None:
                 args.observations,
                 args.events_per_cluster,
             )
-            bench_list(f"sqlite://{tmp}/fleet.db", args.clusters)
+            bench_clusters(f"sqlite://{tmp}/fleet.db", args.clusters)
 
     if args.engine in ("postgresql", "both"):
         import psycopg
@@ -281,7 +281,7 @@ def main() -> None:
                 version = conn.execute("SHOW server_version").fetchone()
             print(f"PostgreSQL {version[0] if version else '?'} ({base}):")
             bench_writes(make_url, args.processes, args.observations, args.events_per_cluster)
-            bench_list(make_url(), args.clusters)
+            bench_clusters(make_url(), args.clusters)
         finally:
             with psycopg.connect(base, autocommit=True) as conn:
                 for schema in schemas:

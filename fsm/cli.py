@@ -391,7 +391,7 @@ def _history(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     phase = None if args.phase is None else parse_phase(args.phase, "--phase")
     with _open_store(args, create=False) as store:
-        states = store.list(account=args.account, phase=phase, now=_now(args))
+        states = store.clusters(account=args.account, phase=phase, now=_now(args))
     rows = [report(state) for state in states]
     if args.json:
         _print_json(rows)

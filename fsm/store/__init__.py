@@ -15,10 +15,23 @@ Ansible and no command line; the phase is always recomputed by the core.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+from typing import Final
+
 from ..errors import StoreError
 from ..policy import Policy
-from .base import SCHEMA_VERSION, ObserveResult, RecordResult, Store, StoredEvent
-from .url import STORE_ENV, StoreURL, default_store_url, mask_password, parse_store_url
+from .base import ObserveResult, RecordResult, Store, StoredEvent
+from .schema import SCHEMA_VERSION
+from .url import (
+    STORE_ENV,
+    Engine,
+    StoreURL,
+    default_store_url,
+    mask_password,
+    parse_store_url,
+    sqlite_url,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -33,7 +46,21 @@ __all__ = [
     "mask_password",
     "open_store",
     "parse_store_url",
+    "sqlite_url",
 ]
+
+ENGINES: Final[Mapping[Engine, str]] = {
+    "sqlite": ".sqlite:SqliteStore",
+    "postgresql": ".postgres:PostgresStore",
+}
+"""Each engine by its URL scheme, as ``module:class``: imported only when used."""
+
+
+def engine_class(engine: Engine) -> type[Store]:
+    """The :class:`Store` subclass of ``engine`` (see :data:`ENGINES`)."""
+    module, _, name = ENGINES[engine].partition(":")
+    found: type[Store] = getattr(importlib.import_module(module, __name__), name)
+    return found
 
 
 def open_store(
@@ -48,12 +75,4 @@ def open_store(
     """
     parsed = parse_store_url(default_store_url() if url is None else url)
     chosen = Policy.default() if policy is None else policy
-    if parsed.engine == "sqlite":
-        from .sqlite import SqliteStore
-
-        assert parsed.path is not None
-        return SqliteStore(parsed.display, parsed.path, chosen, create)
-    from .postgres import PostgresStore
-
-    assert parsed.conninfo is not None
-    return PostgresStore(parsed.display, parsed.conninfo, parsed.schema, chosen, create)
+    return engine_class(parsed.engine).from_url(parsed, chosen, create)

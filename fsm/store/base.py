@@ -1,4 +1,4 @@
-"""What every store does, whatever the engine underneath.
+"""What every store does, whatever the engine underneath: the public API.
 
 A store keeps each cluster's facts and its append-only event log, nothing else
 that is true: the phase is always recomputed by the core engine from facts,
@@ -7,24 +7,23 @@ computed (``last_phase``, ``last_evaluated_at``) so a write can tell which
 phases were entered since; that cache is never read as the truth.
 
 The engines (:mod:`.sqlite`, :mod:`.postgres`) supply connections,
-transactions, the per-cluster lock and the SQL types; the logic is here, once.
-SQL is written with ``?`` placeholders and every value travels as a parameter.
+transactions, the per-cluster lock and the SQL types; how statements run is
+:mod:`.transaction`, what a write stores is planned in :mod:`.plan`, the
+tables are :mod:`.schema`; the rest of the logic is here, once. SQL is
+written with ``?`` placeholders and every value travels as a parameter.
 """
 
 from __future__ import annotations
 
 import builtins
-import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import warnings
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final
 
-from ..errors import FsmError, InputError, NotTrackedError, StoreError
+from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
-from ..observations import Observation, events_for
+from ..observations import Observation
 from ..policy import Policy
 from ..table import Billing, EventKind, Phase
 from ..timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
@@ -38,135 +37,47 @@ from ..values import (
     parse_phase,
     parse_region,
 )
+from .plan import (
+    Facts,
+    ObserveRequest,
+    RowChange,
+    Writes,
+    check_same_billing,
+    plan_observe,
+    rebuild,
+)
+from .results import ObserveResult, RecordResult, StoredEvent
+from .schema import READABLE_FROM, SCHEMA_VERSION
+from .transaction import Transactional, Tx, note_token
+from .url import StoreURL
 
-T = TypeVar("T")
-
-SCHEMA_VERSION: Final = 2
-"""The schema this code writes. 1: facts and events; 2: the phase cache and the region."""
-READABLE_FROM: Final = 1
-"""The oldest schema a reader can read without migrating (reads never write)."""
+__all__ = [
+    "READABLE_FROM",
+    "SCHEMA_VERSION",
+    "ObserveResult",
+    "RecordResult",
+    "Store",
+    "StoredEvent",
+    "Tx",
+]
 
 _KINDS: Final = {str(kind): kind for kind in EventKind}
 _MAX_KEY: Final = 200
 _MAX_SOURCE: Final = 64
 
 
-# -- values ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """One row of a cluster's event log, as recorded."""
-
-    seq: int
-    cluster_id: str
-    kind: EventKind
-    at: datetime
-    recorded_at: datetime
-    source: str
-    idempotency_key: str | None
-    payload: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "cluster_id": self.cluster_id,
-            "kind": str(self.kind),
-            "at": format_time(self.at),
-            "recorded_at": format_time(self.recorded_at),
-            "source": self.source,
-            "idempotency_key": self.idempotency_key,
-            "payload": dict(self.payload),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RecordResult:
-    """What :meth:`Store.record` did."""
-
-    changed: bool  # the event joined the log
-    outcome: Outcome
-    cluster: Cluster  # the cluster after the event
-    duplicate: bool  # the idempotency key was already stored: nothing was written
-
-
-@dataclass(frozen=True, slots=True)
-class ObserveResult:
-    """What :meth:`Store.observe` did (or, with ``dry_run``, would do)."""
-
-    cluster_id: str
-    created: bool
-    changed: bool  # created, facts changed, or at least one event recorded
-    recorded: list[Event]
-    outcomes: list[Outcome]
-    before: ClusterState | None  # as last evaluated by a write (None: never)
-    after: ClusterState  # evaluated at ``now`` after the observation
-    entered: list[Phase]  # phases entered since the last write-evaluation
-    dry_run: bool
-    duplicate: bool = False  # the idempotency key was already stored: no event recorded
-    facts_changed: bool = False
-
-
-# -- what an engine provides ---------------------------------------------------------------
-
-
-class Tx(Protocol):
-    """One open transaction of an engine, in ``?`` placeholder style."""
-
-    def rows(self, sql: str, params: Sequence[object] = ()) -> builtins.list[tuple[Any, ...]]: ...
-
-    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None: ...
-
-    def run(self, sql: str, params: Sequence[object] = ()) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    account: str
-    billing: Billing
-    expires_at: datetime | None
-    region: str | None = None  # where the cloud keeps it; the lifecycle ignores it
-    last_phase: Phase | None = None
-    last_evaluated_at: datetime | None = None
-
-
-_ORPHANS: Final[builtins.list[object]] = []
-"""Connections a forked child inherited and closed: kept, never closed by the child.
-
-Closing an inherited connection would end the parent's PostgreSQL session or
-let SQLite tidy files the parent still uses; the child only drops its handle.
-"""
-
-
-class Store:
+class Store(Transactional):
     """A store of cluster facts and event logs. Use as a context manager, or ``close()``.
 
     Open one with :func:`fsm.store.open_store`. ``writable`` is False for
     readers (``create=False``): they never create, migrate or write anything.
     """
 
-    engine: str = "?"
-    optimistic: bool = False
-    """Plan each write on a snapshot and take the lock only to apply it (see ``_change``)."""
-
     def __init__(self, url: str, policy: Policy, writable: bool) -> None:
-        self.url = url
+        super().__init__(url, writable)
         self.policy = policy
-        self.writable = writable
-        self._pid = os.getpid()
 
-    # -- engine hooks ----------------------------------------------------------------
-
-    def _run_read(self, work: Callable[[Tx], T]) -> T:
-        raise NotImplementedError
-
-    def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
-        """Run ``work`` in one transaction holding the write lock of ``cluster_id``."""
-        raise NotImplementedError
-
-    def _store_error(self, error: Exception) -> StoreError | None:
-        """The user-facing error for an engine exception (None: not the engine's)."""
-        return None
+    # -- engine hooks: how values travel -------------------------------------------------
 
     def _time_in(self, value: datetime) -> object:
         return value
@@ -179,6 +90,11 @@ class Store:
 
     def _json_out(self, value: Any) -> dict[str, Any]:
         return dict(value)
+
+    @classmethod
+    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> Store:
+        """Open the store ``url`` names (an engine's own constructor takes it apart)."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release the connection; the store cannot be used afterwards."""
@@ -196,92 +112,6 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn engine exceptions into one clear :class:`StoreError`."""
-        try:
-            yield
-        except FsmError:
-            raise
-        except Exception as error:
-            translated = self._store_error(error)
-            if translated is None:
-                raise
-            raise translated from None
-
-    def _inherited(self) -> bool:
-        """True in a process forked after the store was opened: its connection is not ours."""
-        return os.getpid() != self._pid
-
-    def _check_process(self) -> None:
-        if self._inherited():
-            raise StoreError(
-                f"the store at {self.url} was opened by process {self._pid}, before a fork; "
-                "open the store again in this process (a connection must not cross a fork)"
-            )
-
-    def _write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
-        self._check_process()
-        if not self.writable:
-            raise StoreError(
-                f"the store at {self.url} was opened for reading (create=False); "
-                "open it with create=True to record"
-            )
-        with self._errors():
-            return self._run_write(cluster_id, work)
-
-    def _read(self, work: Callable[[Tx], T]) -> T:
-        """Run ``work``, which reads with one statement: one snapshot, no transaction."""
-        self._check_process()
-        with self._errors():
-            return self._run_read(lambda tx: work(_OneRead(tx)))
-
-    def _change(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
-        """Run ``work`` as if it held the lock of ``cluster_id`` from its first read.
-
-        Pessimistic engines simply run it under the lock. An optimistic one
-        (SQLite, whose one write lock covers every cluster) runs it first on a
-        read snapshot with its writes held back: if it writes nothing, that is
-        the answer and no lock is taken at all (a repeated observation). Else,
-        under the lock, the writes are applied only if the cluster's row and
-        log are still what the snapshot saw; if another writer got there
-        first, ``work`` runs again under the lock. Either way every write is
-        computed from the current state, and the lock is held only to append.
-        ``work`` must do all its reads before its first write.
-        """
-        if not self.optimistic:
-            return self._write(cluster_id, work)
-        if not self.writable:
-            return self._write(cluster_id, work)  # the reader's error
-
-        def plan(tx: Tx) -> tuple[object, builtins.list[tuple[str, Sequence[object]]], T]:
-            deferred = _Deferred(tx)
-            result = work(deferred)
-            assert deferred.token is not _UNSEEN, "a write loads its cluster first"
-            return deferred.token, deferred.writes, result
-
-        token, writes, result = self._read(plan)
-        if not writes:
-            return result
-
-        def apply(tx: Tx) -> T:
-            if self._token(tx, cluster_id) != token:
-                return work(tx)
-            for sql, params in writes:
-                tx.run(sql, params)
-            return result
-
-        return self._write(cluster_id, apply)
-
-    def _token(self, tx: Tx, cid: str) -> object:
-        """What a write depends on: the cluster's row and the end of its log."""
-        return tx.row(
-            "SELECT account, billing, expires_at, region, updated_at, last_phase,"
-            " last_evaluated_at, (SELECT max(seq) FROM events WHERE cluster_id = ?) FROM clusters"
-            " WHERE cluster_id = ?",
-            (cid, cid),
-        )
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -301,7 +131,7 @@ class Store:
         cluster cannot change: that is an :class:`InputError`.
         """
         cid = parse_cluster_id(cluster_id)
-        wanted = _Facts(
+        wanted = Facts(
             parse_account(account),
             parse_billing(billing),
             optional_time(expires_at, "expires_at"),
@@ -313,14 +143,14 @@ class Store:
         def work(tx: Tx) -> bool:
             current, _, _ = self._load(tx, cid, cache=True)
             if current is None:
-                self._save_cluster(tx, cid, wanted, create=True)
+                self._apply(tx, cid, Writes(RowChange(wanted, create=True)))
                 return True
-            _same_billing(cid, current.billing, wanted.billing)
+            check_same_billing(cid, current.billing, wanted.billing)
             region = current.region if wanted.region is None else wanted.region
-            new = _Facts(wanted.account, wanted.billing, wanted.expires_at, region)
-            if _facts_of(new) == _facts_of(current):
+            new = Facts(wanted.account, wanted.billing, wanted.expires_at, region)
+            if new.proper() == current.proper():
                 return False
-            self._save_cluster(tx, cid, new, facts_changed=True)
+            self._apply(tx, cid, Writes(RowChange(new, facts_changed=True)))
             return True
 
         return self._change(cid, work)
@@ -351,7 +181,7 @@ class Store:
             facts, events, stored = self._load(tx, cid, cache=True, key=key)
             if facts is None:
                 raise NotTrackedError(cid)
-            cluster = self._cluster(cid, facts, events)
+            cluster = rebuild(cid, facts, events, self.policy)
             if stored is not None:
                 if stored != event:
                     raise InputError(
@@ -366,9 +196,8 @@ class Store:
                 return RecordResult(False, outcome, cluster, True)
             outcome = cluster.record(event, now=at_now)
             if outcome.changed:
-                after = cluster.state(at_now)
-                self._save_cluster(tx, cid, facts, mark=(after.phase, at_now))
-                self._insert_events(tx, cid, [(event, key)], src, {})
+                mark = (cluster.state(at_now).phase, at_now)
+                self._apply(tx, cid, Writes(RowChange(facts, mark=mark), [(event, key)], src))
             return RecordResult(outcome.changed, outcome, cluster, False)
 
         return self._change(cid, work)
@@ -398,90 +227,25 @@ class Store:
         cid = parse_cluster_id(cluster_id)
         if not isinstance(observation, Observation):
             raise InputError("observation", observation, "an fsm.Observation")
-        new_billing = None if billing is None else parse_billing(billing)
-        new_account = None if account is None else parse_account(account)
-        new_expiry = optional_time(expires_at, "expires_at")
-        new_region = _region(region)
-        key = _key(idempotency_key)
-        src = _source(source)
-        at_now = utcnow() if now is None else parse_time(now, "now")
-        wanted_events = events_for(observation)
-        payload: dict[str, Any] = {"observed_at": format_time(observation.at)}
-        if observation.balance is not None:
-            payload["balance"] = str(observation.balance)
+        request = ObserveRequest(
+            cluster_id=cid,
+            observation=observation,
+            billing=None if billing is None else parse_billing(billing),
+            account=None if account is None else parse_account(account),
+            expires_at=optional_time(expires_at, "expires_at"),
+            region=_region(region),
+            idempotency_key=_key(idempotency_key),
+            source=_source(source),
+            now=utcnow() if now is None else parse_time(now, "now"),
+            dry_run=dry_run,
+        )
 
         def work(tx: Tx) -> ObserveResult:
-            stored, old_events, keyed = self._load(tx, cid, cache=True, key=key)
-            created = stored is None
-            if stored is None:
-                if new_billing is None:
-                    raise InputError(
-                        "billing",
-                        None,
-                        f"pay_as_you_go or subscription: cluster {cid!r} is not tracked yet, "
-                        "so its billing is needed",
-                    )
-                facts = _Facts(new_account or "default", new_billing, new_expiry, new_region)
-                before = None
-                cluster = self._cluster(cid, facts, old_events)
-            else:
-                if new_billing is not None:
-                    _same_billing(cid, stored.billing, new_billing)
-                facts = _Facts(
-                    stored.account if new_account is None else new_account,
-                    stored.billing,
-                    stored.expires_at if new_expiry is None else new_expiry,
-                    stored.region if new_region is None else new_region,
-                    stored.last_phase,
-                    stored.last_evaluated_at,
-                )
-                old = self._cluster(cid, stored, old_events)
-                at = stored.last_evaluated_at
-                before = None if at is None else old.state(at)
-                same = (facts.account, facts.expires_at) == (stored.account, stored.expires_at)
-                cluster = old if same else self._cluster(cid, facts, old_events)
-            facts_changed = stored is not None and _facts_of(facts) != _facts_of(stored)
-            duplicate = keyed is not None
-            recorded: builtins.list[Event] = []
-            outcomes: builtins.list[Outcome] = []
-            if not duplicate:
-                for event in wanted_events:
-                    outcome = cluster.record(event, now=at_now)
-                    outcomes.append(outcome)
-                    if outcome.changed:
-                        recorded.append(event)
-            after = cluster.state(at_now)
-            seen = set() if before is None else set(before.history)
-            entered = [step.dest for step in after.history if step not in seen]
-            last_at = None if stored is None else stored.last_evaluated_at
-            mark_at = at_now if last_at is None or at_now >= last_at else last_at
-            mark_phase = after.phase if mark_at is at_now else cluster.state(mark_at).phase
-            moved = stored is None or mark_phase is not stored.last_phase
+            stored, events, keyed = self._load(tx, cid, cache=True, key=request.idempotency_key)
+            result, writes = plan_observe(request, stored, events, keyed, self.policy)
             if not dry_run:
-                if recorded or created or facts_changed or moved or entered:
-                    self._save_cluster(
-                        tx,
-                        cid,
-                        facts,
-                        create=created,
-                        facts_changed=facts_changed,
-                        mark=(mark_phase, mark_at),
-                    )
-                rows = [(event, _nth_key(key, n)) for n, event in enumerate(recorded)]
-                self._insert_events(tx, cid, rows, src, payload)
-            return ObserveResult(
-                cluster_id=cid,
-                created=created,
-                changed=created or facts_changed or bool(recorded),
-                recorded=recorded,
-                outcomes=outcomes,
-                before=before,
-                after=after,
-                entered=entered,
-                dry_run=dry_run,
-                duplicate=duplicate,
-                facts_changed=facts_changed,
-            )
+                self._apply(tx, cid, writes)
+            return result
 
         if dry_run:
             return self._read(work)
@@ -502,10 +266,10 @@ class Store:
             last = facts.last_evaluated_at
             if last is not None and at_now <= last:
                 return False
-            phase = self._cluster(cid, facts, events).state(at_now).phase
+            phase = rebuild(cid, facts, events, self.policy).state(at_now).phase
             if phase is facts.last_phase:
                 return False
-            self._save_cluster(tx, cid, facts, mark=(phase, at_now))
+            self._apply(tx, cid, Writes(RowChange(facts, mark=(phase, at_now))))
             return True
 
         return self._change(cid, work)
@@ -518,7 +282,7 @@ class Store:
 
         def work(tx: Tx) -> Cluster | None:
             facts, events, _ = self._load(tx, cid)
-            return None if facts is None else self._cluster(cid, facts, events)
+            return None if facts is None else rebuild(cid, facts, events, self.policy)
 
         return self._read(work)
 
@@ -529,11 +293,11 @@ class Store:
             raise NotTrackedError(cluster_id)
         return cluster
 
-    def history(self, cluster_id: str) -> builtins.list[StoredEvent]:
+    def history(self, cluster_id: str) -> list[StoredEvent]:
         """The event log of a cluster in recording order."""
         cid = parse_cluster_id(cluster_id)
 
-        def work(tx: Tx) -> builtins.list[StoredEvent]:
+        def work(tx: Tx) -> list[StoredEvent]:
             rows = tx.rows(
                 "SELECT e.seq, e.kind, e.at, e.recorded_at, e.source, e.idempotency_key,"
                 " e.payload FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
@@ -563,7 +327,7 @@ class Store:
         """Every tracked cluster (of ``account``) with its region (None: not known)."""
         acct = None if account is None else parse_account(account)
 
-        def work(tx: Tx) -> builtins.list[tuple[Any, ...]]:
+        def work(tx: Tx) -> list[tuple[Any, ...]]:
             where, params = ("", ()) if acct is None else (" WHERE account = ?", (acct,))
             return tx.rows(
                 "SELECT cluster_id, region FROM clusters" + where + " ORDER BY cluster_id", params
@@ -571,13 +335,13 @@ class Store:
 
         return dict(self._read(work))
 
-    def list(
+    def clusters(
         self,
         *,
         account: str | None = None,
         phase: Phase | str | None = None,
         now: TimeInput | None = None,
-    ) -> builtins.list[ClusterState]:
+    ) -> list[ClusterState]:
         """Every tracked cluster (of ``account``) evaluated at ``now``, by cluster id.
 
         ``phase`` keeps only the clusters in that phase at ``now``.
@@ -586,7 +350,7 @@ class Store:
         wanted = None if phase is None else parse_phase(phase)
         at_now = utcnow() if now is None else parse_time(now, "now")
 
-        def work(tx: Tx) -> builtins.list[tuple[Any, ...]]:
+        def work(tx: Tx) -> list[tuple[Any, ...]]:
             where, params = ("", ()) if acct is None else (" WHERE c.account = ?", (acct,))
             # One statement: one consistent snapshot, the rows of a cluster together.
             return tx.rows(
@@ -596,21 +360,20 @@ class Store:
                 params,
             )
 
-        time_out = self._time_out
-        clusters: builtins.list[tuple[str, _Facts, builtins.list[Event]]] = []
+        opt_time_out = self._opt_time_out
+        clusters: list[tuple[str, Facts, list[Event]]] = []
         current = None
-        log: builtins.list[Event] = []
+        log: list[Event] = []
         for cid, acc, billing, expiry, kind, at, renewal in self._read(work):
             if cid != current:
                 current, log = cid, []
-                facts = _Facts(acc, Billing(billing), None if expiry is None else time_out(expiry))
+                facts = Facts(acc, Billing(billing), opt_time_out(expiry))
                 clusters.append((cid, facts, log))
             if kind is not None:
-                until = None if renewal is None else time_out(renewal)
-                log.append(Event(_KINDS[kind], time_out(at), until))
+                log.append(self._event_out(kind, at, renewal))
         states = []
         for cid, facts, events in sorted(clusters, key=_first):
-            state = self._cluster(cid, facts, events).state(at_now)
+            state = rebuild(cid, facts, events, self.policy).state(at_now)
             if wanted is None or state.phase is wanted:
                 states.append(state)
         return states
@@ -619,10 +382,11 @@ class Store:
 
     def _load(
         self, tx: Tx, cid: str, *, cache: bool = False, key: str | None = None
-    ) -> tuple[_Facts | None, builtins.list[Event], Event | None]:
+    ) -> tuple[Facts | None, list[Event], Event | None]:
         """A cluster's facts, its log in recording order, and the event stored under ``key``.
 
-        One statement, so one snapshot and one round trip.
+        One statement, so one snapshot and one round trip. It also notes the
+        token of what it read, for a planned write (see :meth:`_token`).
         """
         columns = "c.account, c.billing, c.expires_at" + (
             ", c.region, c.last_phase, c.last_evaluated_at, c.updated_at"
@@ -636,56 +400,51 @@ class Store:
             (cid,),
         )
         if not rows:
-            if isinstance(tx, _Deferred):
-                tx.token = None  # what _token finds for a cluster not tracked
+            note_token(tx, None)  # what _token finds for a cluster not tracked
             return None, [], None
-        time_out = self._time_out
-        events: builtins.list[Event] = []
+        opt_time_out = self._opt_time_out
+        events: list[Event] = []
         keyed = None
         for *_, kind, at, expiry, stored_key in rows:
             if kind is None:
                 continue  # no events yet: the one row holds the facts alone
-            event = Event(_KINDS[kind], time_out(at), None if expiry is None else time_out(expiry))
+            event = self._event_out(kind, at, expiry)
             events.append(event)
             if key is not None and stored_key == key:
                 keyed = event
         account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][:8]
-        if isinstance(tx, _Deferred):
-            tx.token = (account, billing, expires_at, region, updated_at, last_phase, last_at, seq)
-        facts = _Facts(
+        note_token(tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq))
+        facts = Facts(
             account,
             Billing(billing),
-            None if expires_at is None else time_out(expires_at),
+            opt_time_out(expires_at),
             region,
             None if last_phase is None else Phase(last_phase),
-            None if last_at is None else time_out(last_at),
+            opt_time_out(last_at),
         )
         return facts, events, keyed
 
-    def _cluster(self, cid: str, facts: _Facts, events: Sequence[Event]) -> Cluster:
-        return Cluster.from_events(
-            cid,
-            facts.billing,
-            events,
-            account=facts.account,
-            expires_at=facts.expires_at,
-            policy=self.policy,
+    def _token(self, tx: Tx, cluster_id: str) -> object:
+        """What a write depends on: the cluster's row and the end of its log, as ``_load``."""
+        return tx.row(
+            "SELECT account, billing, expires_at, region, updated_at, last_phase,"
+            " last_evaluated_at, (SELECT max(seq) FROM events WHERE cluster_id = ?) FROM clusters"
+            " WHERE cluster_id = ?",
+            (cluster_id, cluster_id),
         )
 
-    def _save_cluster(
-        self,
-        tx: Tx,
-        cid: str,
-        facts: _Facts,
-        *,
-        create: bool = False,
-        facts_changed: bool = False,
-        mark: tuple[Phase, datetime] | None = None,
-    ) -> None:
+    def _apply(self, tx: Tx, cid: str, writes: Writes) -> None:
+        """Write what a plan decided: the cluster's row first, then its new events."""
+        if writes.row is not None:
+            self._save_row(tx, cid, writes.row)
+        self._insert_events(tx, cid, writes)
+
+    def _save_row(self, tx: Tx, cid: str, change: RowChange) -> None:
         """Insert or update the cluster's row in one statement (facts and phase cache)."""
+        facts, mark = change.facts, change.mark
         phase, at = (None, None) if mark is None else (str(mark[0]), self._time_in(mark[1]))
         stamp = self._time_in(utcnow())
-        if create:
+        if change.create:
             tx.run(
                 "INSERT INTO clusters (cluster_id, account, billing, expires_at, region,"
                 " created_at, updated_at, last_phase, last_evaluated_at)"
@@ -703,9 +462,9 @@ class Store:
                 ),
             )
             return
-        columns: builtins.list[str] = []
-        values: builtins.list[object] = []
-        if facts_changed:
+        columns: list[str] = []
+        values: list[object] = []
+        if change.facts_changed:
             columns += ["account", "expires_at", "region", "updated_at"]
             values += [facts.account, self._opt_time(facts.expires_at), facts.region, stamp]
         if mark is not None:
@@ -715,21 +474,14 @@ class Store:
             assignments = ", ".join(f"{column} = ?" for column in columns)
             tx.run(f"UPDATE clusters SET {assignments} WHERE cluster_id = ?", (*values, cid))
 
-    def _insert_events(
-        self,
-        tx: Tx,
-        cid: str,
-        events: Sequence[tuple[Event, str | None]],
-        source: str,
-        extra: dict[str, Any],
-    ) -> None:
-        """Append ``events`` (each with its idempotency key) in one statement, in order."""
-        if not events:
+    def _insert_events(self, tx: Tx, cid: str, writes: Writes) -> None:
+        """Append the planned events (each with its idempotency key) in one statement, in order."""
+        if not writes.events:
             return
         recorded_at = self._time_in(utcnow())
-        values: builtins.list[object] = []
-        for event, key in events:
-            payload = dict(extra)
+        values: list[object] = []
+        for event, key in writes.events:
+            payload = dict(writes.payload)
             if event.expires_at is not None:
                 payload["expires_at"] = format_time(event.expires_at)
             values += [
@@ -738,11 +490,11 @@ class Store:
                 self._time_in(event.at),
                 self._opt_time(event.expires_at),
                 recorded_at,
-                source,
+                writes.source,
                 key,
                 self._json_in(payload),
             ]
-        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(writes.events))
         tx.run(
             "INSERT INTO events (cluster_id, kind, at, expires_at, recorded_at, source, "
             f"idempotency_key, payload) VALUES {rows}",
@@ -752,56 +504,27 @@ class Store:
     def _opt_time(self, value: datetime | None) -> object:
         return None if value is None else self._time_in(value)
 
+    def _opt_time_out(self, value: Any) -> datetime | None:
+        return None if value is None else self._time_out(value)
 
-_UNSEEN: Final = object()
+    def _event_out(self, kind: str, at: Any, expires_at: Any) -> Event:
+        """An event as the columns ``events.kind, at, expires_at`` hold it."""
+        return Event(_KINDS[kind], self._time_out(at), self._opt_time_out(expires_at))
 
+    # -- deprecated names (last: ``list`` would shadow the builtin in the class body) ------------
 
-class _OneRead:
-    """A read: exactly one statement, hence one snapshot without a transaction."""
-
-    __slots__ = ("_tx", "_used")
-
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
-        self._used = False
-
-    def rows(self, sql: str, params: Sequence[object] = ()) -> builtins.list[tuple[Any, ...]]:
-        assert not self._used, "a read is one statement (one snapshot)"
-        self._used = True
-        return self._tx.rows(sql, params)
-
-    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
-        assert not self._used, "a read is one statement (one snapshot)"
-        self._used = True
-        return self._tx.row(sql, params)
-
-    def run(self, sql: str, params: Sequence[object] = ()) -> None:
-        raise AssertionError("a read never writes")
-
-
-class _Deferred:
-    """A transaction whose reads go through and whose writes are held back.
-
-    It also keeps the token (see ``Store._token``) of the cluster it loaded.
-    """
-
-    __slots__ = ("_tx", "token", "writes")
-
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
-        self.token: object = _UNSEEN
-        self.writes: builtins.list[tuple[str, Sequence[object]]] = []
-
-    def rows(self, sql: str, params: Sequence[object] = ()) -> builtins.list[tuple[Any, ...]]:
-        assert not self.writes, "a planned write must not read after writing"
-        return self._tx.rows(sql, params)
-
-    def row(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
-        assert not self.writes, "a planned write must not read after writing"
-        return self._tx.row(sql, params)
-
-    def run(self, sql: str, params: Sequence[object] = ()) -> None:
-        self.writes.append((sql, params))
+    def list(
+        self,
+        *,
+        account: str | None = None,
+        phase: Phase | str | None = None,
+        now: TimeInput | None = None,
+    ) -> builtins.list[ClusterState]:
+        """Deprecated: use :meth:`clusters`, which this calls."""
+        warnings.warn(
+            "Store.list() is deprecated; use Store.clusters()", DeprecationWarning, stacklevel=2
+        )
+        return self.clusters(account=account, phase=phase, now=now)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -819,36 +542,14 @@ def _key(value: str | None) -> str | None:
     return value
 
 
-def _facts_of(facts: _Facts) -> tuple[object, ...]:
-    """The facts proper, without the phase cache."""
-    return (facts.account, facts.billing, facts.expires_at, facts.region)
-
-
 def _region(value: str | None) -> str | None:
     return None if value is None else parse_region(value)
-
-
-def _nth_key(key: str | None, index: int) -> str | None:
-    """The key of the ``index``-th event one write records: ``key``, ``key#1``, ``key#2``."""
-    if key is None:
-        return None
-    return f"{key}#{index}" if index else key
 
 
 def _source(value: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
         raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
     return value
-
-
-def _same_billing(cid: str, stored: Billing, given: Billing) -> None:
-    if given is not stored:
-        raise InputError(
-            "billing",
-            str(given),
-            f"{stored}: the billing of tracked cluster {cid!r} cannot change "
-            "(track the converted cluster under its new id)",
-        )
 
 
 def _show_event(event: Event) -> str:

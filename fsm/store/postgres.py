@@ -28,9 +28,23 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..errors import StoreError
 from ..policy import Policy
-from ..table import Billing, EventKind, Phase
-from .base import _ORPHANS, READABLE_FROM, SCHEMA_VERSION, Store, Tx
-from .url import mask_password
+from .base import Store
+from .schema import (
+    APPEND_ONLY_MESSAGE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
+    TABLES,
+    VERSION_SQL,
+    Dialect,
+    Migrations,
+    check_readable,
+    checked_version,
+    migrate,
+    migrations,
+    no_store,
+)
+from .transaction import Tx
+from .url import StoreURL, mask_password
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,47 +56,22 @@ LOCK_TIMEOUT: Final = "15s"  # the longest a writer waits for a cluster's lock
 WRITE_RETRIES: Final = 3
 LOCK_NAMESPACE: Final = 0x4F444653  # "ODFS": the first key of every advisory lock we take
 
-_KINDS: Final = ", ".join(f"'{kind}'" for kind in EventKind)
-_BILLINGS: Final = ", ".join(f"'{billing}'" for billing in Billing)
-_PHASES: Final = ", ".join(f"'{phase}'" for phase in Phase)
-_OUR_TABLES: Final = ("overdue_fsm_schema", "clusters", "events")
-
-MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
-    1: (
-        "CREATE TABLE overdue_fsm_schema ("
-        " version integer PRIMARY KEY,"
-        " applied_at timestamptz NOT NULL DEFAULT now())",
-        "CREATE TABLE clusters ("
-        " cluster_id text PRIMARY KEY,"
-        " account text NOT NULL,"
-        f" billing text NOT NULL CHECK (billing IN ({_BILLINGS})),"
-        " expires_at timestamptz,"
-        " created_at timestamptz NOT NULL,"
-        " updated_at timestamptz NOT NULL)",
-        "CREATE TABLE events ("
-        " seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-        " cluster_id text NOT NULL REFERENCES clusters (cluster_id),"
-        f" kind text NOT NULL CHECK (kind IN ({_KINDS})),"
-        " at timestamptz NOT NULL,"
-        " expires_at timestamptz,"
-        " recorded_at timestamptz NOT NULL,"
-        " source text NOT NULL,"
-        " idempotency_key text,"
-        " payload jsonb NOT NULL DEFAULT '{}')",
-        "CREATE INDEX events_by_cluster ON events (cluster_id, seq)",
-        "CREATE UNIQUE INDEX events_by_key ON events (cluster_id, idempotency_key)"
-        " WHERE idempotency_key IS NOT NULL",
+DIALECT: Final = Dialect(
+    text="text",
+    integer="integer",
+    time="timestamptz",
+    json="jsonb",
+    sequence="bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    append_only=(
         "CREATE FUNCTION overdue_fsm_append_only() RETURNS trigger LANGUAGE plpgsql AS"
-        " $$ BEGIN RAISE EXCEPTION 'overdue-fsm: the event log is append-only'; END $$",
+        f" $$ BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END $$",
         "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON events"
         " FOR EACH STATEMENT EXECUTE FUNCTION overdue_fsm_append_only()",
     ),
-    2: (
-        f"ALTER TABLE clusters ADD COLUMN last_phase text CHECK (last_phase IN ({_PHASES})),"
-        " ADD COLUMN last_evaluated_at timestamptz, ADD COLUMN region text",
-        "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
-    ),
-}
+    applied_at_default=" DEFAULT now()",
+    adds_columns_at_once=True,
+)
+MIGRATIONS: Final[Migrations] = migrations(DIALECT)
 
 
 class _Tx:
@@ -105,7 +94,7 @@ class _Tx:
     def _q(cls, sql: str) -> str:
         converted = cls._sql.get(sql)
         if converted is None:
-            converted = cls._sql[sql] = sql.replace("?", "%s")
+            converted = cls._sql[sql] = _placeholders(sql)
         return converted
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -130,6 +119,11 @@ class _Tx:
             params = [value for _, values in first for value in values] + list(params)
         self._writes.clear()
         self._cur.execute(sql, params)
+
+
+def _placeholders(sql: str) -> str:
+    """``sql`` with psycopg's placeholders for ours (``?``)."""
+    return sql.replace("?", "%s")
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -195,6 +189,11 @@ class PostgresStore(Store):
             self._conn = conn
             self._cursor = conn.cursor()  # one for every statement: cheaper than one each
 
+    @classmethod
+    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> PostgresStore:
+        assert url.conninfo is not None
+        return cls(url.display, url.conninfo, url.schema, policy, writable)
+
     def _prepare(self, conn: psycopg.Connection[Any], schema: str | None) -> str:
         """Point the session at the store's schema; a writer creates or migrates it."""
         sql = self._psycopg.sql
@@ -203,7 +202,7 @@ class PostgresStore(Store):
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
             ).fetchone()
             if exists is None and not self.writable:
-                raise StoreError(f"no store at {self.url}: schema {schema!r} does not exist")
+                raise no_store(self.url, f"schema {schema!r} does not exist")
             if exists is None:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
@@ -214,31 +213,27 @@ class PostgresStore(Store):
         row = conn.execute("SELECT current_schema()").fetchone()
         current = None if row is None else row[0]
         if current is None:
-            raise StoreError(
-                f"no store at {self.url}: the search_path names no existing schema "
-                "(add ?schema=NAME to the URL)"
+            raise no_store(
+                self.url, "the search_path names no existing schema (add ?schema=NAME to the URL)"
             )
         version = self._version(conn)
-        if version is None and not self.writable:
-            raise StoreError(
-                f"no store at {self.url}: schema {current!r} holds no overdue-fsm tables "
-                "(record a cluster first to create them)"
+        if not self.writable:
+            check_readable(
+                version,
+                self.url,
+                f"schema {current!r} holds no overdue-fsm tables "
+                "(record a cluster first to create them)",
             )
-        if version is not None and not self.writable:
-            if version < READABLE_FROM:
-                raise StoreError(
-                    f"the store at {self.url} has schema version {version}, too old to read; "
-                    "open it for writing once to migrate it"
-                )
             return str(current)
         if version != SCHEMA_VERSION:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
                 version = self._version(conn) or 0
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[target]:
-                        conn.execute(statement)
-                    conn.execute("INSERT INTO overdue_fsm_schema (version) VALUES (%s)", (target,))
+
+                def execute(statement: str, params: Sequence[object]) -> object:
+                    return conn.execute(_placeholders(statement), params or None)
+
+                migrate(execute, MIGRATIONS, version, datetime.now(UTC))
         return str(current)
 
     def _version(self, conn: psycopg.Connection[Any]) -> int | None:
@@ -248,33 +243,25 @@ class PostgresStore(Store):
             for (name,) in conn.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = current_schema() AND c.relname = ANY(%s)",
-                (list(_OUR_TABLES),),
+                (list(TABLES),),
             ).fetchall()
         }
         if not tables:
             return None
-        if "overdue_fsm_schema" not in tables:
+        if SCHEMA_TABLE not in tables:
             raise StoreError(
                 f"the store at {self.url}: its schema already has a table named "
                 f"{' and '.join(sorted(tables))} that is not overdue-fsm's; "
                 "add ?schema=NAME to the URL to keep the store apart"
             )
-        row = conn.execute("SELECT max(version) FROM overdue_fsm_schema").fetchone()
-        version = None if row is None else row[0]
-        if version is None:
-            raise StoreError(f"the store at {self.url} is damaged: its schema version is missing")
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the store at {self.url} has schema version {version}, newer than this "
-                f"overdue-fsm knows ({SCHEMA_VERSION}); upgrade overdue-fsm to use it"
-            )
-        return int(version)
+        row = conn.execute(VERSION_SQL).fetchone()
+        return checked_version(None if row is None else row[0], self.url)
 
     # -- the engine hooks -----------------------------------------------------------------
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:
-            raise StoreError(f"the store at {self.url} is closed")
+            raise self._closed_error()
         return self._conn
 
     def _lock_key(self, cluster_id: str) -> int:
@@ -319,10 +306,7 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None and self._inherited():
-                _ORPHANS.append(self._conn)
-            elif self._conn is not None:
-                self._conn.close()
+            self._release(self._conn)
             self._conn = None
 
     def _time_out(self, value: Any) -> datetime:
@@ -335,10 +319,7 @@ class PostgresStore(Store):
     def _store_error(self, error: Exception) -> StoreError | None:
         psycopg = self._psycopg
         if isinstance(error, psycopg.errors.LockNotAvailable):
-            return StoreError(
-                f"the store at {self.url} is busy: another writer held the cluster for more "
-                f"than {LOCK_TIMEOUT}; try again"
-            )
+            return self._busy_error("the cluster", LOCK_TIMEOUT)
         if isinstance(error, psycopg.OperationalError):
             return StoreError(
                 f"the PostgreSQL store at {self.url} is unreachable or failed: {_first_line(error)}"

@@ -39,56 +39,43 @@ from urllib.parse import quote
 
 from ..errors import StoreError
 from ..policy import Policy
-from ..table import Billing, EventKind, Phase
-from .base import _ORPHANS, READABLE_FROM, SCHEMA_VERSION, Store, Tx
-from .url import STORE_ENV
+from .base import Store
+from .schema import (
+    APPEND_ONLY_MESSAGE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
+    VERSION_SQL,
+    Dialect,
+    Migrations,
+    check_readable,
+    checked_version,
+    migrate,
+    migrations,
+    no_store,
+)
+from .transaction import Tx
+from .url import STORE_ENV, StoreURL
 
 T = TypeVar("T")
 
 APPLICATION_ID: Final = 0x4F444653  # "ODFS" in the file header: an overdue-fsm store
 BUSY_TIMEOUT: Final = 15.0  # seconds a writer waits for the write lock before giving up
 
-_KINDS: Final = ", ".join(f"'{kind}'" for kind in EventKind)
-_BILLINGS: Final = ", ".join(f"'{billing}'" for billing in Billing)
-_PHASES: Final = ", ".join(f"'{phase}'" for phase in Phase)
-
-# Each version's statements, applied in order inside one transaction.
-MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
-    1: (
-        f"PRAGMA application_id = {APPLICATION_ID}",
-        "CREATE TABLE overdue_fsm_schema ( version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        "CREATE TABLE clusters ("
-        " cluster_id TEXT PRIMARY KEY,"
-        " account TEXT NOT NULL,"
-        f" billing TEXT NOT NULL CHECK (billing IN ({_BILLINGS})),"
-        " expires_at TEXT,"
-        " created_at TEXT NOT NULL,"
-        " updated_at TEXT NOT NULL)",
-        "CREATE TABLE events ("
-        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " cluster_id TEXT NOT NULL REFERENCES clusters (cluster_id),"
-        f" kind TEXT NOT NULL CHECK (kind IN ({_KINDS})),"
-        " at TEXT NOT NULL,"
-        " expires_at TEXT,"
-        " recorded_at TEXT NOT NULL,"
-        " source TEXT NOT NULL,"
-        " idempotency_key TEXT,"
-        " payload TEXT NOT NULL DEFAULT '{}')",
-        "CREATE INDEX events_by_cluster ON events (cluster_id, seq)",
-        "CREATE UNIQUE INDEX events_by_key ON events (cluster_id, idempotency_key)"
-        " WHERE idempotency_key IS NOT NULL",
+DIALECT: Final = Dialect(
+    text="TEXT",
+    integer="INTEGER",
+    time="TEXT",
+    json="TEXT",
+    sequence="INTEGER PRIMARY KEY AUTOINCREMENT",
+    append_only=(
         "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
-        " BEGIN SELECT RAISE(ABORT, 'overdue-fsm: the event log is append-only'); END",
+        f" BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END",
         "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
-        " BEGIN SELECT RAISE(ABORT, 'overdue-fsm: the event log is append-only'); END",
+        f" BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END",
     ),
-    2: (
-        f"ALTER TABLE clusters ADD COLUMN last_phase TEXT CHECK (last_phase IN ({_PHASES}))",
-        "ALTER TABLE clusters ADD COLUMN last_evaluated_at TEXT",
-        "ALTER TABLE clusters ADD COLUMN region TEXT",
-        "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
-    ),
-}
+    prelude=(f"PRAGMA application_id = {APPLICATION_ID}",),
+)
+MIGRATIONS: Final[Migrations] = migrations(DIALECT)
 
 
 class _Tx:
@@ -136,10 +123,16 @@ class SqliteStore(Store):
             if path.exists():
                 self._open()
             elif not writable:
-                raise StoreError(
-                    f"no store at {url}: nothing has been recorded there yet "
-                    f"(record a cluster first, or set {STORE_ENV})"
+                raise no_store(
+                    url,
+                    "nothing has been recorded there yet "
+                    f"(record a cluster first, or set {STORE_ENV})",
                 )
+
+    @classmethod
+    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> SqliteStore:
+        assert url.path is not None
+        return cls(url.display, url.path, policy, writable)
 
     # -- connections ------------------------------------------------------------------
 
@@ -171,13 +164,11 @@ class SqliteStore(Store):
         if not self.writable:
             conn = self._connect("ro")
             try:
-                version = _version(conn, self.url)
-                if version is None:
-                    raise StoreError(
-                        f"no store at {self.url}: the file is empty "
-                        "(record a cluster first to create the store)"
-                    )
-                _check_readable(version, self.url)
+                check_readable(
+                    _version(conn, self.url),
+                    self.url,
+                    "the file is empty (record a cluster first to create the store)",
+                )
             except BaseException:
                 conn.close()
                 raise
@@ -218,15 +209,7 @@ class SqliteStore(Store):
         self._begin(conn)
         try:
             version = _version(conn, self.url) or 0
-            if version > SCHEMA_VERSION:
-                raise _too_new(version, self.url)
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target]:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO overdue_fsm_schema (version, applied_at) VALUES (?, ?)",
-                    (target, _time_text(datetime.now(UTC))),
-                )
+            migrate(conn.execute, MIGRATIONS, version, _time_text(datetime.now(UTC)))
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -258,7 +241,7 @@ class SqliteStore(Store):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError(f"the store at {self.url} is closed")
+            raise self._closed_error()
 
     def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         with self._lock:
@@ -298,20 +281,15 @@ class SqliteStore(Store):
         """An in-memory store with the schema: what reads see before the first write."""
         if self._empty is None:
             empty = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            for version in range(1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[version]:
-                    empty.execute(statement)
+            migrate(empty.execute, MIGRATIONS, 0, _time_text(datetime.now(UTC)))
             self._empty = empty
         return self._empty
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for conn in (self._conn, self._empty):
-                if conn is not None and self._inherited():
-                    _ORPHANS.append(conn)
-                elif conn is not None:
-                    conn.close()
+            self._release(self._conn)
+            self._release(self._empty)
             self._conn = self._empty = None
 
     def _time_in(self, value: datetime) -> object:
@@ -345,10 +323,7 @@ class SqliteStore(Store):
             if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
                 return StoreError(f"cannot write the store at {where}: it is read-only ({message})")
             if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                return StoreError(
-                    f"the store at {where} is busy: another writer held it for more than "
-                    f"{self.busy_timeout:g} s; try again"
-                )
+                return self._busy_error("it", f"{self.busy_timeout:g} s")
             if code == sqlite3.SQLITE_CANTOPEN:
                 return StoreError(f"cannot open the store at {where} ({message})")
             if code == sqlite3.SQLITE_FULL:
@@ -390,32 +365,12 @@ def _version(conn: sqlite3.Connection, where: str) -> int | None:
     }
     if not tables:
         return None
-    if "overdue_fsm_schema" not in tables:
+    if SCHEMA_TABLE not in tables:
         raise StoreError(
             f"{where} is an SQLite database but not an overdue-fsm store "
-            f"(it has no overdue_fsm_schema table); set {STORE_ENV} to another path"
+            f"(it has no {SCHEMA_TABLE} table); set {STORE_ENV} to another path"
         )
-    (version,) = conn.execute("SELECT max(version) FROM overdue_fsm_schema").fetchone()
-    if version is None:
-        raise StoreError(f"the store at {where} is damaged: its schema version is missing")
-    if version > SCHEMA_VERSION:
-        raise _too_new(version, where)
-    return int(version)
-
-
-def _check_readable(version: int, where: str) -> None:
-    if version < READABLE_FROM:
-        raise StoreError(
-            f"the store at {where} has schema version {version}, too old to read; "
-            "open it for writing once (any write, e.g. overdue-fsm observe) to migrate it"
-        )
-
-
-def _too_new(version: int, where: str) -> StoreError:
-    return StoreError(
-        f"the store at {where} has schema version {version}, newer than this overdue-fsm "
-        f"knows ({SCHEMA_VERSION}); upgrade overdue-fsm to use it"
-    )
+    return checked_version(conn.execute(VERSION_SQL).fetchone()[0], where)
 
 
 def _make_dirs(directory: Path) -> None:

@@ -162,7 +162,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             if sync is not None:
                 settings = self._sync(settings, sync)
             accounts = set(self.get_option("account") or ())
-            states = common.reader(settings).list(now=settings.now)
+            states = common.reader(settings).clusters(now=settings.now)
             self._populate(states, accounts)
 
     def _settings(self, path):

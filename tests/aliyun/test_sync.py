@@ -62,7 +62,7 @@ def test_sync_records_a_fleet_of_250_over_three_pages(
     assert len(fake.calls("ListClusters")) == 3
     assert summary["counts"] == {"recorded": 250, "unchanged": 0, "failed": 0, "untouched": 0}
     with open_store(store_url, create=False) as store:
-        states = store.list()
+        states = store.clusters()
     assert len(states) == 250
     phases = {str(s.phase) for s in states}
     assert "released" in phases  # TERMINATED by UserRequest
@@ -109,7 +109,7 @@ def test_a_negative_balance_starts_every_clock_at_the_first_sync_that_saw_it(
     assert moved
     assert {c["phase"] for c in moved} <= {"overdue_grace", "suspended"}
     with open_store(store_url, create=False) as store:
-        payg = [s for s in store.list() if str(s.billing) == "pay_as_you_go" and s.overdue]
+        payg = [s for s in store.clusters() if str(s.billing) == "pay_as_you_go" and s.overdue]
     assert payg
     assert {s.overdue_since for s in payg} == {seen}
     # A later sync keeps the original clock, and says so.
@@ -133,7 +133,7 @@ def test_overdue_start_from_transactions(
     assert summary["overdue_since_source"] == "transactions"
     assert summary["overdue_since"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
     with open_store(store_url, create=False) as store:
-        payg = [s for s in store.list() if str(s.billing) == "pay_as_you_go" and s.overdue]
+        payg = [s for s in store.clusters() if str(s.billing) == "pay_as_you_go" and s.overdue]
     assert payg
     assert {str(s.phase) for s in payg} == {"suspended"}  # 3 days: past the 24h grace
 

@@ -102,7 +102,7 @@ def test_eight_writers_on_overlapping_clusters_store_each_event_exactly_once(
     assert total == SHARED * 25 + PROCESSES * OWN * 50
     assert sum(counts) == total  # each event was reported recorded by exactly one writer
     with open_store(store_url, create=False) as store:
-        states = store.list(now=NOW)
+        states = store.clusters(now=NOW)
         assert len(states) == len(expected)
         for cid, log in expected.items():
             stored = [(str(e.kind), e.at) for e in store.history(cid)]
@@ -131,7 +131,7 @@ def test_writers_racing_to_create_the_store_all_succeed(store_url: str) -> None:
             worker.join(60)
         assert [worker.exitcode for worker in workers] == [0] * PROCESSES
         with open_store(url, create=False) as store:
-            assert len(store.list(now=at())) == PROCESSES
+            assert len(store.clusters(now=at())) == PROCESSES
 
 
 # -- kill -9 ----------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_reading_or_dry_running_a_missing_store_creates_nothing(tmp_path: Path) 
     with pytest.raises(StoreError, match="no store at"):
         open_store(url, create=False)
     with open_store(url) as store:
-        assert store.list(now=at()) == []
+        assert store.clusters(now=at()) == []
         assert store.get("c-1") is None
         result = store.observe(
             "c-1",
@@ -95,7 +95,7 @@ def test_an_empty_file_is_no_store_for_a_reader_and_becomes_one_for_a_writer(
         open_store(f"sqlite://{db}", create=False)
     assert db.stat().st_size == 0
     fill(f"sqlite://{db}")
-    assert len(open_store(f"sqlite://{db}", create=False).list(now=at())) == 3
+    assert len(open_store(f"sqlite://{db}", create=False).clusters(now=at())) == 3
 
 
 # -- files that are not a usable store -----------------------------------------------------------
@@ -106,7 +106,7 @@ def expect_store_error(url: str, match: str, *, create: bool) -> None:
 
     def use() -> None:
         with open_store(url, create=create) as store:
-            store.list(now=at())
+            store.clusters(now=at())
             store.observe(
                 "c-new",
                 Observation.create(at=at(), balance="-1"),
@@ -228,7 +228,7 @@ def test_a_read_only_store_refuses_writers_clearly_and_serves_readers(shared_dir
         with pytest.raises(StoreError, match="read-only"):
             open_store(f"sqlite://{db}")
         with open_store(f"sqlite://{db}", create=False) as reader:
-            assert len(reader.list(now=at())) == 3
+            assert len(reader.clusters(now=at())) == 3
 
     as_another_user(check)
     assert fingerprint(db) == before
@@ -280,13 +280,13 @@ def test_sqlite_reads_leave_the_file_untouched(sqlite_url: str) -> None:
     db = Path(sqlite_url.removeprefix("sqlite://"))
     before = fingerprint(db)
     with open_store(sqlite_url, create=False) as reader:
-        reader.list(now=at(days=3))
-        reader.list(account="default", phase="suspended", now=at(days=3))
+        reader.clusters(now=at(days=3))
+        reader.clusters(account="default", phase="suspended", now=at(days=3))
         reader.load("c-1").state(at(days=3))
         reader.history("c-1")
         assert reader.get("c-9") is None
     with open_store(sqlite_url) as writer:  # a writer that only reads or repeats
-        writer.list(now=at(days=3))
+        writer.clusters(now=at(days=3))
         again = writer.observe("c-1", Observation.create(at=at(hours=1), balance="-1"), now=at(1))
         assert again.changed is False
         writer.observe(
@@ -323,7 +323,7 @@ def test_a_read_works_while_another_connection_holds_the_write_lock(
     locker = hold_write_lock(raw)
     try:
         with open_store(store_url, create=False) as reader:
-            states = reader.list(now=at(days=2))
+            states = reader.clusters(now=at(days=2))
             assert [s.cluster_id for s in states] == ["c-0", "c-1", "c-2"]
             assert reader.load("c-1").overdue_since == at(hours=1)
             assert len(reader.history("c-1")) == 1

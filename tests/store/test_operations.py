@@ -25,7 +25,7 @@ _OBSERVATION_FIELDS = {"balance", "overdue_since", "renewed_until", "released"}
 
 
 def test_a_new_store_tracks_nothing(store: Any) -> None:
-    assert store.list(now=at()) == []
+    assert store.clusters(now=at()) == []
     assert store.get("c-1") is None
     with pytest.raises(NotTrackedError, match="c-1"):
         store.load("c-1")
@@ -41,7 +41,7 @@ def test_an_invalid_cluster_id_is_an_input_error_and_reaches_no_sql(store: Any) 
         with pytest.raises(InputError, match="cluster_id"):
             store.get(bad)
     store.upsert_cluster("c:1.a_b-2", "pay_as_you_go")
-    assert [s.cluster_id for s in store.list(now=at())] == ["c:1.a_b-2"]
+    assert [s.cluster_id for s in store.clusters(now=at())] == ["c:1.a_b-2"]
 
 
 # -- upsert_cluster ---------------------------------------------------------------------------
@@ -277,19 +277,27 @@ def test_list_evaluates_every_cluster_at_now_sorted_and_filtered(store: Any) -> 
     observe(store, "c-b", at(), balance="-1", billing="pay_as_you_go", account="acme")
     observe(store, "c-a", at(), balance="3", billing="pay_as_you_go", account="acme")
     observe(store, "c-c", at(), balance="3", billing="subscription", expires_at=at(days=5))
-    everything = store.list(now=at(days=2))
+    everything = store.clusters(now=at(days=2))
     assert [s.cluster_id for s in everything] == ["c-a", "c-b", "c-c"]
     assert [str(s.phase) for s in everything] == ["active", "suspended", "active"]
     assert all(s.evaluated_at == at(days=2) for s in everything)
-    assert [s.cluster_id for s in store.list(account="acme", now=at(days=2))] == ["c-a", "c-b"]
-    assert [s.cluster_id for s in store.list(phase="suspended", now=at(days=2))] == ["c-b"]
-    assert [s.cluster_id for s in store.list(phase="overdue-grace", now=at(hours=1))] == ["c-b"]
-    later = store.list(phase=Phase.SUSPENDED, now=at(days=6))
+    assert [s.cluster_id for s in store.clusters(account="acme", now=at(days=2))] == ["c-a", "c-b"]
+    assert [s.cluster_id for s in store.clusters(phase="suspended", now=at(days=2))] == ["c-b"]
+    assert [s.cluster_id for s in store.clusters(phase="overdue-grace", now=at(hours=1))] == ["c-b"]
+    later = store.clusters(phase=Phase.SUSPENDED, now=at(days=6))
     assert [s.cluster_id for s in later] == ["c-b", "c-c"]
     with pytest.raises(InputError, match="phase"):
-        store.list(phase="bankrupt")
+        store.clusters(phase="bankrupt")
     with pytest.raises(InputError, match="account"):
-        store.list(account="no spaces")
+        store.clusters(account="no spaces")
+
+
+def test_list_still_lists_but_warns_that_it_is_now_clusters(store: Any) -> None:
+    observe(store, "c-1", at(), balance="-1", billing="pay_as_you_go")
+    with pytest.warns(DeprecationWarning, match=r"use Store\.clusters\(\)"):
+        listed = store.list(phase="overdue_grace", now=at(hours=1))
+    assert listed == store.clusters(phase="overdue_grace", now=at(hours=1))
+    assert [s.cluster_id for s in listed] == ["c-1"]
 
 
 def test_load_rebuilds_the_same_cluster_the_core_would(store: Any) -> None:
@@ -298,7 +306,7 @@ def test_load_rebuilds_the_same_cluster_the_core_would(store: Any) -> None:
     cluster = store.load("c-1")
     assert [str(e.kind) for e in cluster.to_events()] == ["balance_negative", "recharged"]
     state = cluster.state(at(days=4))
-    listed = store.list(now=at(days=4))[0]
+    listed = store.clusters(now=at(days=4))[0]
     assert (state.phase, state.history) == (listed.phase, listed.history)
     assert [t.dest for t in state.history] == [
         Phase.OVERDUE_GRACE,

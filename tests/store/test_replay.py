@@ -71,5 +71,5 @@ def test_a_stored_cluster_is_the_cluster_the_core_builds(
         assert [e.at for e in store.history(cid)] == [e.at for e in memory.to_events()]
         for when in (instant, END):
             assert loaded.state(when) == memory.state(when)
-        (listed,) = [state for state in store.list(now=END) if state.cluster_id == cid]
+        (listed,) = [state for state in store.clusters(now=END) if state.cluster_id == cid]
         assert listed == memory.state(END)

@@ -62,7 +62,7 @@ def test_an_older_store_is_read_as_is_and_migrated_by_the_first_writer(
 ) -> None:
     make_store(raw, 1)
     with open_store(store_url, create=False) as reader:
-        (state,) = reader.list(now=at(days=2))
+        (state,) = reader.clusters(now=at(days=2))
         assert (state.cluster_id, state.account, state.phase) == ("c-old", "acme", "suspended")
         assert reader.history("c-old")[0].source == "v1"
     assert versions(raw) == [1]  # reading migrated nothing
@@ -82,6 +82,16 @@ def test_a_newer_store_is_refused_by_readers_and_writers(store_url: str, raw: Ra
         with pytest.raises(StoreError, match=r"schema version 99, newer .* upgrade overdue-fsm"):
             open_store(store_url, create=create)
     assert versions(raw) == [*range(1, SCHEMA_VERSION + 1), 99]
+
+
+def test_a_store_older_than_readers_can_read_is_refused_by_a_reader(
+    store_url: str, raw: Raw
+) -> None:
+    make_store(raw, 1)
+    raw.execute("UPDATE overdue_fsm_schema SET version = 0")
+    with pytest.raises(StoreError, match=r"schema version 0, too old to read; open it for writing"):
+        open_store(store_url, create=False)
+    assert versions(raw) == [0]
 
 
 def test_a_failed_migration_leaves_the_older_store_as_it_was(

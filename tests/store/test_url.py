@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fsm import InputError
-from fsm.store import default_store_url, mask_password, open_store, parse_store_url
+from fsm.store import default_store_url, mask_password, open_store, parse_store_url, sqlite_url
 
 
 def test_an_absolute_sqlite_path() -> None:
@@ -15,6 +15,20 @@ def test_an_absolute_sqlite_path() -> None:
     assert parsed.engine == "sqlite"
     assert parsed.path == Path("/var/lib/overdue fsm/clusters.db")
     assert parse_store_url("sqlite:///tmp/a%20b.db").path == Path("/tmp/a b.db")
+
+
+@pytest.mark.parametrize("name", ["clusters.db", "a b.db", "50% #1?.db", "ünï/c.db"])
+def test_sqlite_url_quotes_a_path_so_it_parses_back_to_that_file(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    assert parse_store_url(sqlite_url(path)).path == path
+    assert parse_store_url(sqlite_url(str(path))).path == path
+
+
+def test_sqlite_url_makes_a_relative_path_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert parse_store_url(sqlite_url("state/clusters.db")).path == tmp_path / "state/clusters.db"
 
 
 @pytest.mark.parametrize(

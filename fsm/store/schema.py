@@ -1,0 +1,160 @@
+"""The store's schema, once for every engine: its version, its tables, their checks.
+
+An engine supplies only its :class:`Dialect` (column types, how the event log
+is numbered and kept append-only, how columns are added); the tables, the
+CHECK lists (generated from the enums, so a new phase or event kind reaches
+every engine at once), the migration loop and the version rules with their
+messages are written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from ..errors import StoreError
+from ..table import Billing, EventKind, Phase
+
+SCHEMA_VERSION: Final = 2
+"""The schema this code writes. 1: facts and events; 2: the phase cache and the region."""
+READABLE_FROM: Final = 1
+"""The oldest schema a reader can read without migrating (reads never write)."""
+
+SCHEMA_TABLE: Final = "overdue_fsm_schema"
+TABLES: Final = (SCHEMA_TABLE, "clusters", "events")
+"""Every table the store owns."""
+VERSION_SQL: Final = f"SELECT max(version) FROM {SCHEMA_TABLE}"
+RECORD_VERSION_SQL: Final = f"INSERT INTO {SCHEMA_TABLE} (version, applied_at) VALUES (?, ?)"
+APPEND_ONLY_MESSAGE: Final = "overdue-fsm: the event log is append-only"
+
+Migrations = Mapping[int, Sequence[str]]
+"""Each version's statements, applied in order inside one transaction."""
+
+
+def one_of(values: Iterable[StrEnum]) -> str:
+    """The SQL list of ``values``' spellings, for ``CHECK (column IN (...))``."""
+    return ", ".join(f"'{value}'" for value in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between engines in the schema; the tables are the same."""
+
+    text: str
+    integer: str
+    time: str
+    json: str
+    sequence: str
+    """The type of ``events.seq``: an integer key the engine numbers, never reused."""
+    append_only: tuple[str, ...]
+    """Statements that make the engine refuse any UPDATE or DELETE on ``events``."""
+    applied_at_default: str = ""
+    prelude: tuple[str, ...] = ()
+    """Statements run before the first table (a file header, say)."""
+    adds_columns_at_once: bool = False
+    """One ``ALTER TABLE`` may add several columns (else one statement per column)."""
+
+
+def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
+    """Every version's statements in ``dialect``."""
+    d = dialect
+    return {
+        1: (
+            *d.prelude,
+            f"CREATE TABLE {SCHEMA_TABLE} ("
+            f" version {d.integer} PRIMARY KEY,"
+            f" applied_at {d.time} NOT NULL{d.applied_at_default})",
+            "CREATE TABLE clusters ("
+            f" cluster_id {d.text} PRIMARY KEY,"
+            f" account {d.text} NOT NULL,"
+            f" billing {d.text} NOT NULL CHECK (billing IN ({one_of(Billing)})),"
+            f" expires_at {d.time},"
+            f" created_at {d.time} NOT NULL,"
+            f" updated_at {d.time} NOT NULL)",
+            "CREATE TABLE events ("
+            f" seq {d.sequence},"
+            f" cluster_id {d.text} NOT NULL REFERENCES clusters (cluster_id),"
+            f" kind {d.text} NOT NULL CHECK (kind IN ({one_of(EventKind)})),"
+            f" at {d.time} NOT NULL,"
+            f" expires_at {d.time},"
+            f" recorded_at {d.time} NOT NULL,"
+            f" source {d.text} NOT NULL,"
+            f" idempotency_key {d.text},"
+            f" payload {d.json} NOT NULL DEFAULT '{{}}')",
+            "CREATE INDEX events_by_cluster ON events (cluster_id, seq)",
+            "CREATE UNIQUE INDEX events_by_key ON events (cluster_id, idempotency_key)"
+            " WHERE idempotency_key IS NOT NULL",
+            *d.append_only,
+        ),
+        2: (
+            *_add_columns(
+                d,
+                "clusters",
+                f"last_phase {d.text} CHECK (last_phase IN ({one_of(Phase)}))",
+                f"last_evaluated_at {d.time}",
+                f"region {d.text}",
+            ),
+            "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
+        ),
+    }
+
+
+def _add_columns(dialect: Dialect, table: str, *columns: str) -> tuple[str, ...]:
+    adds = [f"ADD COLUMN {column}" for column in columns]
+    if dialect.adds_columns_at_once:
+        return (f"ALTER TABLE {table} " + ", ".join(adds),)
+    return tuple(f"ALTER TABLE {table} {add}" for add in adds)
+
+
+def migrate(
+    execute: Callable[[str, Sequence[object]], object],
+    steps: Migrations,
+    version: int,
+    applied_at: object,
+) -> None:
+    """Bring a schema at ``version`` (0: none) to :data:`SCHEMA_VERSION`, step by step.
+
+    ``execute`` runs one statement (``?`` placeholders) in the caller's
+    transaction; each version applied is recorded with ``applied_at``.
+    """
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in steps[target]:
+            execute(statement, ())
+        execute(RECORD_VERSION_SQL, (target, applied_at))
+
+
+# -- the version rules ------------------------------------------------------------------
+
+
+def checked_version(found: int | None, where: str) -> int:
+    """The version read from the schema table (``max(version)``), if this code can use it."""
+    if found is None:
+        raise StoreError(f"the store at {where} is damaged: its schema version is missing")
+    version = int(found)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store at {where} has schema version {version}, newer than this overdue-fsm "
+            f"knows ({SCHEMA_VERSION}); upgrade overdue-fsm to use it"
+        )
+    return version
+
+
+def check_readable(version: int | None, where: str, empty: str) -> None:
+    """Refuse what a reader cannot read (a reader never migrates).
+
+    ``version`` None: there is no store yet, and ``empty`` says why and what to do.
+    """
+    if version is None:
+        raise no_store(where, empty)
+    if version < READABLE_FROM:
+        raise StoreError(
+            f"the store at {where} has schema version {version}, too old to read; "
+            "open it for writing once (any write, e.g. overdue-fsm observe) to migrate it"
+        )
+
+
+def no_store(where: str, reason: str) -> StoreError:
+    """A reader found nothing to read at ``where``: ``reason`` says why and what to do."""
+    return StoreError(f"no store at {where}: {reason}")
