@@ -35,10 +35,9 @@ else:
 
 
 PROTOCOLS = ("https", "http")
-# The source's own limits and names (none without overdue-fsm: then nothing runs but
+# The source's own default and names (none without overdue-fsm: then nothing runs but
 # the error that says how to install it).
 DEFAULT_TIMEOUT = fsm_aliyun.DEFAULT_TIMEOUT_S if HAS_FSM_SYNC else None
-MAX_TIMEOUT = fsm_aliyun.MAX_TIMEOUT_S if HAS_FSM_SYNC else None
 # What the SDK's chain reads from the environment; scrubbed from every output too.
 CREDENTIAL_ENV = fsm_aliyun.CREDENTIAL_ENV if HAS_FSM_SYNC else ()
 CREDENTIAL_OPTIONS = ("access_key_id", "access_key_secret", "security_token")
@@ -153,11 +152,11 @@ def make_source(options):
     require_sync()
     endpoint = _text(options.get("endpoint"))
     timeout = options.get("timeout")
-    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-    if not 0 < timeout <= MAX_TIMEOUT:
+    timeout = fsm_aliyun.DEFAULT_TIMEOUT_S if timeout is None else timeout
+    if not 0 < timeout <= fsm_aliyun.MAX_TIMEOUT_S:
         raise common.OverdueError(
             "timeout: %r is not valid; expected seconds, more than 0 and at most %g"
-            % (timeout, MAX_TIMEOUT)
+            % (timeout, fsm_aliyun.MAX_TIMEOUT_S)
         )
     return fsm_aliyun.AliyunSource(
         access_key_id=_text(options.get("access_key_id")),
