@@ -25,6 +25,7 @@ from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
 from .lifecycle import Cluster
 from .observations import Observation
 from .policy import Policy
+from .sources.aliyun import DEFAULT_TIMEOUT_S
 from .table import Verdict
 from .timeutil import format_time, parse_time, parse_time_ms, utcnow
 from .values import ClusterState, parse_cluster_id, parse_phase
@@ -241,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--bss-endpoint", help="BSS (billing) endpoint override; default: --endpoint")
     sub.add_argument("--protocol", choices=("https", "http"), default="https")
-    sub.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per request (s)")
+    sub.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="per request (s)"
+    )
 
     return parser
 
@@ -437,9 +440,9 @@ def _sync(args: argparse.Namespace) -> int:
         _print_json(summary.as_dict())
     else:
         _print_sync(summary)
-    if not summary.complete:
-        failed = next(c for c in summary.clusters if c.status == "failed")
-        _fail(f"sync stopped at {failed.cluster_id}: {failed.error}")
+    stopped = summary.stopped()
+    if stopped is not None:
+        _fail(stopped)
         return EXIT_INPUT
     return EXIT_OK
 
@@ -556,17 +559,8 @@ def _print_status(state: ClusterState) -> None:
 
 
 def _print_sync(summary: SyncSummary) -> None:
-    data = summary.as_dict()
-    verb = "would record" if summary.dry_run else "recorded"
-    since = f", overdue since {data['overdue_since']}" if data["overdue_since"] else ""
-    overdue = f" (overdue{since}, from {summary.overdue_since_source})" if summary.overdue else ""
-    print(f"account {summary.account}: balance {summary.balance} {summary.currency}{overdue}")
-    counts = data["counts"]
-    print(
-        f"{len(summary.clusters)} cluster(s) in {', '.join(summary.regions)}: "
-        f"{counts['recorded']} {verb}, {counts['unchanged']} unchanged, "
-        f"{counts['failed']} failed, {counts['untouched']} untouched"
-    )
+    for line in summary.lines():
+        print(line)
     moved = [c for c in summary.clusters if c.phase_changed or c.status in ("failed", "untouched")]
     if not moved:
         print("no phase changed")

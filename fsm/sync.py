@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .errors import FsmError
 from .observations import Observation
@@ -20,10 +20,11 @@ from .timeutil import TimeInput, format_time, optional_format, parse_time, utcno
 from .values import ClusterState, parse_account
 
 if TYPE_CHECKING:
-    from .sources.aliyun import AccountSnapshot, AliyunSource, CloudCluster, Snapshot
+    from .sources.base import AccountSnapshot, CloudCluster, Snapshot, Source
     from .store import Store
 
 Status = Literal["recorded", "unchanged", "failed", "untouched"]
+STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,38 @@ class SyncSummary:
     def complete(self) -> bool:
         return all(c.status in ("recorded", "unchanged") for c in self.clusters)
 
+    def counts(self) -> dict[Status, int]:
+        """How many clusters ended in each status."""
+        return {status: sum(c.status == status for c in self.clusters) for status in STATUSES}
+
+    def lines(self) -> list[str]:
+        """What the sync did, in words: the account, then the clusters (every face says this)."""
+        since = f", overdue since {format_time(self.overdue_since)}" if self.overdue_since else ""
+        overdue = f" (overdue{since}, from {self.overdue_since_source})" if self.overdue else ""
+        counts = self.counts()
+        return [
+            f"account {self.account}: balance {self.balance} {self.currency}{overdue}",
+            f"{len(self.clusters)} cluster(s) in {', '.join(self.regions)}: "
+            f"{counts['recorded']} {'would record' if self.dry_run else 'recorded'}, "
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed, "
+            f"{counts['untouched']} untouched",
+        ]
+
+    def stopped(self) -> str | None:
+        """Why a sync that stopped part way stopped, in words; None when it is complete."""
+        if self.complete:
+            return None
+        failed = next((c for c in self.clusters if c.status == "failed"), None)
+        where = (
+            "" if failed is None else f" at {failed.cluster_id} ({failed.region}): {failed.error}"
+        )
+        counts = self.counts()
+        return (
+            f"sync stopped{where}; {counts['recorded']} cluster(s) recorded and "
+            f"{counts['unchanged']} unchanged before it, {counts['untouched']} untouched; "
+            "every cluster is either fully updated or untouched, sync again to finish"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "account": self.account,
@@ -97,17 +130,14 @@ class SyncSummary:
             "dry_run": self.dry_run,
             "changed": self.changed,
             "complete": self.complete,
-            "counts": {
-                status: sum(c.status == status for c in self.clusters)
-                for status in ("recorded", "unchanged", "failed", "untouched")
-            },
+            "counts": dict(self.counts()),
             "clusters": [c.as_dict() for c in self.clusters],
         }
 
 
 def sync(
     store: Store,
-    source: AliyunSource,
+    source: Source,
     regions: Sequence[str],
     *,
     account: str = "default",
@@ -163,7 +193,7 @@ def apply_snapshot(
                 # later extensions are renewals in its event log.
                 expires_at=None if known or cloud is None else cloud.expires_at,
                 region=region,
-                source=f"aliyun:{region}",
+                source=f"{snapshot.source}:{region}",
                 now=evaluated_at,
                 dry_run=dry_run,
             )

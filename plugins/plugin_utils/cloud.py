@@ -35,14 +35,11 @@ else:
 
 
 PROTOCOLS = ("https", "http")
-DEFAULT_TIMEOUT = 10.0
-MAX_TIMEOUT = 600
+# The source's own default and names (none without overdue-fsm: then nothing runs but
+# the error that says how to install it).
+DEFAULT_TIMEOUT = fsm_aliyun.DEFAULT_TIMEOUT_S if HAS_FSM_SYNC else None
 # What the SDK's chain reads from the environment; scrubbed from every output too.
-CREDENTIAL_ENV = (
-    "ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    "ALIBABA_CLOUD_SECURITY_TOKEN",
-)
+CREDENTIAL_ENV = fsm_aliyun.CREDENTIAL_ENV if HAS_FSM_SYNC else ()
 CREDENTIAL_OPTIONS = ("access_key_id", "access_key_secret", "security_token")
 # Shorter values are not credentials; scrubbing them would mangle the output.
 _MIN_SECRET = 4
@@ -128,11 +125,12 @@ def validate_source_options(values, where="sync"):
     given = {str(key): value for key, value in values.items()}
     credentials = sorted(set(given) & set(CREDENTIAL_OPTIONS))
     if credentials:
+        require_sync()  # the names of the environment come from the source
         raise common.OverdueError(
             "%s: %s is not accepted in an inventory source, a file is no place for a "
-            "credential; set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET in "
-            "the environment, or use a profile or RAM role of the Alibaba Cloud credential chain"
-            % (where, ", ".join(credentials))
+            "credential; set %s and %s in the environment, or use a profile or RAM role of "
+            "the Alibaba Cloud credential chain"
+            % (where, ", ".join(credentials), fsm_aliyun.ENV_KEY_ID, fsm_aliyun.ENV_KEY_SECRET)
         )
     unknown = sorted(set(given) - set(SOURCE_SPEC))
     if unknown:
@@ -154,11 +152,11 @@ def make_source(options):
     require_sync()
     endpoint = _text(options.get("endpoint"))
     timeout = options.get("timeout")
-    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-    if not 0 < timeout <= MAX_TIMEOUT:
+    timeout = fsm_aliyun.DEFAULT_TIMEOUT_S if timeout is None else timeout
+    if not 0 < timeout <= fsm_aliyun.MAX_TIMEOUT_S:
         raise common.OverdueError(
-            "timeout: %r is not valid; expected seconds, more than 0 and at most %d"
-            % (timeout, MAX_TIMEOUT)
+            "timeout: %r is not valid; expected seconds, more than 0 and at most %g"
+            % (timeout, fsm_aliyun.MAX_TIMEOUT_S)
         )
     return fsm_aliyun.AliyunSource(
         access_key_id=_text(options.get("access_key_id")),
@@ -221,46 +219,12 @@ def _run(settings, options, dry_run):
 
 def stopped(summary):
     """Why a sync that stopped part way stopped, in words, or None when it is complete."""
-    if summary.complete:
-        return None
-    data = summary.as_dict()
-    counts = data["counts"]
-    failed = next((c for c in data["clusters"] if c["status"] == "failed"), None)
-    where = ""
-    if failed is not None:
-        where = " at %s (%s): %s" % (failed["cluster_id"], failed["region"], failed["error"])
-    return (
-        "sync stopped%s; %d cluster(s) recorded and %d unchanged before it, %d untouched; "
-        "every cluster is either fully updated or untouched, sync again to finish"
-        % (where, counts["recorded"], counts["unchanged"], counts["untouched"])
-    )
+    return summary.stopped()
 
 
 def describe(summary):
-    """One line saying what a sync did, as the command line says it."""
-    data = summary.as_dict()
-    counts = data["counts"]
-    overdue = ""
-    if data["overdue"]:
-        since = data["overdue_since"]
-        overdue = " (overdue since %s)" % since if since else " (overdue)"
-    return (
-        "account %s: balance %s %s%s; %d cluster(s) in %s: %d %s, %d unchanged, %d failed, "
-        "%d untouched"
-        % (
-            data["account"],
-            data["balance"],
-            data["currency"],
-            overdue,
-            len(data["clusters"]),
-            ", ".join(data["regions"]),
-            counts["recorded"],
-            "would record" if summary.dry_run else "recorded",
-            counts["unchanged"],
-            counts["failed"],
-            counts["untouched"],
-        )
-    )
+    """One line saying what a sync did, in the words of the command line."""
+    return "; ".join(summary.lines())
 
 
 def _text(value):

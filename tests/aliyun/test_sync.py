@@ -194,3 +194,20 @@ def test_an_api_error_touches_nothing_and_names_the_api(
     assert "RequestId" in err
     assert "Traceback" not in err
     assert not (tmp_path / "clusters.db").exists()
+
+
+def test_human_output_says_since_when_and_from_what_the_balance_is_overdue(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    argv = ["sync", "--region", REGION, "--endpoint", fake.endpoint, "--protocol", "http"]
+    sync(capsys, fake)
+    fake.balance = "-11.19"
+    code, summary, _ = sync(capsys, fake)
+    assert code == 0
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        f"account default: balance -11.19 CNY (overdue, overdue since {summary['overdue_since']}, "
+        "from first_seen)",
+        "250 cluster(s) in cn-hangzhou: 0 recorded, 250 unchanged, 0 failed, 0 untouched",
+    ]

@@ -138,6 +138,21 @@ def test_a_negative_balance_moves_the_clusters_and_says_which(
     assert [e.kind for e in history(store_url, moved[0]["cluster_id"])] == ["balance_negative"]
 
 
+def test_the_message_words_an_overdue_balance_as_the_command_line_does(
+    run: Any, fake_aliyun: Any, store_url: str
+) -> None:
+    _fleet(fake_aliyun, 9)
+    run(account="team-data")
+    fake_aliyun.balance = "-11.19"
+    run(account="team-data")
+    result = run(account="team-data")
+    assert result["msg"] == (
+        f"account team-data: balance -11.19 CNY (overdue, overdue since {result['overdue_since']}, "
+        "from first_seen); 9 cluster(s) in cn-hangzhou: 0 recorded, 9 unchanged, 0 failed, "
+        "0 untouched"
+    )
+
+
 def test_check_mode_reads_the_cloud_and_writes_nothing(
     run: Any, fake_aliyun: Any, store_url: str, tmp_path: Path
 ) -> None:

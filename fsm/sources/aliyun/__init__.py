@@ -1,0 +1,436 @@
+"""Alibaba Cloud as a source of facts: the account balance and the EMR clusters.
+
+Install with ``pip install 'overdue-fsm[aliyun]'``: it brings the official SDKs
+``alibabacloud-bssopenapi20171214`` (QueryAccountBalance, QueryAccountTransactions)
+and ``alibabacloud-emr20210320`` (ListClusters, GetCluster). They are imported
+when an :class:`AliyunSource` is made, so this package loads without them.
+
+This module holds the API calls; ``_transport`` the SDK, the credentials and
+one call with retry, classification and scrubbing; ``_decode`` the response
+fields turned into the values of :mod:`fsm.sources.base`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Final, Generic, TypeVar
+
+from fsm.errors import InputError, SourceError
+from fsm.sources.base import (
+    SINCE_FIRST_SEEN,
+    SINCE_TRANSACTIONS,
+    AccountSnapshot,
+    AccountTransaction,
+    CloudCluster,
+    Snapshot,
+    derive_overdue_since,
+)
+from fsm.table import Billing
+from fsm.timeutil import format_time, parse_time
+from fsm.values import parse_cluster_id, parse_region
+
+from ._decode import (
+    CLUSTER_STATES,
+    RELEASED_REASON,
+    RELEASED_STATE,
+    cluster,
+    count,
+    mapping,
+    parse_amount,
+    sequence,
+    text,
+    transaction,
+    unexpected,
+)
+from ._transport import (
+    BACKOFF_CAP_S,
+    CREDENTIAL_ENV,
+    DEFAULT_BSS_ENDPOINT,
+    DEFAULT_TIMEOUT_S,
+    ENV_KEY_ID,
+    ENV_KEY_SECRET,
+    ENV_TOKEN,
+    INSTALL_HINT,
+    MAX_TIMEOUT_S,
+    Transport,
+    check_number,
+)
+
+__all__ = [
+    "BACKOFF_CAP_S",
+    "CLUSTER_STATES",
+    "CREDENTIAL_ENV",
+    "DEFAULT_BSS_ENDPOINT",
+    "DEFAULT_TIMEOUT_S",
+    "ENV_KEY_ID",
+    "ENV_KEY_SECRET",
+    "ENV_TOKEN",
+    "INSTALL_HINT",
+    "LABEL",
+    "LIST_PAGE_SIZE",
+    "MAX_PAGES",
+    "MAX_TIMEOUT_S",
+    "PAY_AS_YOU_GO",
+    "RELEASED_REASON",
+    "RELEASED_STATE",
+    "SINCE_FIRST_SEEN",
+    "SINCE_TRANSACTIONS",
+    "SUBSCRIPTION",
+    "TRANSACTIONS_PAGE_SIZE",
+    "TRANSACTIONS_WINDOW",
+    "AccountSnapshot",
+    "AccountTransaction",
+    "AliyunSource",
+    "CloudCluster",
+    "ClusterNotFoundError",
+    "Snapshot",
+    "derive_overdue_since",
+    "parse_amount",
+]
+
+log = logging.getLogger(__name__)
+
+#: What this source calls itself in the facts it records (``aliyun:<region>``).
+LABEL: Final = "aliyun"
+# Kept for callers of the module before billing became fsm.table.Billing.
+PAY_AS_YOU_GO: Final = Billing.PAY_AS_YOU_GO
+SUBSCRIPTION: Final = Billing.SUBSCRIPTION
+
+LIST_PAGE_SIZE: Final = 100  # ListClusters MaxResults: 1 to 100
+TRANSACTIONS_PAGE_SIZE: Final = 100
+TRANSACTIONS_WINDOW: Final = timedelta(days=30)  # the API's default window is one month
+MAX_PAGES: Final = 1000
+
+# Alibaba Cloud's region ids are narrower than any cloud's: a geography, then parts.
+_REGION_SHAPE: Final = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,5}$")
+_CLUSTER_NOT_FOUND: Final = re.compile(r"(?i)cluster.*not\.?found|not\.?found.*cluster")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Page(Generic[T]):
+    """One answer of a listing API: its items, TotalCount, and the NextToken if any."""
+
+    items: list[T]
+    total: int | None
+    request_id: str | None
+    next_token: str | None = None
+
+
+class ClusterNotFoundError(SourceError):
+    """GetCluster answered that the cluster does not exist in that region.
+
+    Whether that means "released" is the caller's call: the region may be wrong.
+    """
+
+    def __init__(
+        self,
+        api: str,
+        code: str,
+        message: str,
+        request_id: str | None,
+        *,
+        cluster_id: str,
+        region: str,
+    ) -> None:
+        super().__init__(api, code, message, request_id)
+        self.cluster_id = cluster_id
+        self.region = region
+
+
+class AliyunSource(Transport):
+    """Reads the account balance and the EMR clusters from Alibaba Cloud.
+
+    Credentials: ``access_key_id`` and ``access_key_secret`` (and
+    ``security_token`` for STS) when given; else ``ALIBABA_CLOUD_ACCESS_KEY_ID``
+    and ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (and ``ALIBABA_CLOUD_SECURITY_TOKEN``)
+    as set when the source is made; else the SDK's default credential chain
+    (profiles, ECS RAM role, OIDC...). ``endpoint`` overrides the EMR endpoint
+    (and BSS too, unless ``bss_endpoint`` is given) for private endpoints and
+    tests: ``host[:port]``, with ``protocol`` ``http`` or ``https``.
+    """
+
+    def __init__(
+        self,
+        *,
+        access_key_id: str | None = None,
+        access_key_secret: str | None = None,
+        security_token: str | None = None,
+        endpoint: str | None = None,
+        bss_endpoint: str | None = None,
+        protocol: str = "https",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        transactions_lookback_days: int = 90,
+    ) -> None:
+        lookback = check_number(
+            transactions_lookback_days,
+            "transactions_lookback_days",
+            1,
+            3650,
+            "whole days from 1 to 3650",
+            whole=True,
+        )
+        super().__init__(
+            access_key_id=access_key_id,
+            access_key_secret=access_key_secret,
+            security_token=security_token,
+            endpoint=endpoint,
+            bss_endpoint=bss_endpoint,
+            protocol=protocol,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+        )
+        self._lookback = timedelta(days=lookback)
+        self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    @property
+    def label(self) -> str:
+        return LABEL
+
+    # ---- public API ------------------------------------------------------
+
+    def account(self, *, since_from_transactions: bool = False) -> AccountSnapshot:
+        """The balance; with ``since_from_transactions``, when an overdue episode began."""
+        api = "QueryAccountBalance"
+        client, where = self._bss_client(api)
+        body = self._call(
+            api, where, partial(client.query_account_balance_with_options, self._runtime())
+        )
+        request_id = text(body.get("RequestId"))
+        data = mapping(body.get("Data"), api, "Data", request_id)
+        balance = parse_amount(
+            data.get("AvailableAmount"), "Data.AvailableAmount", api=api, request_id=request_id
+        )
+        currency = text(data.get("Currency")) or ""
+        overdue = balance < 0
+        if overdue and since_from_transactions:
+            since = self._overdue_since_from_transactions()
+            if since is not None:
+                return AccountSnapshot(balance, currency, True, since, SINCE_TRANSACTIONS)
+        return AccountSnapshot(balance, currency, overdue, None, SINCE_FIRST_SEEN)
+
+    def transactions(self, since: datetime, until: datetime) -> list[AccountTransaction]:
+        """Every account transaction created in [since, until], oldest first (all pages)."""
+        start, end = parse_time(since, "since"), parse_time(until, "until")
+        if start > end:
+            raise InputError(
+                "since", start.isoformat(), f"an instant no later than until ({end.isoformat()})"
+            )
+        api = "QueryAccountTransactions"
+        client, where = self._bss_client(api)
+        field = "Data.AccountTransactionsList"
+
+        def page(number: int, token: str | None) -> _Page[AccountTransaction]:
+            request = self._sdk.bss_models.QueryAccountTransactionsRequest(
+                create_time_start=format_time(start.replace(microsecond=0)),
+                create_time_end=format_time(end.replace(microsecond=0)),
+                page_num=number,
+                page_size=TRANSACTIONS_PAGE_SIZE,
+            )
+            body = self._call(
+                api,
+                where,
+                partial(client.query_account_transactions_with_options, request, self._runtime()),
+            )
+            request_id = text(body.get("RequestId"))
+            data = mapping(body.get("Data"), api, "Data", request_id)
+            total = count(data.get("TotalCount"), api, "Data.TotalCount", request_id)
+            holder = data.get("AccountTransactionsList")  # {"AccountTransactionsList": [...]}
+            inner = None if holder is None else mapping(holder, api, field, request_id)
+            items = None if inner is None else inner.get("AccountTransactionsList")
+            entries = sequence(items, api, field + ".AccountTransactionsList", request_id)
+            return _Page([transaction(e, api, request_id) for e in entries], total, request_id)
+
+        newest_first = _all_pages(api, None, "transactions", page, by_token=False)
+        # The API lists newest first; keep its order for entries of the same second.
+        oldest_first = newest_first[::-1]
+        return sorted(oldest_first, key=lambda t: t.at)
+
+    def clusters(self, region: str) -> list[CloudCluster]:
+        """Every cluster of ``region`` (ListClusters, all pages); all or nothing."""
+        region = _region(region)
+        api = "ListClusters"
+        client, where = self._emr_client(region, api)
+
+        def page(number: int, token: str | None) -> _Page[CloudCluster]:
+            request = self._sdk.emr_models.ListClustersRequest(
+                region_id=region, max_results=LIST_PAGE_SIZE, next_token=token
+            )
+            body = self._call(
+                api, where, partial(client.list_clusters_with_options, request, self._runtime())
+            )
+            request_id = text(body.get("RequestId"))
+            items = sequence(body.get("Clusters"), api, "Clusters", request_id)
+            return _Page(
+                [cluster(item, region, api, request_id) for item in items],
+                count(body.get("TotalCount"), api, "TotalCount", request_id),
+                request_id,
+                text(body.get("NextToken")),
+            )
+
+        return _all_pages(api, region, "clusters", page, by_token=True, key=lambda c: c.cluster_id)
+
+    def cluster(self, region: str, cluster_id: str) -> CloudCluster:
+        """One cluster (GetCluster); :class:`ClusterNotFoundError` when the cloud has none."""
+        region = _region(region)
+        cluster_id = parse_cluster_id(cluster_id)
+        api = "GetCluster"
+        client, where = self._emr_client(region, api)
+        request = self._sdk.emr_models.GetClusterRequest(region_id=region, cluster_id=cluster_id)
+        try:
+            body = self._call(
+                api, where, partial(client.get_cluster_with_options, request, self._runtime())
+            )
+        except SourceError as err:
+            if not _CLUSTER_NOT_FOUND.search(err.code):
+                raise
+            raise ClusterNotFoundError(
+                api,
+                err.code,
+                f"{region}: no cluster {cluster_id}",
+                err.request_id,
+                cluster_id=cluster_id,
+                region=region,
+            ) from None
+        request_id = text(body.get("RequestId"))
+        found = cluster(
+            mapping(body.get("Cluster"), api, "Cluster", request_id), region, api, request_id
+        )
+        if found.cluster_id != cluster_id:
+            raise unexpected(
+                api,
+                "Cluster.ClusterId",
+                found.cluster_id,
+                f"the cluster asked for, {cluster_id}",
+                request_id,
+            )
+        return found
+
+    def snapshot(
+        self, regions: Sequence[str], *, since_from_transactions: bool = False
+    ) -> Snapshot:
+        """The account and every cluster of ``regions``; any failure fails it all."""
+        if isinstance(regions, str) or not isinstance(regions, Sequence):
+            raise InputError("regions", regions, "a list of region ids such as ['cn-hangzhou']")
+        wanted: list[str] = []
+        for region in regions:
+            checked = _region(region)
+            if checked not in wanted:
+                wanted.append(checked)
+        if not wanted:
+            raise InputError("regions", list(regions), "at least one region id such as cn-hangzhou")
+        fetched_at = self._clock()
+        account = self.account(since_from_transactions=since_from_transactions)
+        clusters: list[CloudCluster] = []
+        for region in wanted:
+            clusters.extend(self.clusters(region))
+        return Snapshot(account, clusters, wanted, fetched_at, self.label)
+
+    # ---- overdue start -----------------------------------------------------
+
+    def _overdue_since_from_transactions(self) -> datetime | None:
+        now = self._clock()
+        floor = now - self._lookback
+        entries: list[AccountTransaction] = []
+        end = now
+        while end > floor:
+            start = max(floor, end - TRANSACTIONS_WINDOW)
+            window = self.transactions(start, end)
+            entries = window + entries
+            if any(t.balance >= 0 for t in window):
+                break  # the negative stretch began after this entry: it is complete
+            end = start - timedelta(seconds=1)
+        since = derive_overdue_since(entries)
+        if since is None:
+            log.warning(
+                "the balance is negative but no transaction of the last %d days left it negative; "
+                "the overdue start falls back to the first time it was seen",
+                self._lookback.days,
+            )
+        elif all(t.balance < 0 for t in entries):
+            log.warning(
+                "the balance has been negative for all %d days looked back; the overdue start "
+                "(%s) is the earliest transaction seen, and the real one may be earlier",
+                self._lookback.days,
+                since.isoformat(),
+            )
+        return since
+
+
+def _region(value: object) -> str:
+    """A region id (:func:`fsm.values.parse_region`) of the shape Alibaba Cloud gives them."""
+    try:
+        checked: str | None = parse_region(value)
+    except InputError:
+        checked = None
+    if checked is None or not _REGION_SHAPE.match(checked):
+        raise InputError("region", value, "an Alibaba Cloud region id such as cn-hangzhou")
+    return checked
+
+
+def _all_pages(
+    api: str,
+    region: str | None,
+    noun: str,
+    fetch: Callable[[int, str | None], _Page[T]],
+    *,
+    by_token: bool,
+    key: Callable[[T], Hashable] | None = None,
+) -> list[T]:
+    """Every item of a listing, all pages, or a SourceError: a listing is all or nothing.
+
+    ``by_token``: pages follow NextToken until there is none (a token handed back
+    twice is a loop); else pages are numbered until one is empty or TotalCount is
+    reached. ``key`` drops items listed twice; ``region`` leads each message.
+    """
+    context = "" if region is None else f"{region}: "
+    found: dict[Hashable, T] = {}
+    token: str | None = None
+    used: set[str] = set()
+    total: int | None = None
+    request_id: str | None = None
+    for number in range(1, MAX_PAGES + 1):
+        page = fetch(number, token)
+        total, request_id = page.total, page.request_id
+        for item in page.items:
+            found[len(found) if key is None else key(item)] = item
+        log.debug(
+            "%s %s: page %d had %d %s (total %s)", api, region, number, len(page.items), noun, total
+        )
+        if not by_token:
+            if not page.items or (total is not None and len(found) >= total):
+                break
+            continue
+        if not page.next_token:
+            break
+        if page.next_token in used or page.next_token == token:
+            raise SourceError(
+                api,
+                "PagingLoop",
+                f"{context}page {number} handed back a NextToken already used, "
+                "so the listing cannot be completed",
+                request_id,
+            )
+        used.add(page.next_token)
+        token = page.next_token
+    else:
+        raise SourceError(
+            api, "TooManyPages", f"{context}more than {MAX_PAGES} pages of {noun}", request_id
+        )
+    if total is not None and len(found) < total:
+        raise SourceError(
+            api,
+            "IncompleteListing",
+            f"{context}the listing ended after {len(found)} of {total} {noun} (TotalCount)",
+            request_id,
+        )
+    return list(found.values())

@@ -1,0 +1,199 @@
+"""Response fields to values: Alibaba Cloud's wire spellings through the domain's parsers.
+
+Each field is checked for the shape the API writes (epoch milliseconds as
+digits, amounts with thousands separators), then parsed by the one parser of
+its value in :mod:`fsm.values` or :mod:`fsm.timeutil`. A field that fails
+becomes a :class:`~fsm.errors.SourceError` ``UnexpectedResponse`` naming the
+API and the RequestId, worded as the domain words a bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from fsm.errors import InputError, SourceError
+from fsm.sources.base import AccountTransaction, CloudCluster
+from fsm.table import BILLING_ALIASES, Billing
+from fsm.timeutil import parse_time, parse_time_ms
+from fsm.values import parse_amount as parse_domain_amount
+from fsm.values import parse_cluster_id
+
+log = logging.getLogger(__name__)
+
+#: ClusterState values of EMR 2021-03-20 (ListClusters / GetCluster).
+CLUSTER_STATES: Final = frozenset(
+    {
+        "STARTING",
+        "START_FAILED",
+        "BOOTSTRAPPING",
+        "RUNNING",
+        "TERMINATING",
+        "TERMINATED",
+        "TERMINATED_WITH_ERRORS",
+        "TERMINATE_FAILED",
+    }
+)
+#: A cluster in this state, for this StateChangeReason.Code, was released by its owner.
+RELEASED_STATE: Final = "TERMINATED"
+RELEASED_REASON: Final = "UserRequest"
+
+#: PaymentType as EMR writes it: the API spellings, and those of the older EMR API.
+PAYMENT_TYPES: Final[Mapping[str, Billing]] = {
+    **BILLING_ALIASES,
+    "PostPaid": Billing.PAY_AS_YOU_GO,
+    "PrePaid": Billing.SUBSCRIPTION,
+}
+
+# The wire shape of an amount: digits, optionally in groups of three ("1,234.50").
+_AMOUNT: Final = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+_AMOUNT_EXPECTED: Final = "a decimal amount such as -11.19"
+
+
+def unexpected(
+    api: str, field: str, value: object, expected: str, request_id: str | None
+) -> SourceError:
+    """The error for a response field that is not what the API documents."""
+    return SourceError(
+        api or "response",
+        "UnexpectedResponse",
+        str(InputError(field, value, expected)),
+        request_id,
+    )
+
+
+def text(value: object) -> str | None:
+    """A non-empty string, or None (the SDK writes a missing value as 'None')."""
+    if value is None or isinstance(value, bool):
+        return None
+    result = str(value).strip() if isinstance(value, str | int) else None
+    return result if result and result != "None" else None
+
+
+def mapping(value: object, api: str, field: str, request_id: str | None) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise unexpected(api, field, value, "an object", request_id)
+    return value
+
+
+def sequence(value: object, api: str, field: str, request_id: str | None) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise unexpected(api, field, value, "a list", request_id)
+    return value
+
+
+def count(value: object, api: str, field: str, request_id: str | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise unexpected(api, field, value, "a count", request_id)
+    return int(value)
+
+
+def parse_amount(
+    value: object, field: str, *, api: str = "", request_id: str | None = None
+) -> Decimal:
+    """A decimal amount from the API ("-11.19", "1,234.50"); never through float arithmetic.
+
+    A JSON number the SDK already turned into a float goes through its shortest repr.
+    """
+    shown = str(value).strip() if isinstance(value, str | int | float | Decimal) else None
+    if isinstance(value, bool) or shown is None or not _AMOUNT.match(shown):
+        raise unexpected(api, field, value, _AMOUNT_EXPECTED, request_id)
+    try:
+        return parse_domain_amount(shown.replace(",", ""), field)
+    except InputError as err:
+        raise unexpected(api, field, value, err.expected, request_id) from None
+
+
+def epoch_ms(value: object, api: str, field: str, request_id: str | None) -> datetime | None:
+    """Epoch milliseconds as EMR writes them (digits); 0 or absent is "none"."""
+    if value is None or value == "" or value == 0 or value == "0":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise unexpected(api, field, value, "epoch milliseconds", request_id)
+    try:
+        return parse_time_ms(int(value), field)
+    except InputError as err:
+        raise unexpected(api, field, value, err.expected, request_id) from None
+
+
+def instant(value: object, api: str, field: str, request_id: str | None) -> datetime:
+    """An ISO 8601 instant with Z or an offset (2020-03-10T02:03:20Z); never naive."""
+    if not isinstance(value, str):
+        raise unexpected(api, field, value, "an ISO 8601 instant with Z or an offset", request_id)
+    try:
+        return parse_time(value, field)
+    except InputError as err:
+        raise unexpected(api, field, value, err.expected, request_id) from None
+
+
+def cluster(item: object, region: str, api: str, request_id: str | None) -> CloudCluster:
+    """One entry of ListClusters (or the Cluster of GetCluster)."""
+    data = mapping(item, api, "Clusters[]", request_id)
+    try:
+        cluster_id = parse_cluster_id(text(data.get("ClusterId")), "ClusterId")
+    except InputError as err:
+        raise unexpected(
+            api, "ClusterId", data.get("ClusterId"), err.expected, request_id
+        ) from None
+    state = text(data.get("ClusterState"))
+    if state is None:
+        raise unexpected(
+            api,
+            f"{cluster_id}.ClusterState",
+            data.get("ClusterState"),
+            "a cluster state",
+            request_id,
+        )
+    if state not in CLUSTER_STATES:
+        log.debug("%s: cluster %s has an undocumented state %s", api, cluster_id, state)
+    billing = PAYMENT_TYPES.get(text(data.get("PaymentType")) or "")
+    if billing is None:
+        raise unexpected(
+            api,
+            f"{cluster_id}.PaymentType",
+            data.get("PaymentType"),
+            " or ".join(BILLING_ALIASES),
+            request_id,
+        )
+    reason_raw = data.get("StateChangeReason")
+    reason = text(reason_raw.get("Code")) if isinstance(reason_raw, Mapping) else None
+    released = state == RELEASED_STATE and reason == RELEASED_REASON
+    return CloudCluster(
+        cluster_id=cluster_id,
+        region=region,
+        name=text(data.get("ClusterName")) or "",
+        billing=billing,
+        expires_at=epoch_ms(data.get("ExpireTime"), api, f"{cluster_id}.ExpireTime", request_id)
+        if billing is Billing.SUBSCRIPTION
+        else None,
+        released=released,
+        released_at=epoch_ms(data.get("EndTime"), api, f"{cluster_id}.EndTime", request_id)
+        if released
+        else None,
+        state=state,
+        state_reason=reason,
+    )
+
+
+def transaction(item: object, api: str, request_id: str | None) -> AccountTransaction:
+    """One entry of QueryAccountTransactions."""
+    data = mapping(item, api, "AccountTransactionsList[]", request_id)
+    number = text(data.get("TransactionNumber")) or ""
+    where = f"transaction {number}"
+    return AccountTransaction(
+        at=instant(data.get("TransactionTime"), api, f"{where}.TransactionTime", request_id),
+        amount=parse_amount(data.get("Amount"), f"{where}.Amount", api=api, request_id=request_id),
+        balance=parse_amount(
+            data.get("Balance"), f"{where}.Balance", api=api, request_id=request_id
+        ),
+        flow=text(data.get("TransactionFlow")) or "",
+        number=number,
+    )
