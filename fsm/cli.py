@@ -22,7 +22,7 @@ from .decisions import Decision, deadline_ahead, decide, report
 from .diagram import mermaid
 from .docs import all_tables
 from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
-from .lifecycle import Cluster
+from .lifecycle import evaluate
 from .observations import Observation
 from .policy import Policy
 from .table import Verdict
@@ -486,20 +486,25 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
             return store.load(parse_cluster_id(args.cluster_id)).state(now)
     if args.billing is None:
         raise InputError("--billing", None, "pay_as_you_go or subscription when facts are given")
-    cluster = Cluster(
+    overdue_since = _time_option(args, "overdue_since")
+    released_at = _time_option(args, "released_at")
+    # What the facts say was seen, as of --now. Built as is: each event it stands for is
+    # checked against --now and the future tolerance when it is recorded.
+    seen = Observation(
+        at=now,
+        overdue_since=overdue_since,
+        released=released_at is not None,
+        released_at=released_at,
+    )
+    return evaluate(
         args.cluster_id,
         args.billing,
-        account=args.account or "default",
+        account=args.account,
         expires_at=_expiry_option(args),
+        observation=seen,
         policy=_load_policy(args),
+        now=now,
     )
-    overdue_since = _time_option(args, "overdue_since")
-    if overdue_since is not None:
-        cluster.balance_negative(overdue_since, now=now)
-    released_at = _time_option(args, "released_at")
-    if released_at is not None:
-        cluster.released(released_at, now=now)
-    return cluster.state(now)
 
 
 def _time_option(args: argparse.Namespace, name: str) -> datetime | None:

@@ -6,9 +6,11 @@ them derives a phase or a verdict on its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from .errors import InputError
 from .schedule import becomes
 from .table import PHASES, Category, Phase, Verdict
 from .timeutil import format_time, optional_format
@@ -81,6 +83,39 @@ def decide(state: ClusterState, operation: str, *, strict: bool = False) -> Deci
         strict=strict,
         state=state,
     )
+
+
+class Decisions(NamedTuple):
+    """The answers for several operations asked about at once, and the one that counts."""
+
+    decisions: tuple[Decision, ...]
+
+    @property
+    def deciding(self) -> Decision:
+        """The decision that stands for all: the first denied one, else the first."""
+        return next((d for d in self.decisions if not d.allowed), self.decisions[0])
+
+    @property
+    def allowed(self) -> bool:
+        return all(d.allowed for d in self.decisions)
+
+    @property
+    def denied(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if not d.allowed)
+
+    @property
+    def warnings(self) -> tuple[Decision, ...]:
+        """The allowed decisions that may still fail (verdict warn)."""
+        return tuple(d for d in self.decisions if d.allowed and d.verdict is Verdict.WARN)
+
+
+def decide_all(
+    state: ClusterState, operations: Sequence[str], *, strict: bool = False
+) -> Decisions:
+    """The verdict for each of ``operations`` (at least one), and which of them decides."""
+    if not operations:
+        raise InputError("operations", [], "at least one operation to decide")
+    return Decisions(tuple(decide(state, operation, strict=strict) for operation in operations))
 
 
 def undecidable(cluster_id: str, operation: str, why: str, *, strict: bool = False) -> Decision:

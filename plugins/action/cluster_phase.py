@@ -57,7 +57,7 @@ class ActionModule(ActionBase):
             settings.policy.category(operation)  # bad input fails before anything is recorded
 
         if settings.stateless:
-            state, _outcomes = common.evaluate(cluster_id, args, settings)
+            state = common.evaluate(cluster_id, args, settings)
             before, changed, entered = None, False, []
         else:
             state, before, changed, entered = self._observe(cluster_id, args, settings, check_mode)
@@ -93,20 +93,16 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _require(state, operations, strict):
-        decisions = [common.fsm.decide(state, operation, strict=strict) for operation in operations]
-        denied = [d for d in decisions if not d.allowed]
-        deciding = denied[0] if denied else decisions[0]
+        asked = common.fsm.decide_all(state, operations, strict=strict)
         out = {
-            "decision": deciding.as_dict(),
-            "decisions": [d.as_dict() for d in decisions],
+            "decision": asked.deciding.as_dict(),
+            "decisions": [d.as_dict() for d in asked.decisions],
         }
-        warn = common.fsm.Verdict.WARN
-        warnings = [d.reason for d in decisions if d.allowed and d.verdict is warn]
-        if warnings:
-            out["warnings"] = warnings
-        if denied:
+        if asked.warnings:
+            out["warnings"] = [d.reason for d in asked.warnings]
+        if asked.denied:
             out["failed"] = True
-            out["msg"] = " | ".join(d.reason for d in denied)
+            out["msg"] = " | ".join(d.reason for d in asked.denied)
         return out
 
 

@@ -363,30 +363,22 @@ def observation(args, now):
 
 
 def evaluate(cluster_id, args, settings):
-    """A cluster evaluated from the facts given alone (stateless: nothing is read or written).
-
-    Returns (state, outcomes).
-    """
+    """A cluster evaluated from the facts given alone (stateless: nothing is read or written)."""
     billing = _plain(args.get("billing"))
     if billing is None:
         raise OverdueError(
             "billing is required with store: none (pay_as_you_go or subscription): "
             "the facts given are all there is to evaluate"
         )
-    policy = settings.policy
-    cluster = fsm.Cluster(
-        fsm.parse_cluster_id(_plain(cluster_id)),
+    return fsm.evaluate(
+        _plain(cluster_id),
         billing,
-        account=_plain(args.get("account")) or "default",
+        account=_plain(args.get("account")),
         expires_at=_plain(args.get("expires_at")),
-        policy=policy,
+        observation=observation(args, settings.now),
+        policy=settings.policy,
+        now=settings.now,
     )
-    outcomes = []
-    seen = observation(args, settings.now)
-    if seen is not None:
-        for event in fsm.events_for(seen):
-            outcomes.append(cluster.record(event, now=settings.now))
-    return cluster.state(settings.now), outcomes
 
 
 def report(state, operation=None, strict=False):
@@ -444,7 +436,7 @@ def lookup_states(plugin, terms, settings):
     if settings.stateless:
         facts = {name: plugin.get_option(name) for name in (*FACT_OPTIONS, *OBSERVATION_OPTIONS)}
         for term in terms:
-            states.append((term, evaluate(term, facts, settings)[0]))
+            states.append((term, evaluate(term, facts, settings)))
         return states
     store = reader(settings)
     for term in terms:
