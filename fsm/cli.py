@@ -21,6 +21,7 @@ from . import __version__
 from .decisions import Decision, deadline_ahead, decide, report
 from .diagram import mermaid
 from .docs import all_tables
+from .environment import POLICY_ENV, STORE_ENV
 from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
 from .lifecycle import evaluate
 from .observations import Observation
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from .sync import SyncSummary
 
 EXIT_OK, EXIT_DENIED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-POLICY_ENV = "OVERDUE_FSM_POLICY"
 TABLES = ("phases", "transitions", "operations", "verdicts")
 
 
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="URL",
         help="sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
-        "(default: $OVERDUE_FSM_STORE, else ~/.local/state/overdue-fsm/clusters.db)",
+        f"(default: ${STORE_ENV}, else ~/.local/state/overdue-fsm/clusters.db)",
     )
     reading = _Parser(add_help=False)
     reading.add_argument(

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from ..environment import STORE_ENV as STORE_ENV  # its home; re-exported for the store
 from ..errors import InputError
 
-STORE_ENV: Final = "OVERDUE_FSM_STORE"
 EXPECTED_URL: Final = (
     "sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
     "(optionally ?schema=NAME for PostgreSQL)"
@@ -58,8 +58,12 @@ def default_store_url() -> str:
     state_home = os.environ.get("XDG_STATE_HOME", "").strip()
     if not state_home or not os.path.isabs(state_home):
         state_home = os.path.join(os.path.expanduser("~"), ".local", "state")
-    path = os.path.join(os.path.abspath(state_home), "overdue-fsm", "clusters.db")
-    return "sqlite://" + quote(path)
+    return sqlite_url(os.path.join(state_home, "overdue-fsm", "clusters.db"))
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """The store URL of the SQLite file at ``path`` (made absolute, quoted for a URL)."""
+    return "sqlite://" + quote(os.path.abspath(path))
 
 
 def parse_store_url(url: object) -> StoreURL:
