@@ -7,26 +7,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.overdue.emr.plugins.plugin_utils import common
-
-# Mirrors the options of plugins/modules/cluster_phase.py and its fragments
-# (a unit test keeps them equal).
-ARGUMENT_SPEC = {
-    "cluster_id": {"type": "str", "required": True},
-    "billing": {"type": "str"},
-    "account": {"type": "str"},
-    "expires_at": {"type": "raw"},
-    "balance": {"type": "raw"},
-    "overdue_since": {"type": "raw"},
-    "renewed_until": {"type": "raw"},
-    "released": {"type": "bool", "default": False},
-    "observed_at": {"type": "raw"},
-    "require": {"type": "list", "elements": "str", "default": []},
-    "strict": {"type": "bool", "default": False},
-    "store": {"type": "str"},
-    "policy": {"type": "str"},
-    "now": {"type": "raw"},
-}
+from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, common
 
 
 class ActionModule(ActionBase):
@@ -39,7 +20,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
 
-        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        validation, args = self.validate_argument_spec(
+            argument_spec=argspec.of_module(self.ansible_name)
+        )
         del validation
         try:
             with common.user_errors(AnsibleActionFail):
