@@ -283,7 +283,7 @@ def _timeline(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{state.cluster_id} ({state.billing}, account {state.account})")
     for item in data["history"]:
-        print(f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})")
+        print(_transition_line(item))
     evaluated = data["evaluated_at"] or "now"
     print(f"  {evaluated}  now {state.phase}")
     for item in data["timeline"]:
@@ -381,8 +381,7 @@ def _history(args: argparse.Namespace) -> int:
         )
     print("transitions (in event time)")
     for transition in state.history:
-        item = transition.as_dict()
-        print(f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})")
+        print(_transition_line(transition.as_dict()))
     if not state.history:
         print("  none: the cluster is active")
     return EXIT_OK
@@ -588,6 +587,10 @@ def _print_sync(summary: SyncSummary) -> None:
         },
         [c.as_dict() for c in moved],
     )
+
+
+def _transition_line(item: dict[str, str]) -> str:
+    return f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})"
 
 
 def _print_table(columns: dict[str, str], rows: Sequence[dict[str, Any]]) -> None:

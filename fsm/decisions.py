@@ -142,14 +142,13 @@ def deadline_ahead(state: ClusterState) -> str | None:
         when = optional_format(state.phase_since)
         return f"data was deleted{'' if when is None else ' on ' + when}"
     timeline = state.timeline()
-    before = state.phase
-    for phase, at in timeline:
-        if not PHASES[phase].data_kept:
-            # What saves the data is what the phase right before deletion asks for.
-            remedy = PHASES[before].remedy(state.billing)
-            unless = f" unless you {remedy}" if remedy else ""
-            return f"data is deleted on {format_time(at)}{unless}"
-        before = phase
+    deletion = _deletion_ahead(state, timeline)
+    if deletion is not None:
+        # What saves the data is what the phase right before deletion asks for.
+        before, at = deletion
+        remedy = PHASES[before].remedy(state.billing)
+        unless = f" unless you {remedy}" if remedy else ""
+        return f"data is deleted on {format_time(at)}{unless}"
     if timeline:
         return becomes(*timeline[0])
     return None
@@ -193,9 +192,19 @@ def _data_deletion_at(
 ) -> datetime | None:
     if not PHASES[state.phase].data_kept:
         return state.phase_since
+    deletion = _deletion_ahead(state, timeline)
+    return None if deletion is None else deletion[1]
+
+
+def _deletion_ahead(
+    state: ClusterState, timeline: list[tuple[Phase, datetime]]
+) -> tuple[Phase, datetime] | None:
+    """When the data is deleted if nobody acts, and the phase it is deleted from."""
+    before = state.phase
     for phase, at in timeline:
         if not PHASES[phase].data_kept:
-            return at
+            return before, at
+        before = phase
     return None
 
 

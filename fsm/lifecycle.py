@@ -115,11 +115,10 @@ class _Run:
         self.overdue = True
         self.overdue_since = event.kwargs["at"]
 
-    def mark_overdue(self, event: EventData) -> None:
-        # An expired subscription has no overdue clock; the instant is kept
-        # for the report and the flag blocks renewal until a recharge.
-        self.overdue = True
-        self.overdue_since = event.kwargs["at"]
+    # An expired subscription has no overdue clock; the instant is kept for the
+    # report and the flag blocks renewal until a recharge. The table names the two
+    # effects apart for what they mean; what they do is the same.
+    mark_overdue = start_overdue_clock
 
     def clear_overdue(self, event: EventData) -> None:
         self.overdue = False
