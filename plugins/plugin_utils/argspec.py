@@ -12,6 +12,8 @@ extends, and the spec the task arguments are validated with is read from there.
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleError
+
 # What an option's documentation says that argument validation reads too.
 SPEC_KEYS = ("type", "required", "default", "choices", "elements", "aliases")
 
@@ -51,7 +53,9 @@ def of_module(name, no_log=()):
 
         found = module_loader.find_plugin_with_context(name)
         if not found.resolved:
-            raise LookupError("no documentation of the module %s" % name)
+            raise AnsibleError(
+                "the documentation of the module %s is missing; reinstall the collection" % name
+            )
         doc = get_docstring(found.plugin_resolved_path, fragment_loader, is_module=True)[0]
         spec = from_options(doc.get("options") or {}, no_log)
         _SPECS[key] = spec
