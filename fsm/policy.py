@@ -21,6 +21,7 @@ from .errors import InputError, PolicyError
 from .table import (
     LOCKED_CELLS,
     OPERATIONS,
+    PHASE_ALIASES,
     THRESHOLDS,
     VERDICT_COLUMNS,
     VERDICTS,
@@ -36,11 +37,21 @@ from .timeutil import format_duration, parse_duration
 _DURATIONS: Final = (*THRESHOLDS, "future_tolerance")
 _OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
-# ``overdue_grace`` in an override means both of its billing columns.
+# A phase split by billing (``overdue_grace``, or an alias of it) in an override means
+# each of its billing columns.
+_SPLIT_PHASES: Final = {
+    column.phase: tuple(c.name for c in VERDICT_COLUMNS if c.phase is column.phase)
+    for column in VERDICT_COLUMNS
+    if column.billing is not None
+}
 _COLUMN_GROUPS: Final = {
     **{name: (name,) for name in _COLUMN_NAMES},
-    "overdue_grace": ("overdue_grace_pay_as_you_go", "overdue_grace_subscription"),
-    "overdue-grace": ("overdue_grace_pay_as_you_go", "overdue_grace_subscription"),
+    **{str(phase): names for phase, names in _SPLIT_PHASES.items()},
+    **{
+        alias: _SPLIT_PHASES[phase]
+        for alias, phase in PHASE_ALIASES.items()
+        if phase in _SPLIT_PHASES
+    },
 }
 
 
