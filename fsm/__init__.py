@@ -8,7 +8,15 @@
 ('restricted', 'deny')
 """
 
-from .decisions import Decision, deadline_ahead, decide, report, undecidable
+from .decisions import (
+    Decision,
+    Decisions,
+    deadline_ahead,
+    decide,
+    decide_all,
+    report,
+    undecidable,
+)
 from .errors import (
     FsmError,
     InputError,
@@ -17,7 +25,7 @@ from .errors import (
     SourceError,
     StoreError,
 )
-from .lifecycle import Cluster
+from .lifecycle import Cluster, evaluate
 from .observations import Observation, events_for
 from .policy import Policy
 from .table import Billing, Category, EventKind, Phase, Verdict
@@ -42,6 +50,7 @@ __all__ = [
     "Cluster",
     "ClusterState",
     "Decision",
+    "Decisions",
     "Event",
     "EventKind",
     "FsmError",
@@ -59,6 +68,8 @@ __all__ = [
     "__version__",
     "deadline_ahead",
     "decide",
+    "decide_all",
+    "evaluate",
     "events_for",
     "parse_account",
     "parse_amount",

@@ -21,8 +21,9 @@ from . import __version__
 from .decisions import Decision, deadline_ahead, decide, report
 from .diagram import mermaid
 from .docs import all_tables
+from .environment import POLICY_ENV, STORE_ENV
 from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
-from .lifecycle import Cluster
+from .lifecycle import evaluate
 from .observations import Observation
 from .policy import Policy
 from .sources.aliyun import DEFAULT_TIMEOUT_S
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from .sync import SyncSummary
 
 EXIT_OK, EXIT_DENIED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-POLICY_ENV = "OVERDUE_FSM_POLICY"
 TABLES = ("phases", "transitions", "operations", "verdicts")
 
 
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="URL",
         help="sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
-        "(default: $OVERDUE_FSM_STORE, else ~/.local/state/overdue-fsm/clusters.db)",
+        f"(default: ${STORE_ENV}, else ~/.local/state/overdue-fsm/clusters.db)",
     )
     reading = _Parser(add_help=False)
     reading.add_argument(
@@ -286,7 +286,7 @@ def _timeline(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{state.cluster_id} ({state.billing}, account {state.account})")
     for item in data["history"]:
-        print(f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})")
+        print(_transition_line(item))
     evaluated = data["evaluated_at"] or "now"
     print(f"  {evaluated}  now {state.phase}")
     for item in data["timeline"]:
@@ -384,8 +384,7 @@ def _history(args: argparse.Namespace) -> int:
         )
     print("transitions (in event time)")
     for transition in state.history:
-        item = transition.as_dict()
-        print(f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})")
+        print(_transition_line(transition.as_dict()))
     if not state.history:
         print("  none: the cluster is active")
     return EXIT_OK
@@ -489,20 +488,25 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
             return store.load(parse_cluster_id(args.cluster_id)).state(now)
     if args.billing is None:
         raise InputError("--billing", None, "pay_as_you_go or subscription when facts are given")
-    cluster = Cluster(
+    overdue_since = _time_option(args, "overdue_since")
+    released_at = _time_option(args, "released_at")
+    # What the facts say was seen, as of --now. Built as is: each event it stands for is
+    # checked against --now and the future tolerance when it is recorded.
+    seen = Observation(
+        at=now,
+        overdue_since=overdue_since,
+        released=released_at is not None,
+        released_at=released_at,
+    )
+    return evaluate(
         args.cluster_id,
         args.billing,
-        account=args.account or "default",
+        account=args.account,
         expires_at=_expiry_option(args),
+        observation=seen,
         policy=_load_policy(args),
+        now=now,
     )
-    overdue_since = _time_option(args, "overdue_since")
-    if overdue_since is not None:
-        cluster.balance_negative(overdue_since, now=now)
-    released_at = _time_option(args, "released_at")
-    if released_at is not None:
-        cluster.released(released_at, now=now)
-    return cluster.state(now)
 
 
 def _time_option(args: argparse.Namespace, name: str) -> datetime | None:
@@ -577,6 +581,10 @@ def _print_sync(summary: SyncSummary) -> None:
         },
         [c.as_dict() for c in moved],
     )
+
+
+def _transition_line(item: dict[str, str]) -> str:
+    return f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})"
 
 
 def _print_table(columns: dict[str, str], rows: Sequence[dict[str, Any]]) -> None:

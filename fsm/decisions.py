@@ -6,9 +6,11 @@ them derives a phase or a verdict on its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from .errors import InputError
 from .schedule import becomes
 from .table import PHASES, Category, Phase, Verdict
 from .timeutil import format_time, optional_format
@@ -83,6 +85,39 @@ def decide(state: ClusterState, operation: str, *, strict: bool = False) -> Deci
     )
 
 
+class Decisions(NamedTuple):
+    """The answers for several operations asked about at once, and the one that counts."""
+
+    decisions: tuple[Decision, ...]
+
+    @property
+    def deciding(self) -> Decision:
+        """The decision that stands for all: the first denied one, else the first."""
+        return next((d for d in self.decisions if not d.allowed), self.decisions[0])
+
+    @property
+    def allowed(self) -> bool:
+        return all(d.allowed for d in self.decisions)
+
+    @property
+    def denied(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if not d.allowed)
+
+    @property
+    def warnings(self) -> tuple[Decision, ...]:
+        """The allowed decisions that may still fail (verdict warn)."""
+        return tuple(d for d in self.decisions if d.allowed and d.verdict is Verdict.WARN)
+
+
+def decide_all(
+    state: ClusterState, operations: Sequence[str], *, strict: bool = False
+) -> Decisions:
+    """The verdict for each of ``operations`` (at least one), and which of them decides."""
+    if not operations:
+        raise InputError("operations", [], "at least one operation to decide")
+    return Decisions(tuple(decide(state, operation, strict=strict) for operation in operations))
+
+
 def undecidable(cluster_id: str, operation: str, why: str, *, strict: bool = False) -> Decision:
     """Fail closed: the guard could not determine the phase, so nothing runs."""
     return Decision(
@@ -107,14 +142,13 @@ def deadline_ahead(state: ClusterState) -> str | None:
         when = optional_format(state.phase_since)
         return f"data was deleted{'' if when is None else ' on ' + when}"
     timeline = state.timeline()
-    before = state.phase
-    for phase, at in timeline:
-        if not PHASES[phase].data_kept:
-            # What saves the data is what the phase right before deletion asks for.
-            remedy = PHASES[before].remedy(state.billing)
-            unless = f" unless you {remedy}" if remedy else ""
-            return f"data is deleted on {format_time(at)}{unless}"
-        before = phase
+    deletion = _deletion_ahead(state, timeline)
+    if deletion is not None:
+        # What saves the data is what the phase right before deletion asks for.
+        before, at = deletion
+        remedy = PHASES[before].remedy(state.billing)
+        unless = f" unless you {remedy}" if remedy else ""
+        return f"data is deleted on {format_time(at)}{unless}"
     if timeline:
         return becomes(*timeline[0])
     return None
@@ -158,9 +192,19 @@ def _data_deletion_at(
 ) -> datetime | None:
     if not PHASES[state.phase].data_kept:
         return state.phase_since
+    deletion = _deletion_ahead(state, timeline)
+    return None if deletion is None else deletion[1]
+
+
+def _deletion_ahead(
+    state: ClusterState, timeline: list[tuple[Phase, datetime]]
+) -> tuple[Phase, datetime] | None:
+    """When the data is deleted if nobody acts, and the phase it is deleted from."""
+    before = state.phase
     for phase, at in timeline:
         if not PHASES[phase].data_kept:
-            return at
+            return before, at
+        before = phase
     return None
 
 

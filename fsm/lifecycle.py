@@ -22,6 +22,7 @@ from transitions.core import Event as TransitionsEvent
 
 from .decisions import Decision, decide, report
 from .errors import InputError
+from .observations import Observation, events_for
 from .policy import Policy
 from .schedule import SCHEDULE, TIMED_BY_TRIGGER, deadline
 from .table import (
@@ -114,11 +115,10 @@ class _Run:
         self.overdue = True
         self.overdue_since = event.kwargs["at"]
 
-    def mark_overdue(self, event: EventData) -> None:
-        # An expired subscription has no overdue clock; the instant is kept
-        # for the report and the flag blocks renewal until a recharge.
-        self.overdue = True
-        self.overdue_since = event.kwargs["at"]
+    # An expired subscription has no overdue clock; the instant is kept for the
+    # report and the flag blocks renewal until a recharge. The table names the two
+    # effects apart for what they mean; what they do is the same.
+    mark_overdue = start_overdue_clock
 
     def clear_overdue(self, event: EventData) -> None:
         self.overdue = False
@@ -545,3 +545,35 @@ class Cluster:
     ) -> dict[str, Any]:
         """Everything about the cluster at ``now`` as a JSON-serialisable dict."""
         return report(self.state(now), operation=operation, strict=strict)
+
+
+# -- stateless ---------------------------------------------------------------------------
+
+
+def evaluate(
+    cluster_id: str,
+    billing: Billing | str,
+    *,
+    account: str | None = None,
+    expires_at: TimeInput | None = None,
+    observation: Observation | None = None,
+    policy: Policy | None = None,
+    now: TimeInput | None = None,
+) -> ClusterState:
+    """A cluster evaluated at ``now`` from the facts given alone: nothing is read or kept.
+
+    What was observed (a negative balance since when, a renewal, a release) becomes
+    events through :func:`fsm.observations.events_for`, as it does for a stored cluster.
+    """
+    at = utcnow() if now is None else parse_time(now, "now")
+    cluster = Cluster(
+        cluster_id,
+        billing,
+        account=account or "default",
+        expires_at=expires_at,
+        policy=policy,
+    )
+    if observation is not None:
+        for event in events_for(observation):
+            cluster.record(event, now=at)
+    return cluster.state(at)

@@ -21,6 +21,7 @@ from .errors import InputError, PolicyError
 from .table import (
     LOCKED_CELLS,
     OPERATIONS,
+    PHASE_ALIASES,
     THRESHOLDS,
     VERDICT_COLUMNS,
     VERDICTS,
@@ -32,13 +33,25 @@ from .table import (
 )
 from .timeutil import format_duration, parse_duration
 
+# Every duration a policy holds: the thresholds of the lifecycle, then the tolerance.
+_DURATIONS: Final = (*THRESHOLDS, "future_tolerance")
 _OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
-# ``overdue_grace`` in an override means both of its billing columns.
+# A phase split by billing (``overdue_grace``, or an alias of it) in an override means
+# each of its billing columns.
+_SPLIT_PHASES: Final = {
+    column.phase: tuple(c.name for c in VERDICT_COLUMNS if c.phase is column.phase)
+    for column in VERDICT_COLUMNS
+    if column.billing is not None
+}
 _COLUMN_GROUPS: Final = {
     **{name: (name,) for name in _COLUMN_NAMES},
-    "overdue_grace": ("overdue_grace_pay_as_you_go", "overdue_grace_subscription"),
-    "overdue-grace": ("overdue_grace_pay_as_you_go", "overdue_grace_subscription"),
+    **{str(phase): names for phase, names in _SPLIT_PHASES.items()},
+    **{
+        alias: _SPLIT_PHASES[phase]
+        for alias, phase in PHASE_ALIASES.items()
+        if phase in _SPLIT_PHASES
+    },
 }
 
 
@@ -65,7 +78,7 @@ class Policy:
     def __post_init__(self) -> None:
         self._validate()
         # Looked up once per step and per decision across whole fleets: precompute.
-        thresholds = {name: getattr(self, name) for name in (*THRESHOLDS, "future_tolerance")}
+        thresholds = {name: getattr(self, name) for name in _DURATIONS}
         verdicts = {
             (category, column.phase, billing): self.verdict_overrides.get(
                 (category, column.name), VERDICTS[category][index]
@@ -105,14 +118,14 @@ class Policy:
         """Build a policy from the parsed form of a policy file."""
         if not isinstance(document, Mapping):
             raise PolicyError(source, document, "a mapping of policy keys")
-        known = {*THRESHOLDS, "future_tolerance", "operations", "verdicts"}
+        known = {*_DURATIONS, "operations", "verdicts"}
         for key in document:
             if key not in known:
                 raise PolicyError(
                     f"{source}: {key}", document[key], f"one of the keys {', '.join(sorted(known))}"
                 )
         durations: dict[str, timedelta] = {}
-        for key in (*THRESHOLDS, "future_tolerance"):
+        for key in _DURATIONS:
             if key in document:
                 durations[key] = _duration(document[key], f"{source}: {key}")
         operations = dict(OPERATIONS)
@@ -151,8 +164,7 @@ class Policy:
                 column.name: str(self.cell(category, column)) for column in VERDICT_COLUMNS
             }
         return {
-            **{key: format_duration(self.threshold(key)) for key in THRESHOLDS},
-            "future_tolerance": format_duration(self.future_tolerance),
+            **{key: format_duration(self.threshold(key)) for key in _DURATIONS},
             "operations": {name: str(category) for name, category in self.operations.items()},
             "verdicts": verdicts,
         }
@@ -163,7 +175,7 @@ class Policy:
 
     def _validate(self) -> None:
         for item in fields(self):
-            if item.name in (*THRESHOLDS, "future_tolerance"):
+            if item.name in _DURATIONS:
                 value = getattr(self, item.name)
                 if not isinstance(value, timedelta) or value <= timedelta(0):
                     raise PolicyError(item.name, value, "a positive duration")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from ..environment import STORE_ENV as STORE_ENV  # its home; re-exported for the store
 from ..errors import InputError
 
-STORE_ENV: Final = "OVERDUE_FSM_STORE"
 EXPECTED_URL: Final = (
     "sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
     "(optionally ?schema=NAME for PostgreSQL)"

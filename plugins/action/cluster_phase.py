@@ -7,26 +7,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.overdue.emr.plugins.plugin_utils import common
-
-# Mirrors the options of plugins/modules/cluster_phase.py and its fragments
-# (a unit test keeps them equal).
-ARGUMENT_SPEC = {
-    "cluster_id": {"type": "str", "required": True},
-    "billing": {"type": "str"},
-    "account": {"type": "str"},
-    "expires_at": {"type": "raw"},
-    "balance": {"type": "raw"},
-    "overdue_since": {"type": "raw"},
-    "renewed_until": {"type": "raw"},
-    "released": {"type": "bool", "default": False},
-    "observed_at": {"type": "raw"},
-    "require": {"type": "list", "elements": "str", "default": []},
-    "strict": {"type": "bool", "default": False},
-    "store": {"type": "str"},
-    "policy": {"type": "str"},
-    "now": {"type": "raw"},
-}
+from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, common
 
 
 class ActionModule(ActionBase):
@@ -39,7 +20,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
 
-        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        validation, args = self.validate_argument_spec(
+            argument_spec=argspec.of_module(self.ansible_name)
+        )
         del validation
         try:
             with common.user_errors(AnsibleActionFail):
@@ -57,7 +40,7 @@ class ActionModule(ActionBase):
             settings.policy.category(operation)  # bad input fails before anything is recorded
 
         if settings.stateless:
-            state, _outcomes = common.evaluate(cluster_id, args, settings)
+            state = common.evaluate(cluster_id, args, settings)
             before, changed, entered = None, False, []
         else:
             state, before, changed, entered = self._observe(cluster_id, args, settings, check_mode)
@@ -93,20 +76,16 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _require(state, operations, strict):
-        decisions = [common.fsm.decide(state, operation, strict=strict) for operation in operations]
-        denied = [d for d in decisions if not d.allowed]
-        deciding = denied[0] if denied else decisions[0]
+        asked = common.fsm.decide_all(state, operations, strict=strict)
         out = {
-            "decision": deciding.as_dict(),
-            "decisions": [d.as_dict() for d in decisions],
+            "decision": asked.deciding.as_dict(),
+            "decisions": [d.as_dict() for d in asked.decisions],
         }
-        warn = common.fsm.Verdict.WARN
-        warnings = [d.reason for d in decisions if d.allowed and d.verdict is warn]
-        if warnings:
-            out["warnings"] = warnings
-        if denied:
+        if asked.warnings:
+            out["warnings"] = [d.reason for d in asked.warnings]
+        if asked.denied:
             out["failed"] = True
-            out["msg"] = " | ".join(d.reason for d in denied)
+            out["msg"] = " | ".join(d.reason for d in asked.denied)
         return out
 
 

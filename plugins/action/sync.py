@@ -7,16 +7,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.overdue.emr.plugins.plugin_utils import cloud, common
+from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, cloud, common
 
-# Mirrors the options of plugins/modules/sync.py and its fragment (a unit test keeps them equal).
-ARGUMENT_SPEC = {
-    **cloud.SOURCE_SPEC,
-    **cloud.CREDENTIAL_SPEC,
-    "store": {"type": "str"},
-    "policy": {"type": "str"},
-    "now": {"type": "raw"},
-}
+# Documentation has no key for a secret: these are kept out of every message.
+SECRET_OPTIONS = ("access_key_secret", "security_token")
 
 
 class ActionModule(ActionBase):
@@ -34,7 +28,7 @@ class ActionModule(ActionBase):
         hidden = cloud.secrets(self._task.args)
         try:
             validation, args = self.validate_argument_spec(
-                argument_spec=ARGUMENT_SPEC,
+                argument_spec=argspec.of_module(self.ansible_name, SECRET_OPTIONS),
                 required_together=[("access_key_id", "access_key_secret")],
             )
             del validation

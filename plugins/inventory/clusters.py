@@ -153,7 +153,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         super().parse(inventory, loader, path, cache)
         with common.user_errors(AnsibleParserError, prefix=path):
             self._read_config_data(path)
-            settings = self._settings(path)
+            settings = common.Settings.from_plugin(self, source=path)
             if settings.stateless:
                 raise common.OverdueError(
                     "store: none is not accepted: the inventory lists the clusters of a store"
@@ -164,14 +164,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             accounts = set(self.get_option("account") or ())
             states = common.reader(settings).clusters(now=settings.now)
             self._populate(states, accounts)
-
-    def _settings(self, path):
-        values, origins = {}, {}
-        for name in common.SETTINGS:
-            values[name], origins[name] = self.get_option_and_origin(name)
-            if origins[name] == "Direct":
-                origins[name] = path  # relative to the inventory source
-        return common.Settings.resolve(origins=origins, **values)
 
     @staticmethod
     def _sync(settings, sync):

@@ -17,7 +17,6 @@ import configparser
 import os
 import traceback
 from contextlib import contextmanager, suppress
-from urllib.parse import quote
 
 from ansible.errors import AnsibleError, AnsibleLookupError
 
@@ -25,8 +24,10 @@ try:
     import fsm
     from fsm import errors as fsm_errors
     from fsm import timeutil as fsm_time
+    from fsm.environment import SETTING_ENV
 except ImportError:
     fsm = fsm_errors = fsm_time = None
+    SETTING_ENV = {}
     HAS_FSM = False
     FSM_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -35,8 +36,9 @@ else:
 
 try:
     from fsm import store as fsm_store
+    from fsm.store.url import sqlite_url
 except ImportError:
-    fsm_store = None
+    fsm_store = sqlite_url = None
     HAS_FSM_STORE = False
 else:
     HAS_FSM_STORE = True
@@ -52,11 +54,7 @@ REPORT_BUGS_AT = "https://github.com/overdue-fsm/overdue-fsm/issues"
 # The shared settings: argument, then environment variable, then ansible.cfg.
 INI_SECTION = "overdue_emr"
 SETTINGS = ("store", "policy", "now")
-ENV = {
-    "store": "OVERDUE_FSM_STORE",
-    "policy": "OVERDUE_FSM_POLICY",
-    "now": "OVERDUE_FSM_NOW",
-}
+ENV = dict(SETTING_ENV)  # setting -> its environment variable, as fsm names them
 # ``store: none`` evaluates the facts given and reads or writes nothing.
 STATELESS = "none"
 
@@ -201,17 +199,19 @@ def store_url(value, origin=None):
     if "://" in text:
         return text
     # A plain path is an SQLite file.
-    path = os.path.expanduser(text)
-    base = origin_dir(origin)
-    if base is not None and not os.path.isabs(path):
-        path = os.path.join(base, path)
-    return "sqlite://" + quote(os.path.abspath(path))
+    require_store()
+    return sqlite_url(_path(text, origin))
 
 
 def policy_path(value, origin=None):
     if value is None or value == "":
         return None
-    path = os.path.expanduser(str(value).strip())
+    return _path(str(value).strip(), origin)
+
+
+def _path(text, origin):
+    """An absolute path: relative to the directory of ``origin``, else to the current one."""
+    path = os.path.expanduser(text)
     base = origin_dir(origin)
     if base is not None and not os.path.isabs(path):
         path = os.path.join(base, path)
@@ -273,6 +273,7 @@ class Settings:
         ``origins`` (name -> origin) says where a value given here came from,
         when the caller's own configuration system already resolved it.
         """
+        require_fsm()
         origins = dict(origins or {})
         values = {"store": store, "policy": policy, "now": now}
         for name in SETTINGS:
@@ -288,11 +289,17 @@ class Settings:
         )
 
     @classmethod
-    def from_plugin(cls, plugin):
-        """Settings of a lookup or inventory plugin whose options are already set."""
+    def from_plugin(cls, plugin, source=None):
+        """Settings of a lookup or inventory plugin whose options are already set.
+
+        ``source``: the file the plugin's own options came from (an inventory
+        source), which a relative path given there is relative to.
+        """
         values, origins = {}, {}
         for name in SETTINGS:
             values[name], origins[name] = plugin.get_option_and_origin(name)
+            if source is not None and origins[name] == "Direct":
+                origins[name] = source
         return cls.resolve(origins=origins, **values)
 
 
@@ -363,30 +370,22 @@ def observation(args, now):
 
 
 def evaluate(cluster_id, args, settings):
-    """A cluster evaluated from the facts given alone (stateless: nothing is read or written).
-
-    Returns (state, outcomes).
-    """
+    """A cluster evaluated from the facts given alone (stateless: nothing is read or written)."""
     billing = _plain(args.get("billing"))
     if billing is None:
         raise OverdueError(
             "billing is required with store: none (pay_as_you_go or subscription): "
             "the facts given are all there is to evaluate"
         )
-    policy = settings.policy
-    cluster = fsm.Cluster(
-        fsm.parse_cluster_id(_plain(cluster_id)),
+    return fsm.evaluate(
+        _plain(cluster_id),
         billing,
-        account=_plain(args.get("account")) or "default",
+        account=_plain(args.get("account")),
         expires_at=_plain(args.get("expires_at")),
-        policy=policy,
+        observation=observation(args, settings.now),
+        policy=settings.policy,
+        now=settings.now,
     )
-    outcomes = []
-    seen = observation(args, settings.now)
-    if seen is not None:
-        for event in fsm.events_for(seen):
-            outcomes.append(cluster.record(event, now=settings.now))
-    return cluster.state(settings.now), outcomes
 
 
 def report(state, operation=None, strict=False):
@@ -444,7 +443,7 @@ def lookup_states(plugin, terms, settings):
     if settings.stateless:
         facts = {name: plugin.get_option(name) for name in (*FACT_OPTIONS, *OBSERVATION_OPTIONS)}
         for term in terms:
-            states.append((term, evaluate(term, facts, settings)[0]))
+            states.append((term, evaluate(term, facts, settings)))
         return states
     store = reader(settings)
     for term in terms:

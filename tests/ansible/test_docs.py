@@ -19,9 +19,45 @@ def _doc(common: Any, path: str, is_module: bool = False) -> dict[str, Any]:
     return doc
 
 
-def test_the_action_accepts_exactly_the_documented_options(common: Any) -> None:
-    from ansible_collections.overdue.emr.plugins.action.cluster_phase import ARGUMENT_SPEC
+def validated_with(monkeypatch: pytest.MonkeyPatch, action: str, **args: Any) -> dict[str, Any]:
+    """The argument spec the action ``action`` validates a task's arguments with."""
+    from unittest.mock import MagicMock
 
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.action import ActionBase
+    from ansible.plugins.loader import action_loader
+
+    seen: dict[str, Any] = {}
+    validate = ActionBase.validate_argument_spec
+
+    def spy(self: Any, argument_spec: Any = None, **kwargs: Any) -> Any:
+        seen.update(argument_spec)
+        return validate(self, argument_spec=argument_spec, **kwargs)
+
+    monkeypatch.setattr(ActionBase, "validate_argument_spec", spy)
+    task = MagicMock()
+    task.args, task.check_mode, task.diff, task.async_val, task.action = (
+        args,
+        True,
+        False,
+        0,
+        action,
+    )
+    connection = MagicMock()
+    connection._shell.tmpdir = None
+    plugin = action_loader.get(action, task, connection, PlayContext(), DataLoader(), None, None)
+    plugin.run(task_vars={})
+    assert seen, f"{action} validated nothing"
+    return seen
+
+
+def test_the_action_accepts_exactly_the_documented_options(
+    common: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ARGUMENT_SPEC = validated_with(
+        monkeypatch, "overdue.emr.cluster_phase", cluster_id="c-1", store="none"
+    )
     options = _doc(common, "plugins/modules/cluster_phase.py", is_module=True)["options"]
     assert set(options) == set(ARGUMENT_SPEC)
     for name, spec in ARGUMENT_SPEC.items():

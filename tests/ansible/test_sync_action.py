@@ -307,10 +307,15 @@ def test_a_missing_sync_says_how_to_get_it(
     assert result["msg"].endswith("pip install -U 'overdue-fsm[aliyun]'")
 
 
-def test_the_action_accepts_exactly_the_documented_options(common: Any) -> None:
+def test_the_action_accepts_exactly_the_documented_options(
+    common: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ansible.plugins.loader import fragment_loader
     from ansible.utils.plugin_docs import get_docstring
-    from ansible_collections.overdue.emr.plugins.action.sync import ARGUMENT_SPEC
+
+    from .test_docs import validated_with
+
+    ARGUMENT_SPEC = validated_with(monkeypatch, "overdue.emr.sync", store="none")
 
     doc = get_docstring(
         str(REPO / "plugins/modules/sync.py"),

@@ -267,6 +267,48 @@ def test_undecidable_fails_closed() -> None:
     assert "scale_out" in decision.reason
 
 
+def test_several_operations_the_first_denied_one_decides() -> None:
+    state = payg("suspended").state()
+    asked = fsm.decide_all(state, ["view_cluster_info", "submit_task", "scale_out", "om"])
+    assert [d.operation for d in asked.decisions] == [
+        "view_cluster_info",
+        "submit_task",
+        "scale_out",
+        "om",
+    ]
+    assert asked.deciding.operation == "scale_out"
+    assert asked.allowed is False
+    assert [d.operation for d in asked.denied] == ["scale_out", "om"]
+    assert [d.operation for d in asked.warnings] == ["submit_task"]
+
+
+def test_several_operations_all_allowed_the_first_decides() -> None:
+    asked = fsm.decide_all(payg("active").state(), ["scale_out", "submit_task"])
+    assert asked.deciding.operation == "scale_out"
+    assert asked.allowed is True and asked.denied == () and asked.warnings == ()
+
+
+def test_several_operations_strict_turns_the_warning_into_the_denial() -> None:
+    asked = fsm.decide_all(
+        payg("suspended").state(), ["view_cluster_info", "submit_task"], strict=True
+    )
+    assert asked.deciding.operation == "submit_task" and asked.deciding.allowed is False
+    assert asked.warnings == ()
+
+
+def test_several_operations_needs_at_least_one() -> None:
+    with pytest.raises(fsm.InputError, match="at least one operation"):
+        fsm.decide_all(payg("active").state(), [])
+
+
+def test_stateless_evaluation_is_the_stored_cluster_at_now() -> None:
+    seen = fsm.Observation.create(at=T0 + 20 * DAY, balance="-3", overdue_since=T0)
+    state = fsm.evaluate("c-payg", "PayAsYouGo", observation=seen, now=T0 + 20 * DAY)
+    assert state == payg("restricted").state(T0 + 20 * DAY)
+    assert state.account == "default" and str(state.phase) == "restricted"
+    assert fsm.evaluate("c-1", "subscription", expires_at=EXPIRY, now=EXPIRY).phase == "suspended"
+
+
 # -- policies: declared operations, overrides, thresholds ------------------------------------
 
 
