@@ -27,7 +27,7 @@ from .lifecycle import evaluate
 from .observations import Observation
 from .policy import Policy
 from .sources.aliyun import DEFAULT_TIMEOUT_S
-from .table import Verdict
+from .table import BILLING_SPELLINGS, Verdict
 from .timeutil import format_time, parse_time, parse_time_ms, utcnow
 from .values import ClusterState, parse_cluster_id, parse_phase
 
@@ -123,9 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "facts",
         "give facts to evaluate without a store (stateless); without them the store is read",
     )
-    group.add_argument(
-        "--billing", help="pay_as_you_go or subscription (PayAsYouGo / Subscription)"
-    )
+    group.add_argument("--billing", help=BILLING_SPELLINGS)
     group.add_argument("--account", help="billing account (default: default)")
     group.add_argument("--overdue-since", metavar="T", help="when the balance went negative")
     group.add_argument("--expires-at", metavar="T", help="subscription expiry")

@@ -59,6 +59,8 @@ PHASE_ALIASES: Final = MappingProxyType({"overdue-grace": Phase.OVERDUE_GRACE})
 BILLING_ALIASES: Final = MappingProxyType(
     {"PayAsYouGo": Billing.PAY_AS_YOU_GO, "Subscription": Billing.SUBSCRIPTION}
 )
+BILLING_SPELLINGS: Final = f"{' or '.join(Billing)} (or {' / '.join(BILLING_ALIASES)})"
+"""Every accepted spelling of a billing, in words, for help texts and errors."""
 
 
 # -- Phases -------------------------------------------------------------------

@@ -9,13 +9,14 @@ knows the machine: the phases ahead come from :mod:`fsm.schedule`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from .errors import InputError
 from .schedule import timeline
-from .table import BILLING_ALIASES, PHASE_ALIASES, Billing, EventKind, Phase
+from .table import BILLING_ALIASES, BILLING_SPELLINGS, PHASE_ALIASES, Billing, EventKind, Phase
 from .timeutil import TimeInput, format_time, optional_time, parse_time
 
 if TYPE_CHECKING:
@@ -131,29 +132,30 @@ def parse_account(value: object, field: str = "account") -> str:
 
 
 def parse_billing(value: object, field: str = "billing") -> Billing:
-    if isinstance(value, Billing):
-        return value
-    if isinstance(value, str):
-        if value in BILLING_ALIASES:
-            return BILLING_ALIASES[value]
-        try:
-            return Billing(value)
-        except ValueError:
-            pass
-    raise InputError(field, value, "pay_as_you_go or subscription (or PayAsYouGo / Subscription)")
+    return _parse_name(Billing, BILLING_ALIASES, value, field, BILLING_SPELLINGS)
 
 
 def parse_phase(value: object, field: str = "phase") -> Phase:
-    if isinstance(value, Phase):
+    return _parse_name(Phase, PHASE_ALIASES, value, field, "one of " + ", ".join(Phase))
+
+
+_Name = TypeVar("_Name", Billing, Phase)
+
+
+def _parse_name(
+    kind: type[_Name], aliases: Mapping[str, _Name], value: object, field: str, expected: str
+) -> _Name:
+    """A machine name of ``kind``, or one of its input ``aliases``."""
+    if isinstance(value, kind):
         return value
     if isinstance(value, str):
-        if value in PHASE_ALIASES:
-            return PHASE_ALIASES[value]
+        if value in aliases:
+            return aliases[value]
         try:
-            return Phase(value)
+            return kind(value)
         except ValueError:
             pass
-    raise InputError(field, value, "one of " + ", ".join(Phase))
+    raise InputError(field, value, expected)
 
 
 def parse_region(value: object, field: str = "region") -> str:
