@@ -96,7 +96,7 @@ def test_the_built_collection_installs_into_an_empty_path_and_runs_the_demo(
         "plugins/modules/cluster_phase.py",
         "playbooks/demo.yml",
         "LICENSE",
-        "COPYING",  # the plugins' headers point to it
+        "COPYING",  # the plugins' headers point to it; it points to LICENSE
         "CHANGELOG.md",
         "changelogs/changelog.yaml",
         "docs/docsite/links.yml",
