@@ -104,9 +104,11 @@ seealso:
 """
 
 EXAMPLES = r"""
+---
 # fleet.overdue_clusters.yml - every cluster of the default store
 plugin: overdue.emr.clusters
 
+---
 # prod.overdue_clusters.yml - one account, a given store, reached through a bastion
 plugin: overdue.emr.clusters
 store: ../state/fleet.sqlite
@@ -122,6 +124,7 @@ groups:
     overdue_data_deletion_at is not none and
     (overdue_data_deletion_at | to_datetime('%Y-%m-%dT%H:%M:%SZ') - now(utc=true)).days < 7
 
+---
 # synced.overdue_clusters.yml - sync from Alibaba Cloud first (credentials from the
 # ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET environment or a profile)
 plugin: overdue.emr.clusters

@@ -53,8 +53,8 @@ notes:
   - Facts (O(billing), O(balance), ...) are only read with O(store=none); with a store they are an
     error,
     since the lookup answers from what was recorded.
-  - Use P(ansible.builtin.query#lookup) (or O(ignore:wantlist=true)) to get a list back with
-    several cluster ids.
+  - Call it with C(query('overdue.emr.phase', ...)) instead of C(lookup(...)) (or pass
+    O(ignore:wantlist=true)) to get a list back with several cluster ids.
 seealso:
   - plugin: overdue.emr.allowed
     plugin_type: lookup

@@ -186,10 +186,9 @@ def test_the_pipeline_gate_fails_with_the_reason(playbook: Any, recorded: None) 
         " (pay_as_you_go); to change this, recharge the account; data is deleted on"
         " 2026-03-06T08:00:00Z unless you recharge the account"
     )
-    assert (
-        "[ERROR]: Task failed: Action failed: submit_task (task) is denied"
-        in closed.stdout + closed.stderr
-    )
+    # What ansible-core puts before the reason differs between releases; the reason is ours.
+    assert "fatal: [localhost]: FAILED!" in closed.stdout
+    assert "submit_task (task) is denied" in closed.stdout + closed.stderr
     no_traceback(closed)
 
     opened = playbook(
@@ -312,10 +311,9 @@ def test_lookups_in_conditionals_are_booleans_and_fail_closed(
     }
     assert run.task("Phases")[0]["msg"] == ["active", "overdue_grace"]
     message = run.task("Unknown without a default")[0]["msg"]
-    assert (
-        "The lookup plugin 'overdue.emr.allowed' failed: cluster 'c-nobody' is not tracked"
-        in message
-    )
+    # ansible-core 2.19 names the lookup, older releases the conditional; the reason is ours.
+    assert "failed" in message
+    assert "cluster 'c-nobody' is not tracked" in message
     assert "record it with overdue.emr.cluster_phase" in message
     no_traceback(run)
 

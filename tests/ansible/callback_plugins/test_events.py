@@ -34,11 +34,13 @@ class CallbackModule(CallbackBase):
     def _write(self, status, result, item=False):
         if not self._path:
             return
-        data = result.result
+        # ansible-core 2.19 made the result and host public; older releases keep them private.
+        data = result.result if hasattr(result, "result") else result._result
+        host = result.host if hasattr(result, "host") else result._host
         event = {
             "play": self._play,
             "task": result.task_name,
-            "host": result.host.get_name(),
+            "host": host.get_name(),
             "status": status,
             "item": item,
             "changed": bool(data.get("changed")),
