@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
@@ -35,7 +34,7 @@ from .timeutil import utcnow
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from .store import Store
+    from .store import AccountSync, Store
     from .values import ClusterState
 
 PREFIX: Final = "overdue_emr"
@@ -48,16 +47,6 @@ DATA_DELETION: Final = f"{PREFIX}_cluster_data_deletion_timestamp_seconds"
 BALANCE: Final = f"{PREFIX}_account_balance"
 SYNC_SUCCESS: Final = f"{PREFIX}_sync_last_success_timestamp_seconds"
 STORE_UP: Final = f"{PREFIX}_store_up"
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSync:
-    """What the last successful sync of an account saw."""
-
-    account: str
-    synced_at: datetime
-    balance: str | None = None  # a decimal amount as the provider returned it
-    currency: str | None = None
 
 
 def families(
@@ -137,8 +126,8 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             with self._open_reader() as store:
-                states = store.list(now=self._now())
-                syncs = account_syncs(store)
+                states = store.clusters(now=self._now())
+                syncs = store.account_syncs()
         except FsmError as error:
             if not self._serving:
                 raise
@@ -146,16 +135,6 @@ class FleetCollector(Collector):
             yield from families([], [], store_up=False)
             return
         yield from families(states, syncs)
-
-
-def account_syncs(store: Store) -> list[AccountSync]:
-    """What the store remembers of each account's last successful sync (nothing yet).
-
-    The store keeps no record of a sync that changed nothing, so there is
-    nothing true to report: the balance and sync-time metrics stay empty
-    until it does.
-    """
-    return []
 
 
 def registry(collector: Collector) -> CollectorRegistry:

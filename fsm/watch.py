@@ -1,7 +1,7 @@
 """Watching the store: each phase a cluster enters, each warning that falls due, once.
 
 Timed transitions write nothing, so a watcher cannot wait for a write: it
-evaluates the fleet at ``now`` (:meth:`Store.list`), compares each cluster's
+evaluates the fleet at ``now`` (:meth:`Store.clusters`), compares each cluster's
 transitions with the ones its :class:`Cursor` has already reported, and says
 when the next one falls due (:func:`next_due`). The cursor lives in a file
 replaced atomically, so a restarted watcher neither repeats nor skips.
@@ -204,7 +204,7 @@ class Watcher:
         last phase it entered and the warnings due now; its older history is
         taken as reported. Call :meth:`reported` after delivering each event.
         """
-        states = self.store.list(now=now)
+        states = self.store.clusters(now=now)
         first = not self.cursor.started
         events: list[WatchEvent] = []
         tracked = set()

@@ -231,3 +231,24 @@ def test_the_exporter_reports_a_store_it_cannot_read_instead_of_failing(
     assert proc.stderr is not None
     err = proc.stderr.read()
     assert "overdue-fsm metrics: no store at" in err and "Traceback" not in err
+
+
+def test_the_last_sync_of_each_account_gives_its_balance_and_time(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["metrics", "--store", store_url]) == 0
+    before = samples(capsys.readouterr().out)
+    assert not [
+        name for name, _ in before if name.startswith(("overdue_emr_account_", "overdue_emr_sync_"))
+    ]
+    with open_store(store_url) as store:
+        store.record_sync("team-b", synced_at=T0 + DAY, balance="-11.19", currency="CNY")
+    assert main(["metrics", "--store", store_url]) == 0
+    found = samples(capsys.readouterr().out)
+    assert (
+        found[("overdue_emr_account_balance", labels(account="team-b", currency="CNY"))] == -11.19
+    )
+    assert (
+        found[("overdue_emr_sync_last_success_timestamp_seconds", labels(account="team-b"))]
+        == (T0 + DAY).timestamp()
+    )
