@@ -151,7 +151,12 @@ def exposition(collector: Collector) -> bytes:
 
 def write_textfile(path: str, collector: Collector) -> None:
     """Write the node-exporter textfile: a temporary file beside ``path``, then a rename."""
-    write_to_textfile(path, registry(collector))
+    try:
+        write_to_textfile(path, registry(collector))
+    except OSError as error:
+        raise InputError(
+            "--textfile", path, f"a file overdue-fsm can write ({error.strerror})"
+        ) from None
 
 
 def serve(collector: Collector, address: str) -> tuple[str, int, Callable[[], None]]:
@@ -160,7 +165,12 @@ def serve(collector: Collector, address: str) -> tuple[str, int, Callable[[], No
     Returns the host and port bound and a function that stops the server.
     """
     host, port = parse_listen(address)
-    server, thread = start_http_server(port, addr=host, registry=registry(collector))
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry(collector))
+    except OSError as error:
+        raise InputError(
+            "--listen", address, f"an address free to listen on ({error.strerror})"
+        ) from None
 
     def stop() -> None:
         server.shutdown()

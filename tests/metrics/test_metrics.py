@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -165,6 +166,30 @@ def test_a_bad_listen_address_is_an_input_error(
 ) -> None:
     assert main(["metrics", "--store", store_url, "--listen", "localhost"]) == 2
     assert "--listen: 'localhost' is not valid; expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_a_textfile_in_a_missing_directory_is_an_input_error(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no-such-dir" / "overdue_emr.prom"
+    assert main(["metrics", "--store", store_url, "--textfile", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("overdue-fsm: --textfile: '")
+    assert err.endswith("expected a file overdue-fsm can write (No such file or directory)\n")
+    assert not target.parent.exists()
+
+
+def test_an_address_in_use_is_an_input_error(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        assert main(["metrics", "--store", store_url, "--listen", address]) == 2
+    assert f"--listen: '{address}' is not valid; expected an address free to listen on" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.fixture
