@@ -216,14 +216,15 @@ class Watcher:
                 seen.update(_transition_key(t) for t in new[:-1])
                 new = new[-1:]
             events += self._phase_events(state, new)
-            current = report(state)
-            for warning in warnings_due(state, self.warn_before):
-                if warning.key not in seen:
-                    events.append(self._warning_event(state, warning, current))
+            due = warnings_due(state, self.warn_before)
+            fresh = [warning for warning in due if warning.key not in seen]
+            if fresh:
+                current = report(state)
+                events += [self._warning_event(state, w, current) for w in fresh]
             # Keep only what the cluster can still report: its history and the warnings due.
-            alive = {_transition_key(t) for t in state.history}
-            alive |= {w.key for w in warnings_due(state, self.warn_before)}
-            seen.intersection_update(alive | {e.key for e in events})
+            seen.intersection_update(
+                {_transition_key(t) for t in state.history} | {w.key for w in due}
+            )
         for gone in set(self.cursor.seen) - tracked:
             del self.cursor.seen[gone]
         events.sort(key=_event_time)
