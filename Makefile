@@ -5,9 +5,13 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# ansible-rulebook, for the end-to-end test of extensions/eda, in a venv of its own (see below).
+RULEBOOK_VENV  := .venv-rulebook
+RULEBOOK_STAMP := $(RULEBOOK_VENV)/.installed-stamp
+RULEBOOK_PINS  := ansible-rulebook==1.3.2 ansible-core==2.19.14
 
 .PHONY: demo test lint types unit ansible ansible-sanity ansible-lint changelog-lint readme fake-aliyun lock clean \
-	tools collection certify docs dist test-matrix tools-lock
+	tools collection certify docs dist test-matrix tools-lock rulebook
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +30,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(RULEBOOK_STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The collection's own checks (pytest above already runs its unit and playbook tests, and in
@@ -114,4 +118,13 @@ lock:
 	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .demo build dist *.egg-info
+	rm -rf $(VENV) $(TOOLS) $(RULEBOOK_VENV) .demo build dist *.egg-info
+
+# ansible-rulebook in a venv of its own, since its pins (ansible-runner, drools-jpy) may
+# disagree with the project's; overdue-fsm is installed there for the event source. Java 17 runs it.
+rulebook: $(RULEBOOK_STAMP)
+
+$(RULEBOOK_STAMP): pyproject.toml
+	@test -x $(RULEBOOK_VENV)/bin/python || $(PYTHON) -m venv $(RULEBOOK_VENV)
+	$(RULEBOOK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(RULEBOOK_PINS) -e .
+	@touch $@

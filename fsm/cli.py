@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -244,6 +245,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="per request (s)"
     )
 
+    sub = add(
+        "metrics",
+        _metrics,
+        "the fleet as Prometheus metrics: printed, written to --textfile, or served on --listen",
+        store,
+    )
+    sub.add_argument("--now", metavar="T", help="evaluate at this instant (default: at each read)")
+    where = sub.add_mutually_exclusive_group()
+    where.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="write node-exporter's textfile format to PATH (a temporary file, then a rename)",
+    )
+    where.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="serve /metrics on HOST:PORT (such as 127.0.0.1:9464; port 0: any free one)",
+    )
+
     return parser
 
 
@@ -441,6 +461,38 @@ def _sync(args: argparse.Namespace) -> int:
     if stopped is not None:
         _fail(stopped)
         return EXIT_INPUT
+    return EXIT_OK
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    try:
+        from . import metrics
+    except ImportError as exc:
+        raise FsmError(
+            f"overdue-fsm metrics needs prometheus_client ({exc.name} is missing): "
+            "pip install 'overdue-fsm[metrics]'"
+        ) from None
+    from .store import open_store
+
+    policy = _load_policy(args)
+    fixed = None if args.now is None else _now(args)
+    collector = metrics.FleetCollector(
+        lambda: open_store(args.store, policy=policy, create=False),
+        utcnow if fixed is None else lambda: fixed,
+        serving=args.listen is not None,
+    )
+    if args.textfile is not None:
+        metrics.write_textfile(args.textfile, collector)
+    elif args.listen is not None:
+        host, port, stop = metrics.serve(collector, args.listen)
+        print(f"serving http://{host}:{port}/metrics until interrupted", file=sys.stderr)
+        sys.stderr.flush()
+        try:
+            threading.Event().wait()
+        finally:
+            stop()
+    else:
+        sys.stdout.write(metrics.exposition(collector).decode())
     return EXIT_OK
 
 

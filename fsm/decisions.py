@@ -187,6 +187,11 @@ def report(
     return data
 
 
+def data_deletion_at(state: ClusterState) -> datetime | None:
+    """When the cluster's data is (or was) deleted if nobody acts; None: nothing scheduled."""
+    return _data_deletion_at(state, state.timeline())
+
+
 def _data_deletion_at(
     state: ClusterState, timeline: list[tuple[Phase, datetime]]
 ) -> datetime | None:

@@ -204,6 +204,9 @@ def apply_snapshot(
         results.append(_summarise(cluster_id, region, result.before, result.after, result))
         if result.after.overdue and result.after.overdue_since is not None:
             started.append(result.after.overdue_since)
+    if not dry_run and not failed:
+        # What the metrics report as the account's balance and last successful sync.
+        store.record_sync(account, synced_at=at, balance=balance.balance, currency=balance.currency)
     return SyncSummary(
         account=account,
         regions=list(snapshot.regions),

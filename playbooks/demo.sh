@@ -4,7 +4,8 @@
 #      with the verdict for scale_out and submit_task at each step;
 #   2. a subscription expires and is renewed;
 #   3. playbooks/demo.yml records a small fleet and runs a deployment against it;
-#   4. `overdue-fsm list` shows that fleet, as any pipeline would see it.
+#   4. `overdue-fsm list` shows that fleet, as any pipeline would see it;
+#   5. `overdue-fsm metrics` writes what Prometheus would scrape of it (a node-exporter textfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,3 +48,8 @@ bash playbooks/run-playbook.sh playbooks/demo.yml
 
 say "4. The fleet as a pipeline sees it: overdue-fsm list"
 overdue-fsm list
+
+say "5. The metrics it would export: overdue-fsm metrics --textfile .demo/overdue_emr.prom"
+overdue-fsm metrics --textfile "$demo_dir/overdue_emr.prom"
+# Each phase is one series per cluster; the zeros (the phases a cluster is not in) are left out here.
+grep -v -e '^# HELP' -e 'phase="[a-z_]*"} 0.0$' "$demo_dir/overdue_emr.prom"

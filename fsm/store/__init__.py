@@ -21,7 +21,7 @@ from typing import Final
 
 from ..errors import StoreError
 from ..policy import Policy
-from .base import ObserveResult, RecordResult, Store, StoredEvent
+from .base import AccountSync, ObserveResult, RecordResult, Store, StoredEvent
 from .schema import SCHEMA_VERSION
 from .url import (
     STORE_ENV,
@@ -36,6 +36,7 @@ from .url import (
 __all__ = [
     "SCHEMA_VERSION",
     "STORE_ENV",
+    "AccountSync",
     "ObserveResult",
     "RecordResult",
     "Store",

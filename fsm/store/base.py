@@ -32,6 +32,7 @@ from ..values import (
     Event,
     Outcome,
     parse_account,
+    parse_amount,
     parse_billing,
     parse_cluster_id,
     parse_phase,
@@ -46,14 +47,15 @@ from .plan import (
     plan_observe,
     rebuild,
 )
-from .results import ObserveResult, RecordResult, StoredEvent
-from .schema import READABLE_FROM, SCHEMA_VERSION
+from .results import AccountSync, ObserveResult, RecordResult, StoredEvent
+from .schema import READABLE_FROM, SCHEMA_VERSION, SYNCS_FROM, VERSION_SQL
 from .transaction import Transactional, Tx, note_token
 from .url import StoreURL
 
 __all__ = [
     "READABLE_FROM",
     "SCHEMA_VERSION",
+    "AccountSync",
     "ObserveResult",
     "RecordResult",
     "Store",
@@ -274,6 +276,47 @@ class Store(Transactional):
 
         return self._change(cid, work)
 
+    def record_sync(
+        self,
+        account: str,
+        *,
+        synced_at: TimeInput,
+        balance: object = None,
+        currency: str | None = None,
+    ) -> bool:
+        """Remember that a sync of ``account`` succeeded at ``synced_at``, seeing ``balance``.
+
+        Only the latest sync of an account is kept: an older one arriving late
+        changes nothing (False).
+        """
+        acct = parse_account(account)
+        at = parse_time(synced_at, "synced_at")
+        amount = None if balance is None else str(parse_amount(balance, "balance"))
+        if currency is not None and not isinstance(currency, str):
+            raise InputError("currency", currency, "a currency code such as CNY")
+
+        def work(tx: Tx) -> bool:
+            row = tx.row("SELECT synced_at FROM account_syncs WHERE account = ?", (acct,))
+            if row is not None and self._time_out(row[0]) > at:
+                return False
+            values = (self._time_in(at), amount, currency, acct)
+            if row is None:
+                tx.run(
+                    "INSERT INTO account_syncs (synced_at, balance, currency, account)"
+                    " VALUES (?, ?, ?, ?)",
+                    values,
+                )
+            else:
+                tx.run(
+                    "UPDATE account_syncs SET synced_at = ?, balance = ?, currency = ?"
+                    " WHERE account = ?",
+                    values,
+                )
+            return True
+
+        # The account's own lock: no cluster id has a space in it.
+        return self._write(f"account {acct}", work)
+
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, cluster_id: str) -> Cluster | None:
@@ -377,6 +420,22 @@ class Store(Transactional):
             if wanted is None or state.phase is wanted:
                 states.append(state)
         return states
+
+    def account_syncs(self) -> list[AccountSync]:
+        """Each account's last successful sync, by account (none before the first sync)."""
+        version = self._read(lambda tx: tx.row(VERSION_SQL))
+        if version is None or version[0] is None or int(version[0]) < SYNCS_FROM:
+            return []  # a reader of an older store: it kept no syncs
+
+        def work(tx: Tx) -> list[tuple[Any, ...]]:
+            return tx.rows(
+                "SELECT account, synced_at, balance, currency FROM account_syncs ORDER BY account"
+            )
+
+        return [
+            AccountSync(account, self._time_out(at), balance, currency)
+            for account, at, balance, currency in self._read(work)
+        ]
 
     # -- rows -----------------------------------------------------------------------------------
 

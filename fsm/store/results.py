@@ -13,6 +13,16 @@ from ..values import ClusterState, Event, Outcome
 
 
 @dataclass(frozen=True, slots=True)
+class AccountSync:
+    """An account's last successful sync: when, and the balance it saw."""
+
+    account: str
+    synced_at: datetime
+    balance: str | None = None  # a decimal amount as the provider returned it
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """One row of a cluster's event log, as recorded."""
 

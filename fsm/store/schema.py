@@ -17,13 +17,16 @@ from typing import Final
 from ..errors import StoreError
 from ..table import Billing, EventKind, Phase
 
-SCHEMA_VERSION: Final = 2
-"""The schema this code writes. 1: facts and events; 2: the phase cache and the region."""
+SCHEMA_VERSION: Final = 3
+"""The schema this code writes. 1: facts and events; 2: the phase cache and the region;
+3: each account's last successful sync."""
+SYNCS_FROM: Final = 3
+"""The first schema that keeps the accounts' last syncs (an older one reads as none)."""
 READABLE_FROM: Final = 1
 """The oldest schema a reader can read without migrating (reads never write)."""
 
 SCHEMA_TABLE: Final = "overdue_fsm_schema"
-TABLES: Final = (SCHEMA_TABLE, "clusters", "events")
+TABLES: Final = (SCHEMA_TABLE, "clusters", "events", "account_syncs")
 """Every table the store owns."""
 VERSION_SQL: Final = f"SELECT max(version) FROM {SCHEMA_TABLE}"
 RECORD_VERSION_SQL: Final = f"INSERT INTO {SCHEMA_TABLE} (version, applied_at) VALUES (?, ?)"
@@ -97,6 +100,14 @@ def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
                 f"region {d.text}",
             ),
             "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
+        ),
+        3: (
+            # One row per account, replaced by each later sync: the event log stays the truth.
+            "CREATE TABLE account_syncs ("
+            f" account {d.text} PRIMARY KEY,"
+            f" synced_at {d.time} NOT NULL,"
+            f" balance {d.text},"
+            f" currency {d.text})",
         ),
     }
 

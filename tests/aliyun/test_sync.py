@@ -94,6 +94,19 @@ def test_a_second_sync_changes_nothing(
     assert summary["counts"]["unchanged"] == 250  # type: ignore[index]
 
 
+def test_each_successful_sync_is_remembered_with_the_balance_it_saw(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    sync(capsys, fake)
+    fake.balance = "-3.50"
+    code, summary, _ = sync(capsys, fake)
+    assert code == 0
+    with open_store(store_url, create=False) as store:
+        (last,) = store.account_syncs()
+    assert (last.account, last.balance, last.currency) == ("default", "-3.50", "CNY")
+    assert last.synced_at == parse_time(summary["fetched_at"], "fetched_at")
+
+
 def test_a_negative_balance_starts_every_clock_at_the_first_sync_that_saw_it(
     capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
 ) -> None:

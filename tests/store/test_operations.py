@@ -402,3 +402,20 @@ def test_a_store_does_not_cross_a_fork(store_url: str) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert observe(store, "c-1", at(days=1), balance="1").changed  # the parent's still works
     store.close()
+
+
+def test_the_last_successful_sync_of_each_account_is_kept(store: Any, store_url: str) -> None:
+    assert store.account_syncs() == []
+    assert store.record_sync("acme", synced_at=at(hours=1), balance="-11.19", currency="CNY")
+    assert store.record_sync("beta", synced_at=at(hours=1), balance=40, currency="USD")
+    assert store.record_sync("acme", synced_at=at(hours=2), balance="5.00", currency="CNY")
+    # A sync that finished earlier but reports later (a slow parallel run) does not win.
+    assert not store.record_sync("acme", synced_at=at(minutes=90), balance="-1", currency="CNY")
+    with open_store(store_url, create=False) as reader:
+        syncs = reader.account_syncs()
+    assert [(s.account, s.synced_at, s.balance, s.currency) for s in syncs] == [
+        ("acme", at(hours=2), "5.00", "CNY"),
+        ("beta", at(hours=1), "40", "USD"),
+    ]
+    with pytest.raises(InputError, match="balance: 'lots' is not valid"):
+        store.record_sync("acme", synced_at=at(hours=3), balance="lots")
