@@ -559,14 +559,15 @@ class Cluster:
                 f"plus the future tolerance of {self.policy.future_tolerance}",
             )
         trigger, phase_before = str(event.kind), self.phase
-        if event in self._seen:
+        order = event.order
+        # The base's position is the last event it covers: equal orders are the same event.
+        if event in self._seen or (self._base is not None and order == self._base.position):
             note: str | None = "unchanged: the event repeats what is already recorded"
             return Outcome(trigger, False, phase_before, phase_before, (), note)
         if (why := self.too_late(event)) is not None:
             self._keep(event)
             return Outcome(trigger, False, phase_before, phase_before, (), why, True, False)
-        order = event.order
-        if self._base is not None and order <= self._base.position:
+        if self._base is not None and order < self._base.position:
             # A store hands over a checkpoint older than any event it may still take.
             raise ValueError(f"{event} is older than the checkpoint this cluster resumed from")
         before = self._run

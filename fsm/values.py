@@ -25,7 +25,7 @@ from .table import (
     EventKind,
     Phase,
 )
-from .timeutil import TimeInput, format_time, optional_time, parse_time
+from .timeutil import TimeInput, format_time, optional_format, optional_time, parse_time
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -167,6 +167,44 @@ class Checkpoint(NamedTuple):
     overdue_since: datetime | None
     expires_at: datetime | None
     history: tuple[Transition, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The checkpoint as JSON-ready data (a store keeps it so)."""
+        at, rank, expiry = self.position
+        return {
+            "position": [format_time(at), rank, format_time(expiry)],
+            "phase": str(self.phase),
+            "phase_since": optional_format(self.phase_since),
+            "overdue": self.overdue,
+            "overdue_since": optional_format(self.overdue_since),
+            "expires_at": optional_format(self.expires_at),
+            "history": [step.as_dict() for step in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Checkpoint:
+        """A checkpoint from :meth:`as_dict`; anything else raises ValueError."""
+        try:
+            at, rank, expiry = data["position"]
+            return cls(
+                (parse_time(at, "position"), int(rank), parse_time(expiry, "position")),
+                Phase(data["phase"]),
+                optional_time(data["phase_since"], "phase_since"),
+                bool(data["overdue"]),
+                optional_time(data["overdue_since"], "overdue_since"),
+                optional_time(data["expires_at"], "expires_at"),
+                tuple(
+                    Transition(
+                        Phase(step["from"]),
+                        Phase(step["to"]),
+                        parse_time(step["at"], "at"),
+                        str(step["trigger"]),
+                    )
+                    for step in data["history"]
+                ),
+            )
+        except (KeyError, TypeError, ValueError, InputError) as err:
+            raise ValueError(f"not a checkpoint: {err}") from None
 
 
 # -- one parser per value ---------------------------------------------------------

@@ -11,7 +11,6 @@ import random
 from datetime import datetime
 from typing import Any
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -332,3 +331,45 @@ def test_guard_never_allows_fee_generating_work_outside_active(
             report = c.report(now)
             if report["phase"] != "active":
                 assert all(report["operations"][o] == "deny" for o in FEE_GENERATING)
+
+
+@PROPERTY
+@given(
+    clusters,
+    st.lists(op_strategy(["balance_negative", "recharged", "renewed", "released"]), max_size=12),
+    st.integers(0, 12),
+    st.randoms(use_true_random=False),
+)
+def test_a_cluster_resumed_from_its_checkpoint_is_the_cluster(
+    spec: Any, events: list[Op], split: int, shuffler: random.Random
+) -> None:
+    """A store's bounded replay: the checkpoint after the first events (kept as JSON)
+    plus the later ones give the same cluster as the whole log, and a late event
+    rebuilds from there the same as the whole log does."""
+    ordered = sorted(events, key=lambda e: fsm.Event.create(*e).order)  # replay order
+    head, tail = ordered[:split], ordered[split:]
+    whole, first = make(spec, WIDE), make(spec, WIDE)
+    for event in ordered:
+        apply(whole, event)
+    for event in head:
+        apply(first, event)
+    checkpoint = first.checkpoint()
+    if checkpoint is not None:
+        checkpoint = fsm.Checkpoint.from_dict(checkpoint.as_dict())
+    resumed = fsm.Cluster.resume(
+        "c-prop",
+        spec[0],
+        checkpoint,
+        [],
+        newest=None if checkpoint is None else checkpoint.position[0],
+        expires_at=spec[1],
+        policy=WIDE,
+    )
+    for event in tail:
+        apply(resumed, event)
+    assert resumed.report(END) == whole.report(END)
+    late = ("balance_negative", T0 + shuffler.randrange(WINDOW // HOUR) * HOUR)
+    if checkpoint is None or late[1] > checkpoint.position[0]:
+        apply(resumed, late)
+        apply(whole, late)
+        assert resumed.report(END) == whole.report(END)
