@@ -347,6 +347,23 @@ class Cluster:
     event of the cluster is kept but not applied.
     """
 
+    __slots__ = (
+        "_applied",
+        "_base",
+        "_checkpoints",
+        "_clock",
+        "_events",
+        "_newest",
+        "_orders",
+        "_run",
+        "_seen",
+        "account",
+        "billing",
+        "cluster_id",
+        "initial_expires_at",
+        "policy",
+    )
+
     def __init__(
         self,
         cluster_id: str,
