@@ -410,19 +410,21 @@ class Cluster:
         account: str = "default",
         expires_at: TimeInput | None = None,
         policy: Policy | None = None,
+        applied: Sequence[bool] | None = None,
     ) -> Cluster:
         """Rebuild a cluster from its facts and its log (as :meth:`to_events` gave it).
 
         The log is in recording order, so the events that were too late when
-        they arrived are found again and kept unapplied, as they were.
+        they arrived are found again and kept unapplied, as they were; a store
+        says which were with ``applied`` (one flag per event), as it marked them.
         """
         cluster = cls(cluster_id, billing, account=account, expires_at=expires_at, policy=policy)
-        applied: list[Event] = []
-        for event in events:
-            if cluster.too_late(event) is None:
-                applied.append(event)
+        taken: list[Event] = []
+        for index, event in enumerate(events):
+            if cluster.too_late(event) is None if applied is None else applied[index]:
+                taken.append(event)
             cluster._keep(event)
-        cluster._take(applied)
+        cluster._take(taken)
         return cluster
 
     @classmethod
@@ -467,6 +469,21 @@ class Cluster:
             return self._base
         start, first = self._restart_point(lambda checkpoint: True)
         return _checkpoint_of(_replay_from(start, self._applied[first:], None), self._orders[-1])
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The checkpoints laid since the base, one every so many applied events, oldest first."""
+        return list(self._checkpoints)
+
+    def since_checkpoint(self) -> int:
+        """How many applied events come after the newest checkpoint laid (or the base)."""
+        if not self._checkpoints:
+            return len(self._applied)
+        return len(self._applied) - bisect_right(self._orders, self._checkpoints[-1].position)
+
+    @property
+    def base(self) -> Checkpoint | None:
+        """The checkpoint this cluster was resumed from (None: it replays from the start)."""
+        return self._base
 
     # -- state ----------------------------------------------------------------------
 

@@ -17,13 +17,14 @@ from typing import Final
 from ..errors import StoreError
 from ..table import Billing, EventKind, Phase
 
-SCHEMA_VERSION: Final = 2
-"""The schema this code writes. 1: facts and events; 2: the phase cache and the region."""
+SCHEMA_VERSION: Final = 3
+"""The schema this code writes. 1: facts and events; 2: the phase cache and the region;
+3: every observation kept (``events.applied``, ``events.effect``) and checkpoints."""
 READABLE_FROM: Final = 1
 """The oldest schema a reader can read without migrating (reads never write)."""
 
 SCHEMA_TABLE: Final = "overdue_fsm_schema"
-TABLES: Final = (SCHEMA_TABLE, "clusters", "events")
+TABLES: Final = (SCHEMA_TABLE, "clusters", "events", "checkpoints")
 """Every table the store owns."""
 VERSION_SQL: Final = f"SELECT max(version) FROM {SCHEMA_TABLE}"
 RECORD_VERSION_SQL: Final = f"INSERT INTO {SCHEMA_TABLE} (version, applied_at) VALUES (?, ?)"
@@ -97,6 +98,35 @@ def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
                 f"region {d.text}",
             ),
             "CREATE INDEX clusters_by_account ON clusters (account, cluster_id)",
+        ),
+        3: (
+            # Whether an event was replayed (0: it came too late) and what it did on arrival.
+            *_add_columns(
+                d,
+                "events",
+                f"applied {d.integer} NOT NULL DEFAULT 1 CHECK (applied IN (0, 1))",
+                f"effect {d.text}",
+            ),
+            # The replayed state after the cluster's last applied event (a cache of the log:
+            # NULL means "replay the log"), the newest event kept, and the applied events
+            # since the newest row of ``checkpoints``.
+            *_add_columns(
+                d,
+                "clusters",
+                f"checkpoint {d.json}",
+                f"newest_at {d.time}",
+                f"since_checkpoint {d.integer} NOT NULL DEFAULT 0",
+            ),
+            # Older replayed states, each right after the event at (at, rank, expiry):
+            # a late event rebuilds from the newest one before it.
+            "CREATE TABLE checkpoints ("
+            f" cluster_id {d.text} NOT NULL REFERENCES clusters (cluster_id),"
+            f" at {d.time} NOT NULL,"
+            f" rank {d.integer} NOT NULL,"
+            f" expiry {d.time} NOT NULL,"
+            f" state {d.json} NOT NULL,"
+            " PRIMARY KEY (cluster_id, at, rank, expiry))",
+            "CREATE INDEX events_by_instant ON events (cluster_id, at)",
         ),
     }
 
