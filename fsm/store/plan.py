@@ -158,11 +158,16 @@ def resume(
 def record_all(
     cluster: Cluster, wanted: Sequence[Event], loaded: Loaded | None, key: str | None, now: datetime
 ) -> tuple[list[Outcome], list[NewEvent]]:
-    """Record ``wanted`` in ``cluster``: what each did, and the rows that join the log."""
+    """Record ``wanted`` in ``cluster``: what each did, and the rows that join the log.
+
+    The events of one observation are one look: they are recorded in event-time
+    order, so none of them is too late for another (a release dated weeks before
+    the balance seen beside it still applies to a cluster seen for the first time).
+    """
     repeats = frozenset() if loaded is None else loaded.repeats
     outcomes: list[Outcome] = []
     rows: list[NewEvent] = []
-    for event in wanted:
+    for event in sorted(wanted, key=_order):
         if event in repeats:
             phase = cluster.phase
             note = "unchanged: the event repeats what is already recorded"
@@ -204,6 +209,10 @@ def checkpoint_change(
         add=[*again, *cluster.checkpoints()],
         prune_before=bound,
     )
+
+
+def _order(event: Event) -> Any:
+    return event.order
 
 
 def _minus(at: datetime, delta: Any) -> datetime | None:

@@ -127,7 +127,7 @@ def test_check_mode_computes_the_same_result_and_writes_nothing(
     assert preview["changed"] is True
     assert preview["entered"] == ["overdue_grace"]
     assert (tmp_path / "state" / "clusters.db").read_bytes() == before
-    assert history(store_url, "c-3") == []
+    assert [e.kind for e in history(store_url, "c-3")] == ["recharged"]  # only the real write
 
 
 def test_diff_shows_the_phase_before_and_after(run: Any, store_url: str) -> None:
