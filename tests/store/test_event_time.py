@@ -172,8 +172,9 @@ def test_a_late_event_in_a_long_log_rebuilds_from_a_checkpoint(store: Any, raw: 
     for hour in range(20 * 24):
         when = start + timedelta(hours=hour)
         store.observe("c-1", Observation(when, balance=1 if hour % 7 else -1), now=when)
-    rows = raw.query("SELECT count(*), min(at) FROM checkpoints WHERE cluster_id = 'c-1'")
-    count, oldest = rows[0]
+    # 480 applied events, one checkpoint every 64: those older than the tolerance are
+    # dropped but the newest of them.
+    count = raw.count("checkpoints")
     assert 1 < count <= 7 * 24 // 64 + 2
     newest = start + timedelta(hours=20 * 24 - 1)
     late_at = newest - timedelta(days=6, minutes=30)
