@@ -68,3 +68,8 @@ class ObserveResult:
     dry_run: bool
     duplicate: bool = False  # the idempotency key was already stored: no event recorded
     facts_changed: bool = False
+
+    @property
+    def too_late(self) -> list[str]:
+        """One line for each event kept but too late to apply, with both instants."""
+        return [o.note for o in self.outcomes if o.recorded and not o.applied and o.note]
