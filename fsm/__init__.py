@@ -30,6 +30,7 @@ from .observations import Observation, events_for
 from .policy import Policy
 from .table import Billing, Category, EventKind, Phase, Verdict
 from .values import (
+    Checkpoint,
     ClusterState,
     Event,
     Outcome,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Billing",
     "Category",
+    "Checkpoint",
     "Cluster",
     "ClusterState",
     "Decision",

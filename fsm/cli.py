@@ -363,6 +363,7 @@ def _observe(args: argparse.Namespace) -> int:
     data["recorded"] = [event.as_dict() for event in result.recorded]
     data["entered"] = [str(phase) for phase in result.entered]
     data["dry_run"] = result.dry_run
+    data["too_late"] = result.too_late
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -370,6 +371,8 @@ def _observe(args: argparse.Namespace) -> int:
     if result.recorded:
         kinds = ", ".join(f"{e.kind} at {format_time(e.at)}" for e in result.recorded)
         print(f"{verb}: {kinds}")
+        for note in result.too_late:
+            print(note)
     else:
         print("nothing new to record" + (" (cluster created)" if result.created else ""))
     if result.entered:
@@ -400,6 +403,8 @@ def _history(args: argparse.Namespace) -> int:
             f"  #{event.seq:<5} {data['kind']:<17} at {data['at']}  "
             f"(recorded {data['recorded_at']} by {event.source}{key}) {extra}".rstrip()
         )
+        if event.effect:
+            print(f"         {event.effect}")
     print("transitions (in event time)")
     for transition in state.history:
         print(_transition_line(transition.as_dict()))

@@ -12,7 +12,8 @@ to each event's instant before it applies. Nothing runs on a timer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
@@ -34,10 +35,20 @@ from .table import (
     EventKind,
     Phase,
 )
-from .timeutil import TimeInput, format_time, optional_format, optional_time, parse_time, utcnow
+from .timeutil import (
+    TimeInput,
+    format_duration,
+    format_time,
+    optional_format,
+    optional_time,
+    parse_time,
+    utcnow,
+)
 from .values import (
+    Checkpoint,
     ClusterState,
     Event,
+    EventOrder,
     Outcome,
     Transition,
     parse_account,
@@ -281,31 +292,42 @@ def _why_not(run: _Run, event: Event) -> str:
     return f"ignored: {event.kind} does not apply to a {run.billing} cluster in {run.state}"
 
 
-def _replay(
-    billing: Billing,
-    expires_at: datetime | None,
-    policy: Policy,
-    events: Iterable[Event],
-    until: datetime | None,
-    watch: Event | None = None,
-) -> tuple[_Run, str | None]:
-    """Replay ``events`` in event-time order up to ``until``; the note of ``watch``."""
-    run = _Run(billing, expires_at, policy)
-    note = None
-    for event in sorted(events, key=_event_time):  # stable: recording order breaks ties
+_CHECKPOINT_EVERY: Final = 64
+"""Applied events between the in-memory checkpoints a late event rebuilds from."""
+
+
+def _replay_from(run: _Run, events: Iterable[Event], until: datetime | None) -> _Run:
+    """Replay ``events`` (already in replay order) on ``run`` in place, then advance."""
+    for event in events:
         if until is not None and event.at > until:
             break
         _advance(run, event.at)
-        result = _apply(run, event)
-        if event is watch:
-            note = result
+        _apply(run, event)
     if until is not None:
         _advance(run, until)
-    return run, note
+    return run
 
 
-def _event_time(event: Event) -> datetime:
-    return event.at
+def _run_from(checkpoint: Checkpoint, billing: Billing, policy: Policy) -> _Run:
+    run = _Run(billing, checkpoint.expires_at, policy)
+    run.state = checkpoint.phase
+    run.phase_since = checkpoint.phase_since
+    run.overdue = checkpoint.overdue
+    run.overdue_since = checkpoint.overdue_since
+    run.history = list(checkpoint.history)
+    return run
+
+
+def _checkpoint_of(run: _Run, position: EventOrder) -> Checkpoint:
+    return Checkpoint(
+        position,
+        run.state,
+        run.phase_since,
+        run.overdue,
+        run.overdue_since,
+        run.expires_at,
+        tuple(run.history),
+    )
 
 
 # -- the cluster -------------------------------------------------------------------------
@@ -316,12 +338,31 @@ class Cluster:
 
     Events are methods (``balance_negative``, ``recharged``, ``renewed``,
     ``released``) and time moves with ``advance``. Each returns an
-    :class:`Outcome` saying whether anything changed; events that change nothing
-    (a repeat, anything after a terminal phase) are not added to the log, so
-    logs stay bounded however often the same thing is observed. The price: an
-    event dropped as a no-op cannot be revived by an earlier-dated event that
-    arrives later; the next observation of the same fact restores it.
+    :class:`Outcome` saying what the event did. Every event joins the log but an
+    exact repeat (same kind, instant and values), including one that changes
+    nothing when it arrives: an earlier-dated event that arrives later may give
+    it its effect. The phase is the replay of the log in event-time order
+    (:attr:`Event.order`), so it does not depend on the order of arrival. An
+    event dated more than the policy's ``late_tolerance`` before the newest
+    event of the cluster is kept but not applied.
     """
+
+    __slots__ = (
+        "_applied",
+        "_base",
+        "_checkpoints",
+        "_clock",
+        "_events",
+        "_newest",
+        "_orders",
+        "_run",
+        "_seen",
+        "account",
+        "billing",
+        "cluster_id",
+        "initial_expires_at",
+        "policy",
+    )
 
     def __init__(
         self,
@@ -343,9 +384,16 @@ class Cluster:
                 format_time(self.initial_expires_at),
                 "nothing for a pay_as_you_go cluster (only subscriptions expire)",
             )
-        self._events: list[Event] = []
-        self._run = _Run(self.billing, self.initial_expires_at, self.policy)
+        self._events: list[Event] = []  # kept, in recording order
+        self._seen: set[Event] = set()
+        # Applied events after the base, in replay order, and their positions.
+        self._applied: list[Event] = []
+        self._orders: list[EventOrder] = []
+        self._base: Checkpoint | None = None  # what the applied events replay on (None: the start)
+        self._checkpoints: list[Checkpoint] = []  # every _CHECKPOINT_EVERY applied events
+        self._run = self._start()
         self._clock: datetime | None = None
+        self._newest: datetime | None = None
 
     def __repr__(self) -> str:
         return f"Cluster({self.cluster_id!r}, {str(self.billing)!r}, phase={self.phase!s})"
@@ -362,20 +410,80 @@ class Cluster:
         account: str = "default",
         expires_at: TimeInput | None = None,
         policy: Policy | None = None,
+        applied: Sequence[bool] | None = None,
     ) -> Cluster:
-        """Rebuild a cluster from its facts and its log (as :meth:`to_events` gave it)."""
+        """Rebuild a cluster from its facts and its log (as :meth:`to_events` gave it).
+
+        The log is in recording order, so the events that were too late when
+        they arrived are found again and kept unapplied, as they were; a store
+        says which were with ``applied`` (one flag per event), as it marked them.
+        """
         cluster = cls(cluster_id, billing, account=account, expires_at=expires_at, policy=policy)
-        if events:
-            cluster._events = list(events)
-            cluster._clock = max(event.at for event in events)
-            cluster._run, _ = _replay(
-                cluster.billing, cluster.initial_expires_at, cluster.policy, events, cluster._clock
-            )
+        taken: list[Event] = []
+        for index, event in enumerate(events):
+            if cluster.too_late(event) is None if applied is None else applied[index]:
+                taken.append(event)
+            cluster._keep(event)
+        cluster._take(taken)
+        return cluster
+
+    @classmethod
+    def resume(
+        cls,
+        cluster_id: str,
+        billing: Billing | str,
+        checkpoint: Checkpoint | None,
+        events: Iterable[Event],
+        *,
+        newest: datetime | None,
+        account: str = "default",
+        expires_at: TimeInput | None = None,
+        policy: Policy | None = None,
+    ) -> Cluster:
+        """A cluster from a store's checkpoint and the applied events after it.
+
+        This is a store's bounded replay: the cluster takes no event dated at or
+        before the checkpoint (the store resumes from an older one for those),
+        and knows only the events it was given, plus ``newest``, the newest
+        event its log holds.
+        """
+        cluster = cls(cluster_id, billing, account=account, expires_at=expires_at, policy=policy)
+        if checkpoint is not None:
+            cluster._base = checkpoint
+            cluster._run = cluster._start()
+            cluster._clock = checkpoint.position[0]
+        after = [e for e in events if checkpoint is None or e.order > checkpoint.position]
+        cluster._seen.update(after)
+        cluster._take(after)
+        if newest is not None and (cluster._newest is None or newest > cluster._newest):
+            cluster._newest = newest
         return cluster
 
     def to_events(self) -> list[Event]:
-        """The event log in recording order (the store keeps exactly this)."""
+        """The kept event log in recording order (the store keeps exactly this)."""
         return list(self._events)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The replayed state right after the last applied event (None: none yet)."""
+        if not self._applied:
+            return self._base
+        start, first = self._restart_point(lambda checkpoint: True)
+        return _checkpoint_of(_replay_from(start, self._applied[first:], None), self._orders[-1])
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The checkpoints laid since the base, one every so many applied events, oldest first."""
+        return list(self._checkpoints)
+
+    def since_checkpoint(self) -> int:
+        """How many applied events come after the newest checkpoint laid (or the base)."""
+        if not self._checkpoints:
+            return len(self._applied)
+        return len(self._applied) - bisect_right(self._orders, self._checkpoints[-1].position)
+
+    @property
+    def base(self) -> Checkpoint | None:
+        """The checkpoint this cluster was resumed from (None: it replays from the start)."""
+        return self._base
 
     # -- state ----------------------------------------------------------------------
 
@@ -423,9 +531,8 @@ class Cluster:
                 run = self._run.copy()
                 _advance(run, at)
             else:
-                run, _ = _replay(
-                    self.billing, self.initial_expires_at, self.policy, self._events, at
-                )
+                start, index = self._restart_point(lambda c: c.position[0] <= at)
+                run = _replay_from(start, self._applied[index:], at)
         return ClusterState(
             cluster_id=self.cluster_id,
             account=self.account,
@@ -460,8 +567,19 @@ class Cluster:
         """The owner released the cluster at ``at``."""
         return self.record(Event.create(EventKind.RELEASED, at), now=now)
 
+    def too_late(self, event: Event) -> str | None:
+        """Why ``event`` is too late to apply (kept, not replayed), if it is."""
+        tolerance = self.policy.late_tolerance
+        if self._newest is None or event.at >= self._newest - tolerance:
+            return None
+        return (
+            f"too late: dated {format_time(event.at)}, more than the late tolerance of "
+            f"{format_duration(tolerance)} before the newest event of the cluster "
+            f"({format_time(self._newest)}); kept, not applied"
+        )
+
     def record(self, event: Event, *, now: TimeInput | None = None) -> Outcome:
-        """Record ``event``; it joins the log only if it changes the cluster.
+        """Record ``event`` where it belongs in event time; what it did is the outcome.
 
         ``now`` (default: the wall clock) bounds how far in the future an event
         may be dated: more than the policy's ``future_tolerance`` is an error.
@@ -474,40 +592,56 @@ class Cluster:
                 f"an instant no later than {format_time(reference)} "
                 f"plus the future tolerance of {self.policy.future_tolerance}",
             )
+        trigger, phase_before = str(event.kind), self.phase
+        order = event.order
+        # The base's position is the last event it covers: equal orders are the same event.
+        if event in self._seen or (self._base is not None and order == self._base.position):
+            note: str | None = "unchanged: the event repeats what is already recorded"
+            return Outcome(trigger, False, phase_before, phase_before, (), note)
+        if (why := self.too_late(event)) is not None:
+            self._keep(event)
+            return Outcome(trigger, False, phase_before, phase_before, (), why, True, False)
+        if self._base is not None and order < self._base.position:
+            # A store hands over a checkpoint older than any event it may still take.
+            raise ValueError(f"{event} is older than the checkpoint this cluster resumed from")
         before = self._run
-        phase_before = before.state
-        if self._clock is None or event.at >= self._clock:
+        if (not self._orders or order > self._orders[-1]) and (
+            self._clock is None or event.at >= self._clock
+        ):
             # In order: move time to the event, then apply it, in place.
+            late = False
             _advance(before, event.at)
-            self._clock = event.at
             seen = len(before.history)
             fingerprint = before.fingerprint()
             note = _apply(before, event)
             changed = before.fingerprint() != fingerprint
             entered = tuple(t.dest for t in before.history[seen:])
+            self._applied.append(event)
+            self._orders.append(order)
+            self._clock = event.at
+            if len(self._applied) % _CHECKPOINT_EVERY == 0:
+                self._checkpoints.append(_checkpoint_of(before, order))
         else:
-            # Late: replay the whole log with the event where it belongs.
-            candidate, note = _replay(
-                self.billing,
-                self.initial_expires_at,
-                self.policy,
-                [*self._events, event],
-                self._clock,
-                watch=event,
-            )
+            # Late: rebuild from the newest checkpoint before the event.
+            late = True
+            index = bisect_left(self._orders, order)
+            self._applied.insert(index, event)
+            self._orders.insert(index, order)
+            self._checkpoints = [c for c in self._checkpoints if c.position < order]
+            start, first = self._restart_point(lambda c: c.position < order)
+            note = self._rebuild(first, start, watch=event)
+            candidate = self._run
             changed = candidate.fingerprint() != before.fingerprint() or (
                 candidate.history != before.history
             )
             old = set(before.history)
             entered = tuple(t.dest for t in candidate.history if t not in old)
-            if changed:
-                self._run = candidate
+        self._keep(event)
         if changed:
-            self._events.append(event)
             note = None
         elif note is None:
             note = "unchanged: the event repeats what is already recorded"
-        return Outcome(str(event.kind), changed, phase_before, self.phase, entered, note)
+        return Outcome(trigger, changed, phase_before, self.phase, entered, note, True, True, late)
 
     def advance(self, now: TimeInput) -> Outcome:
         """Move time to ``now``, crossing every threshold due by then.
@@ -532,6 +666,60 @@ class Cluster:
         entered = tuple(t.dest for t in self._run.history[seen:])
         return Outcome("advance", bool(entered), phase_before, self.phase, entered)
 
+    # -- replay ------------------------------------------------------------------------
+
+    def _start(self) -> _Run:
+        if self._base is not None:
+            return _run_from(self._base, self.billing, self.policy)
+        return _Run(self.billing, self.initial_expires_at, self.policy)
+
+    def _restart_point(self, usable: Callable[[Checkpoint], bool]) -> tuple[_Run, int]:
+        """The newest usable checkpoint as a fresh run, and the first applied event after it."""
+        for checkpoint in reversed(self._checkpoints):
+            if usable(checkpoint):
+                return (
+                    _run_from(checkpoint, self.billing, self.policy),
+                    bisect_right(self._orders, checkpoint.position),
+                )
+        return self._start(), 0
+
+    def _rebuild(self, first: int, run: _Run, watch: Event | None = None) -> str | None:
+        """Replay the applied events from index ``first`` on ``run``; it becomes the state.
+
+        Checkpoints are laid again on the way; returns the note of ``watch``.
+        """
+        note = None
+        for index in range(first, len(self._applied)):
+            event = self._applied[index]
+            _advance(run, event.at)
+            result = _apply(run, event)
+            if event is watch:
+                note = result
+            if (index + 1) % _CHECKPOINT_EVERY == 0 and (
+                not self._checkpoints or self._checkpoints[-1].position < self._orders[index]
+            ):
+                self._checkpoints.append(_checkpoint_of(run, self._orders[index]))
+        if self._clock is not None:
+            _advance(run, self._clock)
+        self._run = run
+        return note
+
+    def _take(self, applied: Iterable[Event]) -> None:
+        """Replay ``applied`` (any order, repeats once) after the base: the state."""
+        self._applied = sorted(set(applied), key=_order)
+        self._orders = [event.order for event in self._applied]
+        if self._applied:
+            self._rebuild(0, self._run)
+            last = self._applied[-1].at
+            self._clock = last if self._clock is None else max(self._clock, last)
+            self._newest = last if self._newest is None else max(self._newest, last)
+
+    def _keep(self, event: Event) -> None:
+        self._events.append(event)
+        self._seen.add(event)
+        if self._newest is None or event.at > self._newest:
+            self._newest = event.at
+
     # -- questions --------------------------------------------------------------------
 
     def decide(
@@ -545,6 +733,10 @@ class Cluster:
     ) -> dict[str, Any]:
         """Everything about the cluster at ``now`` as a JSON-serialisable dict."""
         return report(self.state(now), operation=operation, strict=strict)
+
+
+def _order(event: Event) -> EventOrder:
+    return event.order
 
 
 # -- stateless ---------------------------------------------------------------------------

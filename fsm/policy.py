@@ -33,8 +33,8 @@ from .table import (
 )
 from .timeutil import format_duration, parse_duration
 
-# Every duration a policy holds: the thresholds of the lifecycle, then the tolerance.
-_DURATIONS: Final = (*THRESHOLDS, "future_tolerance")
+# Every duration a policy holds: the thresholds of the lifecycle, then the tolerances.
+_DURATIONS: Final = (*THRESHOLDS, "future_tolerance", "late_tolerance")
 _OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
 # A phase split by billing (``overdue_grace``, or an alias of it) in an override means
@@ -64,6 +64,9 @@ class Policy:
     purge_after: timedelta = timedelta(days=60)
     subscription_retention: timedelta = timedelta(days=15)
     future_tolerance: timedelta = timedelta(minutes=5)
+    # How far before its cluster's newest event an event may be dated and still
+    # be applied: a checkpoint older than this never has to be rebuilt.
+    late_tolerance: timedelta = timedelta(days=7)
     operations: Mapping[str, Category] = field(default_factory=lambda: OPERATIONS)
     # (category, column name) -> verdict, on top of the specification's table.
     verdict_overrides: Mapping[tuple[Category, str], Verdict] = field(

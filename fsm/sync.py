@@ -42,6 +42,7 @@ class ClusterSync:
     next_phase: Phase | None = None
     next_phase_at: datetime | None = None
     error: str | None = None
+    too_late: list[str] = field(default_factory=list)  # events kept but not applied
 
     @property
     def phase_changed(self) -> bool:
@@ -61,6 +62,7 @@ class ClusterSync:
             "next_phase": None if self.next_phase is None else str(self.next_phase),
             "next_phase_at": optional_format(self.next_phase_at),
             "error": self.error,
+            "too_late": list(self.too_late),
         }
 
 
@@ -100,6 +102,7 @@ class SyncSummary:
             f"{counts['recorded']} {'would record' if self.dry_run else 'recorded'}, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed, "
             f"{counts['untouched']} untouched",
+            *(f"{c.cluster_id}: {note}" for c in self.clusters for note in c.too_late),
         ]
 
     def stopped(self) -> str | None:
@@ -261,4 +264,5 @@ def _summarise(
         recorded=[str(e.kind) for e in result.recorded],
         next_phase=timeline[0][0] if timeline else None,
         next_phase_at=timeline[0][1] if timeline else None,
+        too_late=result.too_late,
     )

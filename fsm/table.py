@@ -54,6 +54,21 @@ class EventKind(StrEnum):
     RELEASED = "released"
 
 
+SAME_INSTANT_ORDER: Final = (
+    EventKind.RELEASED,
+    EventKind.RECHARGED,
+    EventKind.BALANCE_NEGATIVE,
+    EventKind.RENEWED,
+)
+"""How events dated at the same instant replay (then renewals by their new expiry, earliest first).
+
+A release comes first, as a purge due at that instant does: nothing dated at or after
+a terminal instant changes the cluster. A recharge and a negative balance seen at one
+instant by two controllers leave the account overdue (fail closed). A renewal comes
+after the balance it depends on, as one observation of a balance and a renewal means.
+"""
+
+
 # Spellings accepted on input besides the machine names.
 PHASE_ALIASES: Final = MappingProxyType({"overdue-grace": Phase.OVERDUE_GRACE})
 BILLING_ALIASES: Final = MappingProxyType(

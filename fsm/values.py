@@ -16,8 +16,16 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from .errors import InputError
 from .schedule import timeline
-from .table import BILLING_ALIASES, BILLING_SPELLINGS, PHASE_ALIASES, Billing, EventKind, Phase
-from .timeutil import TimeInput, format_time, optional_time, parse_time
+from .table import (
+    BILLING_ALIASES,
+    BILLING_SPELLINGS,
+    PHASE_ALIASES,
+    SAME_INSTANT_ORDER,
+    Billing,
+    EventKind,
+    Phase,
+)
+from .timeutil import TimeInput, format_time, optional_format, optional_time, parse_time
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -28,6 +36,10 @@ _CLUSTER_ID_EXPECTED: Final = (
 )
 _REGION: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _AMOUNT_EXPECTED: Final = "a decimal amount such as -11.19"
+_RANK: Final = {kind: rank for rank, kind in enumerate(SAME_INSTANT_ORDER)}
+
+EventOrder = tuple[datetime, int, datetime]
+"""Where an event stands in replay order: its instant, then the same-instant rules."""
 
 
 class Event(NamedTuple):
@@ -36,6 +48,15 @@ class Event(NamedTuple):
     kind: EventKind
     at: datetime
     expires_at: datetime | None = None  # the new expiry, for ``renewed`` only
+
+    @property
+    def order(self) -> EventOrder:
+        """The replay position: by instant, then ``table.SAME_INSTANT_ORDER``, then expiry.
+
+        Distinct events never share a position, so the replay is a function of
+        the set of events, whatever the order they arrived in.
+        """
+        return (self.at, _RANK[self.kind], self.at if self.expires_at is None else self.expires_at)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": str(self.kind), "at": format_time(self.at)}
@@ -94,6 +115,22 @@ class Outcome(NamedTuple):
     phase: Phase
     entered: tuple[Phase, ...]
     note: str | None = None  # why nothing changed, when nothing did
+    recorded: bool = False  # the event joined the log (every event but an exact repeat)
+    applied: bool = True  # replayed; False for an event too late to apply
+    late: bool = False  # dated before an event or instant the cluster had already seen
+
+    @property
+    def effect(self) -> str:
+        """What the event did, in words, as ``history`` shows it."""
+        if self.late and self.changed:
+            if self.phase != self.phase_before:
+                return f"landed late: moved the phase from {self.phase_before} to {self.phase}"
+            return f"landed late: rewrote the history; the phase stays {self.phase}"
+        if self.entered:
+            return "entered " + ", ".join(str(phase) for phase in self.entered)
+        if self.changed:
+            return f"changed the facts; the phase stays {self.phase}"
+        return self.note or "no change"
 
 
 class ClusterState(NamedTuple):
@@ -114,6 +151,60 @@ class ClusterState(NamedTuple):
     def timeline(self) -> list[tuple[Phase, datetime]]:
         """The phases ahead if nothing is recorded: each with when it begins."""
         return timeline(self.billing, self.phase, self.overdue_since, self.expires_at, self.policy)
+
+
+class Checkpoint(NamedTuple):
+    """The replayed state of a cluster right after the event at ``position``.
+
+    A store keeps one per cluster so that a write replays only what came after
+    it; a late event rebuilds from a checkpoint older than itself.
+    """
+
+    position: EventOrder
+    phase: Phase
+    phase_since: datetime | None
+    overdue: bool
+    overdue_since: datetime | None
+    expires_at: datetime | None
+    history: tuple[Transition, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The checkpoint as JSON-ready data (a store keeps it so)."""
+        at, rank, expiry = self.position
+        return {
+            "position": [format_time(at), rank, format_time(expiry)],
+            "phase": str(self.phase),
+            "phase_since": optional_format(self.phase_since),
+            "overdue": self.overdue,
+            "overdue_since": optional_format(self.overdue_since),
+            "expires_at": optional_format(self.expires_at),
+            "history": [step.as_dict() for step in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Checkpoint:
+        """A checkpoint from :meth:`as_dict`; anything else raises ValueError."""
+        try:
+            at, rank, expiry = data["position"]
+            return cls(
+                (parse_time(at, "position"), int(rank), parse_time(expiry, "position")),
+                Phase(data["phase"]),
+                optional_time(data["phase_since"], "phase_since"),
+                bool(data["overdue"]),
+                optional_time(data["overdue_since"], "overdue_since"),
+                optional_time(data["expires_at"], "expires_at"),
+                tuple(
+                    Transition(
+                        Phase(step["from"]),
+                        Phase(step["to"]),
+                        parse_time(step["at"], "at"),
+                        str(step["trigger"]),
+                    )
+                    for step in data["history"]
+                ),
+            )
+        except (KeyError, TypeError, ValueError, InputError) as err:
+            raise ValueError(f"not a checkpoint: {err}") from None
 
 
 # -- one parser per value ---------------------------------------------------------

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import builtins
 import warnings
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final
 
-from ..errors import InputError, NotTrackedError
+from ..errors import InputError, NotTrackedError, StoreError
 from ..lifecycle import Cluster
-from ..observations import Observation
+from ..observations import Observation, events_for
 from ..policy import Policy
 from ..table import Billing, EventKind, Phase
 from ..timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
 from ..values import (
+    Checkpoint,
     ClusterState,
     Event,
     Outcome,
@@ -39,16 +41,21 @@ from ..values import (
     parse_region,
 )
 from .plan import (
+    CheckpointChange,
     Facts,
+    Loaded,
     ObserveRequest,
     RowChange,
     Writes,
     check_same_billing,
+    checkpoint_change,
     plan_observe,
     rebuild,
+    record_all,
+    resume,
 )
 from .results import AccountSync, ObserveResult, RecordResult, StoredEvent
-from .schema import READABLE_FROM, SCHEMA_VERSION, SYNCS_FROM, VERSION_SQL
+from .schema import CHECKPOINTS_FROM, READABLE_FROM, SCHEMA_VERSION, SYNCS_FROM
 from .transaction import Transactional, Tx, note_token
 from .url import StoreURL
 
@@ -66,6 +73,7 @@ __all__ = [
 _KINDS: Final = {str(kind): kind for kind in EventKind}
 _MAX_KEY: Final = 200
 _MAX_SOURCE: Final = 64
+_BEFORE_ANY: Final = datetime(1, 1, 1, tzinfo=UTC)  # earlier than every event
 
 
 class Store(Transactional):
@@ -78,6 +86,8 @@ class Store(Transactional):
     def __init__(self, url: str, policy: Policy, writable: bool) -> None:
         super().__init__(url, writable)
         self.policy = policy
+        self.schema_version = SCHEMA_VERSION
+        """The schema of the store as opened (a reader may read an older one as it is)."""
 
     # -- engine hooks: how values travel -------------------------------------------------
 
@@ -143,7 +153,7 @@ class Store(Transactional):
         Cluster(cid, wanted.billing, account=wanted.account, expires_at=wanted.expires_at)
 
         def work(tx: Tx) -> bool:
-            current, _, _ = self._load(tx, cid, cache=True)
+            current, _, _ = self._load(tx, cid, cache=True)  # the facts, and the write's token
             if current is None:
                 self._apply(tx, cid, Writes(RowChange(wanted, create=True)))
                 return True
@@ -166,11 +176,12 @@ class Store(Transactional):
         source: str = "api",
         now: TimeInput | None = None,
     ) -> RecordResult:
-        """Record ``event`` for a tracked cluster, if it changes the cluster.
+        """Record ``event`` for a tracked cluster where it belongs in event time.
 
-        An event that changes nothing (a repeated ``balance_negative``) is not
-        written and comes back with ``changed`` False. A key already stored
-        for this cluster is a retry: nothing is written, ``duplicate`` is True.
+        Every event joins the log but an exact repeat (``recorded``), even one
+        that changes nothing now (``changed`` False): a late event may give it
+        its effect. A key already stored for this cluster is a retry: nothing
+        is written, ``duplicate`` is True.
         """
         cid = parse_cluster_id(cluster_id)
         if not isinstance(event, Event):
@@ -180,10 +191,11 @@ class Store(Transactional):
         at_now = utcnow() if now is None else parse_time(now, "now")
 
         def work(tx: Tx) -> RecordResult:
-            facts, events, stored = self._load(tx, cid, cache=True, key=key)
-            if facts is None:
+            loaded = self._load_for_write(tx, cid, [event], key, None)
+            if loaded is None:
                 raise NotTrackedError(cid)
-            cluster = rebuild(cid, facts, events, self.policy)
+            facts, stored = loaded.facts, loaded.keyed
+            cluster = resume(cid, facts, loaded, [event], self.policy)
             if stored is not None:
                 if stored != event:
                     raise InputError(
@@ -196,11 +208,15 @@ class Store(Transactional):
                 note = f"duplicate: idempotency key {key!r} is already recorded"
                 outcome = Outcome(str(event.kind), False, phase, phase, (), note)
                 return RecordResult(False, outcome, cluster, True)
-            outcome = cluster.record(event, now=at_now)
-            if outcome.changed:
+            outcomes, rows = record_all(cluster, [event], loaded, key, at_now)
+            if rows:
                 mark = (cluster.state(at_now).phase, at_now)
-                self._apply(tx, cid, Writes(RowChange(facts, mark=mark), [(event, key)], src))
-            return RecordResult(outcome.changed, outcome, cluster, False)
+                checkpoints = checkpoint_change(cluster, loaded, rows)
+                self._apply(
+                    tx, cid, Writes(RowChange(facts, mark=mark), rows, src, {}, checkpoints)
+                )
+            outcome = outcomes[0]
+            return RecordResult(outcome.changed, outcome, cluster, False, bool(rows))
 
         return self._change(cid, work)
 
@@ -242,9 +258,13 @@ class Store(Transactional):
             dry_run=dry_run,
         )
 
+        wanted = events_for(observation)
+
         def work(tx: Tx) -> ObserveResult:
-            stored, events, keyed = self._load(tx, cid, cache=True, key=request.idempotency_key)
-            result, writes = plan_observe(request, stored, events, keyed, self.policy)
+            loaded = self._load_for_write(
+                tx, cid, wanted, request.idempotency_key, request.expires_at
+            )
+            result, writes = plan_observe(request, loaded, wanted, self.policy)
             if not dry_run:
                 self._apply(tx, cid, writes)
             return result
@@ -262,13 +282,13 @@ class Store(Transactional):
         at_now = utcnow() if now is None else parse_time(now, "now")
 
         def work(tx: Tx) -> bool:
-            facts, events, _ = self._load(tx, cid, cache=True)
+            facts, events, applied = self._load(tx, cid, cache=True)
             if facts is None:
                 raise NotTrackedError(cid)
             last = facts.last_evaluated_at
             if last is not None and at_now <= last:
                 return False
-            phase = rebuild(cid, facts, events, self.policy).state(at_now).phase
+            phase = rebuild(cid, facts, events, self.policy, applied).state(at_now).phase
             if phase is facts.last_phase:
                 return False
             self._apply(tx, cid, Writes(RowChange(facts, mark=(phase, at_now))))
@@ -324,8 +344,8 @@ class Store(Transactional):
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> Cluster | None:
-            facts, events, _ = self._load(tx, cid)
-            return None if facts is None else rebuild(cid, facts, events, self.policy)
+            facts, events, applied = self._load(tx, cid)
+            return None if facts is None else rebuild(cid, facts, events, self.policy, applied)
 
         return self._read(work)
 
@@ -341,9 +361,11 @@ class Store(Transactional):
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> list[StoredEvent]:
+            kept = "e.applied, e.effect" if self.schema_version >= CHECKPOINTS_FROM else "1, NULL"
             rows = tx.rows(
                 "SELECT e.seq, e.kind, e.at, e.recorded_at, e.source, e.idempotency_key,"
-                " e.payload FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
+                f" e.payload, {kept} FROM clusters c"
+                " LEFT JOIN events e ON e.cluster_id = c.cluster_id"
                 " WHERE c.cluster_id = ? ORDER BY e.seq",
                 (cid,),
             )
@@ -359,8 +381,10 @@ class Store(Transactional):
                     source=src,
                     idempotency_key=key,
                     payload=self._json_out(payload),
+                    applied=bool(applied),
+                    effect=effect,
                 )
-                for seq, kind, at, recorded_at, src, key, payload in rows
+                for seq, kind, at, recorded_at, src, key, payload, applied, effect in rows
                 if seq is not None  # the one row of a cluster with no events
             ]
 
@@ -393,38 +417,66 @@ class Store(Transactional):
         wanted = None if phase is None else parse_phase(phase)
         at_now = utcnow() if now is None else parse_time(now, "now")
 
+        tips = self.schema_version >= CHECKPOINTS_FROM
+        at_param = self._time_in(at_now)
+
         def work(tx: Tx) -> list[tuple[Any, ...]]:
             where, params = ("", ()) if acct is None else (" WHERE c.account = ?", (acct,))
-            # One statement: one consistent snapshot, the rows of a cluster together.
+            # One statement: one consistent snapshot, the rows of a cluster together. A
+            # cluster whose checkpoint covers ``now`` needs no log: it is not joined.
+            if tips:
+                columns = "c.checkpoint, c.newest_at, e.applied"
+                join = " AND (c.checkpoint IS NULL OR c.newest_at IS NULL OR c.newest_at > ?)"
+                params = (at_param, *params)
+            else:
+                columns, join = "NULL, NULL, 1", ""
             return tx.rows(
                 "SELECT c.cluster_id, c.account, c.billing, c.expires_at, e.kind, e.at,"
-                " e.expires_at FROM clusters c LEFT JOIN events e"
-                " ON e.cluster_id = c.cluster_id" + where + " ORDER BY c.cluster_id, e.seq",
+                f" e.expires_at, {columns} FROM clusters c LEFT JOIN events e"
+                " ON e.cluster_id = c.cluster_id" + join + where + " ORDER BY c.cluster_id, e.seq",
                 params,
             )
 
         opt_time_out = self._opt_time_out
-        clusters: list[tuple[str, Facts, list[Event]]] = []
+        clusters: list[tuple[str, Facts, Checkpoint | None, list[Event], list[bool]]] = []
         current = None
         log: list[Event] = []
-        for cid, acc, billing, expiry, kind, at, renewal in self._read(work):
+        flags: list[bool] = []
+        for cid, acc, billing, expiry, kind, at, renewal, tip, newest, applied in self._read(work):
             if cid != current:
-                current, log = cid, []
+                current, log, flags = cid, [], []
                 facts = Facts(acc, Billing(billing), opt_time_out(expiry))
-                clusters.append((cid, facts, log))
+                usable = tip is not None and newest is not None
+                if usable and self._time_out(newest) > at_now:
+                    usable = False  # asked about an instant before its newest event
+                checkpoint = self._checkpoint_out(cid, tip) if usable else None
+                clusters.append((cid, facts, checkpoint, log, flags))
             if kind is not None:
                 log.append(self._event_out(kind, at, renewal))
+                flags.append(bool(applied))
         states = []
-        for cid, facts, events in sorted(clusters, key=_first):
-            state = rebuild(cid, facts, events, self.policy).state(at_now)
+        for cid, facts, checkpoint, events, applied in sorted(clusters, key=_first):
+            if checkpoint is not None:
+                cluster = Cluster.resume(
+                    cid,
+                    facts.billing,
+                    checkpoint,
+                    (),
+                    newest=None,
+                    account=facts.account,
+                    expires_at=facts.expires_at,
+                    policy=self.policy,
+                )
+            else:
+                cluster = rebuild(cid, facts, events, self.policy, applied)
+            state = cluster.state(at_now)
             if wanted is None or state.phase is wanted:
                 states.append(state)
         return states
 
     def account_syncs(self) -> list[AccountSync]:
         """Each account's last successful sync, by account (none before the first sync)."""
-        version = self._read(lambda tx: tx.row(VERSION_SQL))
-        if version is None or version[0] is None or int(version[0]) < SYNCS_FROM:
+        if self.schema_version < SYNCS_FROM:
             return []  # a reader of an older store: it kept no syncs
 
         def work(tx: Tx) -> list[tuple[Any, ...]]:
@@ -440,9 +492,9 @@ class Store(Transactional):
     # -- rows -----------------------------------------------------------------------------------
 
     def _load(
-        self, tx: Tx, cid: str, *, cache: bool = False, key: str | None = None
-    ) -> tuple[Facts | None, list[Event], Event | None]:
-        """A cluster's facts, its log in recording order, and the event stored under ``key``.
+        self, tx: Tx, cid: str, *, cache: bool = False
+    ) -> tuple[Facts | None, list[Event], list[bool]]:
+        """A cluster's facts, its whole log in recording order, and which events were applied.
 
         One statement, so one snapshot and one round trip. It also notes the
         token of what it read, for a planned write (see :meth:`_token`).
@@ -452,36 +504,140 @@ class Store(Transactional):
             if cache  # the columns of schema 2: writers only (readers read schema 1 too)
             else ", NULL, NULL, NULL, NULL"
         )
+        applied = "e.applied" if self.schema_version >= CHECKPOINTS_FROM else "1"
         rows = tx.rows(
-            f"SELECT {columns}, e.seq, e.kind, e.at, e.expires_at, e.idempotency_key"
+            f"SELECT {columns}, e.seq, e.kind, e.at, e.expires_at, {applied}"
             " FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
             " WHERE c.cluster_id = ? ORDER BY e.seq",
             (cid,),
         )
         if not rows:
             note_token(tx, None)  # what _token finds for a cluster not tracked
-            return None, [], None
-        opt_time_out = self._opt_time_out
+            return None, [], []
         events: list[Event] = []
-        keyed = None
-        for *_, kind, at, expiry, stored_key in rows:
+        flags: list[bool] = []
+        for *_, kind, at, expiry, flag in rows:
             if kind is None:
                 continue  # no events yet: the one row holds the facts alone
-            event = self._event_out(kind, at, expiry)
-            events.append(event)
-            if key is not None and stored_key == key:
-                keyed = event
+            events.append(self._event_out(kind, at, expiry))
+            flags.append(bool(flag))
         account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][:8]
         note_token(tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq))
-        facts = Facts(
+        return self._facts(account, billing, expires_at, region, last_phase, last_at), events, flags
+
+    def _load_for_write(
+        self,
+        tx: Tx,
+        cid: str,
+        wanted: Sequence[Event],
+        key: str | None,
+        new_expiry: datetime | None,
+    ) -> Loaded | None:
+        """What a write of ``wanted`` needs of a cluster, in one statement (None: not tracked).
+
+        The row with its checkpoint; the kept events at the instants of
+        ``wanted`` (to find exact repeats) and the one under ``key``; and the
+        applied events a replay needs: none when ``wanted`` comes after the
+        checkpoint, those after the newest older checkpoint when one of them
+        is late, the whole log when there is no checkpoint yet or the expiry
+        changes. It notes the token of what it read, as :meth:`_load` does.
+        """
+        instants = sorted({event.at for event in wanted})
+        earliest = self._time_in(instants[0]) if instants else None
+        repeat = " OR e.at IN (" + ", ".join("?" * len(instants)) + ")" if instants else ""
+        whole = 1 if new_expiry is not None else 0
+        expiry = None if new_expiry is None else self._time_in(new_expiry)
+        rows = tx.rows(
+            "SELECT c.account, c.billing, c.expires_at, c.region, c.last_phase,"
+            " c.last_evaluated_at, c.updated_at,"
+            " (SELECT max(seq) FROM events WHERE cluster_id = c.cluster_id),"
+            " c.checkpoint, c.newest_at, c.since_checkpoint, a.state,"
+            " e.seq, e.kind, e.at, e.expires_at, e.idempotency_key, e.applied"
+            " FROM clusters c"
+            " LEFT JOIN (SELECT at, state FROM checkpoints WHERE cluster_id = ? AND at < ?"
+            " ORDER BY at DESC, rank DESC, expiry DESC LIMIT 1) a ON 1 = 1"
+            " LEFT JOIN events e ON e.cluster_id = c.cluster_id AND ("
+            " (e.applied = 1 AND (c.checkpoint IS NULL"
+            " OR (? = 1 AND (c.expires_at IS NULL OR c.expires_at <> ?))"
+            " OR (c.newest_at >= ? AND e.at >= COALESCE(a.at, ?))))"
+            f"{repeat} OR e.idempotency_key = ?)"
+            " WHERE c.cluster_id = ? ORDER BY e.seq",
+            (
+                cid,
+                earliest,
+                whole,
+                expiry,
+                earliest,
+                self._time_in(_BEFORE_ANY),
+                *(self._time_in(at) for at in instants),
+                key,
+                cid,
+            ),
+        )
+        if not rows:
+            note_token(tx, None)
+            return None
+        first = rows[0]
+        account, billing, expires_at, region, last_phase, last_at, updated_at, seq = first[:8]
+        note_token(tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq))
+        tip_data, newest_at, since, anchor_data = first[8:12]
+        facts = self._facts(account, billing, expires_at, region, last_phase, last_at)
+        tip = None if tip_data is None else self._checkpoint_out(cid, tip_data)
+        wanted_at = set(instants)
+        events: list[Event] = []
+        repeats: set[Event] = set()
+        keyed = None
+        for row in rows:
+            kind, at, renewal, stored_key, applied = row[13:18]
+            if kind is None:
+                continue  # no matching events: the one row holds the facts alone
+            event = self._event_out(kind, at, renewal)
+            if event.at in wanted_at:
+                repeats.add(event)
+            if key is not None and stored_key == key:
+                keyed = event
+            if applied:
+                events.append(event)
+        changes_expiry = new_expiry is not None and new_expiry != facts.expires_at
+        return Loaded(
+            facts=facts,
+            tip=tip,
+            anchor=None if anchor_data is None else self._checkpoint_out(cid, anchor_data),
+            events=events,
+            whole=tip is None or changes_expiry,
+            repeats=frozenset(repeats),
+            keyed=keyed,
+            newest=self._opt_time_out(newest_at),
+            since=int(since),
+        )
+
+    def _facts(
+        self,
+        account: str,
+        billing: str,
+        expires_at: Any,
+        region: str | None,
+        last_phase: str | None,
+        last_at: Any,
+    ) -> Facts:
+        return Facts(
             account,
             Billing(billing),
-            opt_time_out(expires_at),
+            self._opt_time_out(expires_at),
             region,
             None if last_phase is None else Phase(last_phase),
-            opt_time_out(last_at),
+            self._opt_time_out(last_at),
         )
-        return facts, events, keyed
+
+    def _checkpoint_out(self, cid: str, value: Any) -> Checkpoint:
+        try:
+            return Checkpoint.from_dict(self._json_out(value))
+        except ValueError as error:
+            raise StoreError(
+                f"the store at {self.url} is damaged: cluster {cid!r} has an unreadable "
+                f"checkpoint ({error}); it is a cache of the event log: set it to NULL "
+                "to have the next write replay the log"
+            ) from None
 
     def _token(self, tx: Tx, cluster_id: str) -> object:
         """What a write depends on: the cluster's row and the end of its log, as ``_load``."""
@@ -493,21 +649,72 @@ class Store(Transactional):
         )
 
     def _apply(self, tx: Tx, cid: str, writes: Writes) -> None:
-        """Write what a plan decided: the cluster's row first, then its new events."""
+        """Write what a plan decided: the cluster's row first, its new events, its checkpoints."""
         if writes.row is not None:
-            self._save_row(tx, cid, writes.row)
+            self._save_row(tx, cid, writes.row, writes.checkpoints)
         self._insert_events(tx, cid, writes)
+        if writes.checkpoints is not None:
+            self._save_checkpoints(tx, cid, writes.checkpoints)
 
-    def _save_row(self, tx: Tx, cid: str, change: RowChange) -> None:
-        """Insert or update the cluster's row in one statement (facts and phase cache)."""
+    def _save_checkpoints(self, tx: Tx, cid: str, change: CheckpointChange) -> None:
+        """Lay the older checkpoints a late event may rebuild from; drop those never needed."""
+        if change.rebuilt:
+            if change.drop_from is None:
+                tx.run("DELETE FROM checkpoints WHERE cluster_id = ?", (cid,))
+            else:
+                tx.run(
+                    "DELETE FROM checkpoints WHERE cluster_id = ? AND at >= ?",
+                    (cid, self._time_in(change.drop_from)),
+                )
+        if change.add:
+            values: list[object] = []
+            for checkpoint in change.add:
+                at, rank, expiry = checkpoint.position
+                values += [
+                    cid,
+                    self._time_in(at),
+                    rank,
+                    self._time_in(expiry),
+                    self._json_in(checkpoint.as_dict()),
+                ]
+            rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(change.add))
+            tx.run(
+                f"INSERT INTO checkpoints (cluster_id, at, rank, expiry, state) VALUES {rows}",
+                values,
+            )
+        if change.prune_before is not None and change.add:
+            # No event dated before the bound is ever applied again: the newest checkpoint
+            # before it is the last one such an event could need.
+            bound = self._time_in(change.prune_before)
+            tx.run(
+                "DELETE FROM checkpoints WHERE cluster_id = ? AND at < (SELECT max(at)"
+                " FROM checkpoints WHERE cluster_id = ? AND at < ?)",
+                (cid, cid, bound),
+            )
+
+    def _save_row(
+        self, tx: Tx, cid: str, change: RowChange, checkpoints: CheckpointChange | None = None
+    ) -> None:
+        """Insert or update the cluster's row in one statement (facts, phase cache, checkpoint)."""
         facts, mark = change.facts, change.mark
         phase, at = (None, None) if mark is None else (str(mark[0]), self._time_in(mark[1]))
         stamp = self._time_in(utcnow())
+        tip_columns: list[str] = []
+        tip_values: list[object] = []
+        if checkpoints is not None:
+            tip = checkpoints.tip
+            tip_columns = ["checkpoint", "newest_at", "since_checkpoint"]
+            tip_values = [
+                None if tip is None else self._json_in(tip.as_dict()),
+                self._opt_time(checkpoints.newest),
+                checkpoints.since,
+            ]
         if change.create:
+            tip_sql = "".join(f", {column}" for column in tip_columns)
             tx.run(
                 "INSERT INTO clusters (cluster_id, account, billing, expires_at, region,"
-                " created_at, updated_at, last_phase, last_evaluated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f" created_at, updated_at, last_phase, last_evaluated_at{tip_sql})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?" + ", ?" * len(tip_columns) + ")",
                 (
                     cid,
                     facts.account,
@@ -518,6 +725,7 @@ class Store(Transactional):
                     stamp,
                     phase,
                     at,
+                    *tip_values,
                 ),
             )
             return
@@ -529,6 +737,8 @@ class Store(Transactional):
         if mark is not None:
             columns += ["last_phase", "last_evaluated_at"]
             values += [phase, at]
+        columns += tip_columns
+        values += tip_values
         if columns:
             assignments = ", ".join(f"{column} = ?" for column in columns)
             tx.run(f"UPDATE clusters SET {assignments} WHERE cluster_id = ?", (*values, cid))
@@ -539,7 +749,7 @@ class Store(Transactional):
             return
         recorded_at = self._time_in(utcnow())
         values: list[object] = []
-        for event, key in writes.events:
+        for event, key, applied, effect in writes.events:
             payload = dict(writes.payload)
             if event.expires_at is not None:
                 payload["expires_at"] = format_time(event.expires_at)
@@ -552,11 +762,13 @@ class Store(Transactional):
                 writes.source,
                 key,
                 self._json_in(payload),
+                1 if applied else 0,
+                effect,
             ]
-        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(writes.events))
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(writes.events))
         tx.run(
             "INSERT INTO events (cluster_id, kind, at, expires_at, recorded_at, source, "
-            f"idempotency_key, payload) VALUES {rows}",
+            f"idempotency_key, payload, applied, effect) VALUES {rows}",
             values,
         )
 

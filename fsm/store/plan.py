@@ -1,10 +1,16 @@
 """What a write will store, computed from what was read, without any I/O.
 
-The store reads a cluster's row and log (:class:`Facts` and its events), a
-plan here decides what changes (:class:`Writes`: the row, the events to
-append) and what the caller is told; the store then writes it, or with
-``dry_run`` does not. Keeping the decision pure keeps it testable apart from
-the engines and lets a write gain more rows (a checkpoint, say) in one place.
+The store reads a cluster's row, its checkpoint and the part of its log a
+write needs (:class:`Loaded`), a plan here decides what changes
+(:class:`Writes`: the row, the events to append, the checkpoints) and what
+the caller is told; the store then writes it, or with ``dry_run`` does not.
+
+Bounded replay: an event in event-time order resumes from the cluster's
+checkpoint (the state after its last applied event) and replays nothing
+else. A late event resumes from the newest older checkpoint (one is kept
+every :data:`CHECKPOINT_EVERY` applied events) and replays the events after
+it; checkpoints older than the late tolerance are never needed again but the
+newest of them, so they are dropped.
 """
 
 from __future__ import annotations
@@ -12,16 +18,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 from ..errors import InputError
 from ..lifecycle import Cluster
-from ..observations import Observation, events_for
+from ..observations import Observation
 from ..policy import Policy
 from ..table import Billing, Phase
 from ..timeutil import format_time
-from ..values import Event, Outcome
+from ..values import Checkpoint, Event, Outcome
 from .results import ObserveResult
+
+CHECKPOINT_EVERY: Final = 64
+"""Applied events between the checkpoints a late event may rebuild from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +59,66 @@ class RowChange:
     mark: tuple[Phase, datetime] | None = None  # the phase cache to write: (phase, at)
 
 
+class NewEvent(NamedTuple):
+    """An event a write appends: with its key, whether it was applied, and what it did."""
+
+    event: Event
+    key: str | None
+    applied: bool = True
+    effect: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointChange:
+    """How a write changes a cluster's checkpoints."""
+
+    tip: Checkpoint | None  # the state after the last applied event
+    newest: datetime | None  # the newest event kept
+    since: int  # applied events after the newest row of ``checkpoints``
+    rebuilt: bool = False  # the checkpoints after ``drop_from`` are laid again:
+    drop_from: datetime | None = None  # delete those at or after it (None: all of them)
+    add: Sequence[Checkpoint] = ()  # then insert these
+    prune_before: datetime | None = None  # keep only the newest checkpoint before this
+
+
 @dataclass(frozen=True, slots=True)
 class Writes:
-    """Everything one write stores for a cluster: its row, then the events it appends."""
+    """Everything one write stores for a cluster: its row, its new events, its checkpoints."""
 
     row: RowChange | None = None  # None: the row stays as it is
-    events: Sequence[tuple[Event, str | None]] = ()  # each with its idempotency key
+    events: Sequence[NewEvent] = ()
     source: str = "api"
     payload: Mapping[str, Any] = field(default_factory=dict)  # the same for every event
+    checkpoints: CheckpointChange | None = None
 
 
-def rebuild(cid: str, facts: Facts, events: Sequence[Event], policy: Policy) -> Cluster:
-    """The cluster that ``facts`` and its log make."""
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a write read of a cluster in one statement (see ``Store._load_for_write``)."""
+
+    facts: Facts
+    tip: Checkpoint | None  # the stored checkpoint after the last applied event
+    anchor: Checkpoint | None  # the newest stored checkpoint before the events asked about
+    events: Sequence[Event]  # applied events: the whole log, or those after ``anchor``
+    whole: bool  # ``events`` is the whole applied log
+    repeats: frozenset[Event]  # kept events at the instants asked about
+    keyed: Event | None  # the event stored under the request's idempotency key
+    newest: datetime | None
+    since: int
+
+
+def rebuild(
+    cid: str,
+    facts: Facts,
+    events: Sequence[Event],
+    policy: Policy,
+    applied: Sequence[bool] | None = None,
+) -> Cluster:
+    """The cluster that ``facts`` and its log (in recording order) make.
+
+    ``applied`` says which events were applied when they arrived (the store's
+    marks; None: every one of them).
+    """
     return Cluster.from_events(
         cid,
         facts.billing,
@@ -69,7 +126,101 @@ def rebuild(cid: str, facts: Facts, events: Sequence[Event], policy: Policy) -> 
         account=facts.account,
         expires_at=facts.expires_at,
         policy=policy,
+        applied=[True] * len(events) if applied is None else applied,
     )
+
+
+def resume(
+    cid: str, facts: Facts, loaded: Loaded, wanted: Sequence[Event], policy: Policy
+) -> Cluster:
+    """The cluster from the checkpoint the ``wanted`` events need, and the log after it."""
+    base: Checkpoint | None
+    events: Sequence[Event]
+    new = [event.order for event in wanted if event not in loaded.repeats]
+    if loaded.tip is None or loaded.whole:
+        base, events = None, loaded.events
+    elif new and min(new) <= loaded.tip.position:
+        base, events = loaded.anchor, loaded.events  # late: rebuild from before it
+    else:
+        base, events = loaded.tip, ()
+    return Cluster.resume(
+        cid,
+        facts.billing,
+        base,
+        events,
+        newest=loaded.newest,
+        account=facts.account,
+        expires_at=facts.expires_at,
+        policy=policy,
+    )
+
+
+def record_all(
+    cluster: Cluster, wanted: Sequence[Event], loaded: Loaded | None, key: str | None, now: datetime
+) -> tuple[list[Outcome], list[NewEvent]]:
+    """Record ``wanted`` in ``cluster``: what each did, and the rows that join the log.
+
+    The events of one observation are one look: they are recorded in event-time
+    order, so none of them is too late for another (a release dated weeks before
+    the balance seen beside it still applies to a cluster seen for the first time).
+    """
+    repeats = frozenset() if loaded is None else loaded.repeats
+    outcomes: list[Outcome] = []
+    rows: list[NewEvent] = []
+    for event in sorted(wanted, key=_order):
+        if event in repeats:
+            phase = cluster.phase
+            note = "unchanged: the event repeats what is already recorded"
+            outcomes.append(Outcome(str(event.kind), False, phase, phase, (), note))
+            continue
+        outcome = cluster.record(event, now=now)
+        outcomes.append(outcome)
+        if outcome.recorded:
+            rows.append(NewEvent(event, _nth_key(key, len(rows)), outcome.applied, outcome.effect))
+    return outcomes, rows
+
+
+def checkpoint_change(
+    cluster: Cluster, loaded: Loaded | None, rows: Sequence[NewEvent]
+) -> CheckpointChange | None:
+    """What a write keeps of the replayed state, so the next write replays little."""
+    tip = cluster.checkpoint()
+    newest = max((row.event.at for row in rows), default=None)
+    if loaded is not None and loaded.newest is not None:
+        newest = loaded.newest if newest is None else max(newest, loaded.newest)
+    if loaded is not None and tip == loaded.tip and newest == loaded.newest:
+        return None  # nothing applied, nothing newer kept
+    bound = None if newest is None else _minus(newest, cluster.policy.late_tolerance)
+    base = cluster.base
+    if loaded is not None and base is not None and base == loaded.tip:
+        # Resumed from the tip: events in order. Every so often the tip is kept too.
+        since = loaded.since + cluster.since_checkpoint()
+        if since >= CHECKPOINT_EVERY and tip is not None:
+            return CheckpointChange(tip, newest, 0, add=(tip,), prune_before=bound)
+        return CheckpointChange(tip, newest, since)
+    # Rebuilt from an older checkpoint (or the start): the later ones are laid again.
+    again = [] if base is None else [base]
+    return CheckpointChange(
+        tip,
+        newest,
+        cluster.since_checkpoint(),
+        rebuilt=True,
+        drop_from=None if base is None else base.position[0],
+        add=[*again, *cluster.checkpoints()],
+        prune_before=bound,
+    )
+
+
+def _order(event: Event) -> Any:
+    return event.order
+
+
+def _minus(at: datetime, delta: Any) -> datetime | None:
+    try:
+        result: datetime = at - delta
+    except OverflowError:
+        return None
+    return result
 
 
 def check_same_billing(cid: str, stored: Billing, given: Billing) -> None:
@@ -101,18 +252,20 @@ class ObserveRequest:
 
 def plan_observe(
     request: ObserveRequest,
-    stored: Facts | None,
-    old_events: Sequence[Event],
-    keyed: Event | None,
+    loaded: Loaded | None,
+    wanted: Sequence[Event],
     policy: Policy,
 ) -> tuple[ObserveResult, Writes]:
-    """What observing does to a cluster read as ``stored`` (None: not tracked) and its log.
+    """What observing does to a cluster read as ``loaded`` (None: not tracked).
 
-    ``keyed`` is the event already stored under the request's idempotency
-    key, if any: then nothing is recorded. The result says what the caller is
-    told, the writes what the store must write for it to be true.
+    ``wanted`` are the events the observation stands for. If an event is
+    already stored under the request's idempotency key, nothing is recorded.
+    The result says what the caller is told, the writes what the store must
+    write for it to be true.
     """
     cid, at_now = request.cluster_id, request.now
+    stored = None if loaded is None else loaded.facts
+    keyed = None if loaded is None else loaded.keyed
     created = stored is None
     if stored is None:
         if request.billing is None:
@@ -126,8 +279,9 @@ def plan_observe(
             request.account or "default", request.billing, request.expires_at, request.region
         )
         before = None
-        cluster = rebuild(cid, facts, old_events, policy)
+        cluster = rebuild(cid, facts, (), policy)
     else:
+        assert loaded is not None
         if request.billing is not None:
             check_same_billing(cid, stored.billing, request.billing)
         facts = Facts(
@@ -138,21 +292,19 @@ def plan_observe(
             stored.last_phase,
             stored.last_evaluated_at,
         )
-        old = rebuild(cid, stored, old_events, policy)
+        old = resume(cid, stored, loaded, wanted, policy)
         at = stored.last_evaluated_at
-        before = None if at is None else old.state(at)
+        before = None if at is None else old.state(_not_before(at, old))
         same = (facts.account, facts.expires_at) == (stored.account, stored.expires_at)
-        cluster = old if same else rebuild(cid, facts, old_events, policy)
+        # A new expiry changes the replay from its start: ``loaded`` is then the whole log.
+        cluster = old if same else resume(cid, facts, loaded, wanted, policy)
     facts_changed = stored is not None and facts.proper() != stored.proper()
     duplicate = keyed is not None
-    recorded: list[Event] = []
     outcomes: list[Outcome] = []
+    rows: list[NewEvent] = []
     if not duplicate:
-        for event in events_for(request.observation):
-            outcome = cluster.record(event, now=at_now)
-            outcomes.append(outcome)
-            if outcome.changed:
-                recorded.append(event)
+        outcomes, rows = record_all(cluster, wanted, loaded, request.idempotency_key, at_now)
+    recorded = [row.event for row in rows]
     after = cluster.state(at_now)
     seen = set() if before is None else set(before.history)
     entered = [step.dest for step in after.history if step not in seen]
@@ -160,20 +312,15 @@ def plan_observe(
     mark_at = at_now if last_at is None or at_now >= last_at else last_at
     mark_phase = after.phase if mark_at is at_now else cluster.state(mark_at).phase
     moved = stored is None or mark_phase is not stored.last_phase
+    checkpoints = checkpoint_change(cluster, loaded, rows)
     row = None
-    if recorded or created or facts_changed or moved or entered:
+    if rows or created or facts_changed or moved or entered or checkpoints:
         row = RowChange(facts, created, facts_changed, (mark_phase, mark_at))
-    key = request.idempotency_key
-    writes = Writes(
-        row,
-        [(event, _nth_key(key, n)) for n, event in enumerate(recorded)],
-        request.source,
-        _payload(request.observation),
-    )
+    writes = Writes(row, rows, request.source, _payload(request.observation), checkpoints)
     result = ObserveResult(
         cluster_id=cid,
         created=created,
-        changed=created or facts_changed or bool(recorded),
+        changed=created or facts_changed or any(outcome.changed for outcome in outcomes),
         recorded=recorded,
         outcomes=outcomes,
         before=before,
@@ -184,6 +331,16 @@ def plan_observe(
         facts_changed=facts_changed,
     )
     return result, writes
+
+
+def _not_before(at: datetime, cluster: Cluster) -> datetime:
+    """``at``, or the instant of the checkpoint ``cluster`` resumed from if that is later.
+
+    A write only resumes from a checkpoint dated before its last evaluation but
+    for an event recorded up to the future tolerance ahead of the clock.
+    """
+    base = cluster.base
+    return at if base is None or at >= base.position[0] else base.position[0]
 
 
 def _payload(observation: Observation) -> dict[str, Any]:

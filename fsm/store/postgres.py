@@ -224,6 +224,8 @@ class PostgresStore(Store):
                 f"schema {current!r} holds no overdue-fsm tables "
                 "(record a cluster first to create them)",
             )
+            assert version is not None
+            self.schema_version = version  # read as it is: a reader never migrates
             return str(current)
         if version != SCHEMA_VERSION:
             with conn.transaction():

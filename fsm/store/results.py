@@ -34,10 +34,14 @@ class StoredEvent:
     source: str
     idempotency_key: str | None
     payload: dict[str, Any] = field(default_factory=dict)
+    applied: bool = True  # False: it came too late to apply (kept, never replayed)
+    effect: str | None = None  # what it did when it arrived (None: recorded before schema 3)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
+            "applied": self.applied,
+            "effect": self.effect,
             "cluster_id": self.cluster_id,
             "kind": str(self.kind),
             "at": format_time(self.at),
@@ -52,10 +56,11 @@ class StoredEvent:
 class RecordResult:
     """What :meth:`Store.record` did."""
 
-    changed: bool  # the event joined the log
+    changed: bool  # the event changed the cluster (its phase, its facts or its history)
     outcome: Outcome
     cluster: Cluster  # the cluster after the event
     duplicate: bool  # the idempotency key was already stored: nothing was written
+    recorded: bool = False  # the event joined the log (every event but a repeat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +69,8 @@ class ObserveResult:
 
     cluster_id: str
     created: bool
-    changed: bool  # created, facts changed, or at least one event recorded
-    recorded: list[Event]
+    changed: bool  # created, facts changed, or an event changed the cluster
+    recorded: list[Event]  # every event that joined the log, whatever it did
     outcomes: list[Outcome]
     before: ClusterState | None  # as last evaluated by a write (None: never)
     after: ClusterState  # evaluated at ``now`` after the observation
@@ -73,3 +78,8 @@ class ObserveResult:
     dry_run: bool
     duplicate: bool = False  # the idempotency key was already stored: no event recorded
     facts_changed: bool = False
+
+    @property
+    def too_late(self) -> list[str]:
+        """One line for each event kept but too late to apply, with both instants."""
+        return [o.note for o in self.outcomes if o.recorded and not o.applied and o.note]

@@ -17,16 +17,20 @@ from typing import Final
 from ..errors import StoreError
 from ..table import Billing, EventKind, Phase
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The schema this code writes. 1: facts and events; 2: the phase cache and the region;
-3: each account's last successful sync."""
+3: each account's last successful sync; 4: every observation kept (``events.applied``,
+``events.effect``) and checkpoints."""
 SYNCS_FROM: Final = 3
 """The first schema that keeps the accounts' last syncs (an older one reads as none)."""
+CHECKPOINTS_FROM: Final = 4
+"""The first schema that marks each event applied and keeps checkpoints (an older one is
+read by replaying its whole log, every event of it applied)."""
 READABLE_FROM: Final = 1
 """The oldest schema a reader can read without migrating (reads never write)."""
 
 SCHEMA_TABLE: Final = "overdue_fsm_schema"
-TABLES: Final = (SCHEMA_TABLE, "clusters", "events", "account_syncs")
+TABLES: Final = (SCHEMA_TABLE, "clusters", "events", "account_syncs", "checkpoints")
 """Every table the store owns."""
 VERSION_SQL: Final = f"SELECT max(version) FROM {SCHEMA_TABLE}"
 RECORD_VERSION_SQL: Final = f"INSERT INTO {SCHEMA_TABLE} (version, applied_at) VALUES (?, ?)"
@@ -108,6 +112,37 @@ def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
             f" synced_at {d.time} NOT NULL,"
             f" balance {d.text},"
             f" currency {d.text})",
+        ),
+        4: (
+            # Whether an event was replayed (0: it came too late) and what it did on arrival.
+            *_add_columns(
+                d,
+                "events",
+                f"applied {d.integer} NOT NULL DEFAULT 1 CHECK (applied IN (0, 1))",
+                f"effect {d.text}",
+            ),
+            # The replayed state after the cluster's last applied event (a cache of the log:
+            # NULL means "replay the log"), the newest event kept, and the applied events
+            # since the newest row of ``checkpoints``.
+            *_add_columns(
+                d,
+                "clusters",
+                f"checkpoint {d.json}",
+                f"newest_at {d.time}",
+                f"since_checkpoint {d.integer} NOT NULL DEFAULT 0",
+            ),
+            # Older replayed states, each right after the event at (at, rank, expiry):
+            # a late event rebuilds from the newest one before it. A cache of the log,
+            # so no key: a write deletes and lays them in one statement, and two rows
+            # at one position hold the same state.
+            "CREATE TABLE checkpoints ("
+            f" cluster_id {d.text} NOT NULL REFERENCES clusters (cluster_id),"
+            f" at {d.time} NOT NULL,"
+            f" rank {d.integer} NOT NULL,"
+            f" expiry {d.time} NOT NULL,"
+            f" state {d.json} NOT NULL)",
+            "CREATE INDEX checkpoints_by_position ON checkpoints (cluster_id, at, rank, expiry)",
+            "CREATE INDEX events_by_instant ON events (cluster_id, at)",
         ),
     }
 

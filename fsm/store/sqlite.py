@@ -164,11 +164,14 @@ class SqliteStore(Store):
         if not self.writable:
             conn = self._connect("ro")
             try:
+                version = _version(conn, self.url)
                 check_readable(
-                    _version(conn, self.url),
+                    version,
                     self.url,
                     "the file is empty (record a cluster first to create the store)",
                 )
+                assert version is not None
+                self.schema_version = version  # read as it is: a reader never migrates
             except BaseException:
                 conn.close()
                 raise

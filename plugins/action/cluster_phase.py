@@ -41,18 +41,27 @@ class ActionModule(ActionBase):
 
         if settings.stateless:
             state = common.evaluate(cluster_id, args, settings)
-            before, changed, entered = None, False, []
+            before, changed, entered, too_late = None, False, [], []
         else:
-            state, before, changed, entered = self._observe(cluster_id, args, settings, check_mode)
+            observed = self._observe(cluster_id, args, settings, check_mode)
+            state, before, changed, entered, too_late = observed
 
         out = common.report(state)
         out["changed"] = changed
         out["entered"] = [str(phase) for phase in entered]
+        out["too_late"] = too_late
+        if too_late:
+            # Kept but not applied, so no answer changed: say so where a person looks.
+            out["warnings"] = list(too_late)
         if self._task.diff and (changed or before is None) and not settings.stateless:
             out["diff"] = _diff(cluster_id, before, state)
 
         if args["require"]:
-            out.update(self._require(state, args["require"], args["strict"]))
+            required = self._require(state, args["require"], args["strict"])
+            warnings = [*out.get("warnings", []), *required.pop("warnings", [])]
+            out.update(required)
+            if warnings:
+                out["warnings"] = warnings
         return out
 
     @staticmethod
@@ -72,7 +81,13 @@ class ActionModule(ActionBase):
                 now=settings.now,
                 dry_run=check_mode,
             )
-        return outcome.after, outcome.before, bool(outcome.changed), list(outcome.entered)
+        return (
+            outcome.after,
+            outcome.before,
+            bool(outcome.changed),
+            list(outcome.entered),
+            list(outcome.too_late),
+        )
 
     @staticmethod
     def _require(state, operations, strict):

@@ -137,6 +137,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+too_late:
+  description:
+    - One line for each observed event that was kept in the log but dated more than the policy's
+      C(late_tolerance) before the newest event of the cluster, so it was not applied. Each line
+      gives both instants. The same lines are shown as warnings.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 cluster_id:
   description: The cluster.
   returned: always

@@ -192,7 +192,7 @@ def test_a_later_expiry_in_the_cloud_is_a_renewal(
     code, summary, _ = sync(capsys, fake)
     assert code == 0
     row = next(c for c in summary["clusters"] if c["cluster_id"] == subscription["ClusterId"])  # type: ignore[union-attr]
-    assert row["recorded"] == ["renewed"]
+    assert row["recorded"] == ["recharged", "renewed"]  # the balance is kept too (SPEC 3)
     assert row["phase"] == "active"
 
 

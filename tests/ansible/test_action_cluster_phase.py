@@ -127,7 +127,7 @@ def test_check_mode_computes_the_same_result_and_writes_nothing(
     assert preview["changed"] is True
     assert preview["entered"] == ["overdue_grace"]
     assert (tmp_path / "state" / "clusters.db").read_bytes() == before
-    assert history(store_url, "c-3") == []
+    assert [e.kind for e in history(store_url, "c-3")] == ["recharged"]  # only the real write
 
 
 def test_diff_shows_the_phase_before_and_after(run: Any, store_url: str) -> None:
@@ -250,3 +250,17 @@ def test_an_unknown_required_operation_records_nothing(
     )
     assert result["msg"].startswith("operation: 'nap' is not valid")
     assert not (tmp_path / "state").exists()
+
+
+def test_an_event_too_late_to_apply_is_kept_and_said_in_a_warning(run: Any, store_url: str) -> None:
+    args = {"cluster_id": "c-late", "store": store_url, "billing": "pay_as_you_go", "now": NOW}
+    run(balance=100, **args)  # the newest event: a positive balance at NOW
+    weeks_before = "2026-01-01T00:00:00Z"  # 20 days before NOW, past the 7-day tolerance
+    late = run(balance=-5, overdue_since=weeks_before, **args)
+    assert late["changed"] is False
+    assert late["phase"] == "active"
+    (line,) = late["too_late"]
+    assert line.startswith("too late") and weeks_before in line and NOW in line
+    assert late["warnings"] == [line]
+    kinds = [(str(e.kind), e.applied) for e in history(store_url, "c-late")]
+    assert kinds == [("recharged", True), ("balance_negative", False)]

@@ -135,7 +135,10 @@ def test_a_negative_balance_moves_the_clusters_and_says_which(
         assert row["entered"] == ["overdue_grace"]
         assert row["recorded"] == ["balance_negative"]
         assert row["next_phase"] == "suspended"
-    assert [e.kind for e in history(store_url, moved[0]["cluster_id"])] == ["balance_negative"]
+    assert [e.kind for e in history(store_url, moved[0]["cluster_id"])] == [
+        "recharged",  # the first run's positive balance, kept (SPEC 3)
+        "balance_negative",
+    ]
 
 
 def test_the_message_words_an_overdue_balance_as_the_command_line_does(
@@ -169,7 +172,8 @@ def test_check_mode_reads_the_cloud_and_writes_nothing(
     preview = run(check_mode=True)
     assert preview["changed"] is True
     payg = next(c for c in preview["clusters"] if c["recorded"] == ["balance_negative"])
-    assert history(store_url, payg["cluster_id"]) == []
+    # Only the real run wrote: the positive balance it saw (SPEC 3 keeps every observation).
+    assert [e.kind for e in history(store_url, payg["cluster_id"])] == ["recharged"]
 
 
 def test_an_api_error_fails_with_the_api_the_code_and_the_request_and_records_nothing(

@@ -142,7 +142,8 @@ def test_check_mode_reads_the_cloud_and_writes_nothing(
     row = next(c for c in synced["result"]["clusters"] if c["cluster_id"] == active)
     assert row["recorded"] == ["balance_negative"]
     assert row["phase"] == "overdue_grace"
-    assert history(store_url, active) == []  # nothing was written
+    # Nothing was written: the log holds only the positive balance the seeding sync saw.
+    assert [e.kind for e in history(store_url, active)] == ["recharged"]
     # The store still says what the last real sync saw, so the guard lets the work run.
     assert preview.statuses("Scale out (skipped where fee-generating work may not run)") == {
         active: "ok"

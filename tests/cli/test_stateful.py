@@ -167,3 +167,32 @@ def test_store_url_errors_mask_the_password(capsys: pytest.CaptureFixture[str]) 
     assert code == 2
     assert "hunter2" not in err
     assert os.environ.get("OVERDUE_FSM_STORE") is None or "mysql" in err
+
+
+def test_history_says_what_each_event_did_and_a_late_one_lands_where_it_belongs(
+    capsys: pytest.CaptureFixture[str], store: Path
+) -> None:
+    observe_json(capsys, "c-1", "--billing", "PayAsYouGo", "--balance", "3", "--at", T0)
+    late = observe_json(
+        capsys, "c-1", "--balance", "-5", "--overdue-since", "2025-12-30T00:00:00Z", "--at", T0
+    )
+    assert late["phase"] == "active"  # negative two days before the positive balance at T0
+    code, out, _ = run(capsys, "history", "c-1")
+    assert code == 0
+    assert "unchanged: the account is not overdue" in out
+    assert "landed late: rewrote the history; the phase stays active" in out
+
+
+def test_an_event_too_late_to_apply_is_kept_and_said_in_one_line(
+    capsys: pytest.CaptureFixture[str], store: Path
+) -> None:
+    observe_json(capsys, "c-1", "--billing", "PayAsYouGo", "--balance", "3", "--at", T0)
+    argv = ("observe", "c-1", "--balance", "-5", "--overdue-since", "2025-12-01T00:00:00Z")
+    code, out, _ = run(capsys, *argv, "--at", T0)
+    assert code == 0
+    (line,) = [text for text in out.splitlines() if text.startswith("too late")]
+    assert "2025-12-01T00:00:00Z" in line and T0 in line and "kept, not applied" in line
+    data = observe_json(
+        capsys, "c-1", "--balance", "-5", "--overdue-since", "2025-12-02T00:00:00Z", "--at", T0
+    )
+    assert data["phase"] == "active" and len(data["too_late"]) == 1  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import pytest
 
 from fsm import Event, InputError, NotTrackedError, Observation, Phase, StoreError
 from fsm.store import open_store
+from fsm.timeutil import format_time as iso
 
 from .conftest import Raw, at
 
@@ -77,7 +78,7 @@ def test_record_needs_a_tracked_cluster(store: Any) -> None:
         store.record("c-9", Event.create("balance_negative", at()), now=at())
 
 
-def test_record_appends_only_events_that_change_the_cluster(store: Any, raw: Raw) -> None:
+def test_record_keeps_every_event_and_says_what_it_did(store: Any, raw: Raw) -> None:
     store.upsert_cluster("c-1", "pay_as_you_go")
     first = store.record("c-1", Event.create("balance_negative", at()), now=at())
     assert first.changed is True
@@ -86,9 +87,17 @@ def test_record_appends_only_events_that_change_the_cluster(store: Any, raw: Raw
     assert first.cluster.phase is Phase.OVERDUE_GRACE
     repeat = store.record("c-1", Event.create("balance_negative", at(hours=2)), now=at(hours=2))
     assert repeat.changed is False
+    assert repeat.recorded is True  # SPEC 3: kept, a late recharge may give it its effect
     assert "already overdue" in (repeat.outcome.note or "")
-    assert raw.count("events") == 1
+    assert raw.count("events") == 2
     assert store.load("c-1").overdue_since == at()
+    exact = store.record("c-1", Event.create("balance_negative", at(hours=2)), now=at(hours=2))
+    assert (exact.changed, exact.recorded) == (False, False)  # an exact repeat: stored once
+    assert raw.count("events") == 2
+    assert [e.effect for e in store.history("c-1")] == [
+        "entered overdue_grace",
+        f"unchanged: already overdue since {iso(at())}; the original clock is kept",
+    ]
 
 
 def test_a_retried_record_with_the_same_key_is_stored_once(store: Any, raw: Raw) -> None:
@@ -117,12 +126,19 @@ def test_an_event_from_the_future_is_refused_and_nothing_is_written(store: Any, 
 
 def test_a_late_event_lands_where_it_belongs(store: Any) -> None:
     store.upsert_cluster("c-1", "pay_as_you_go")
-    store.record("c-1", Event.create("recharged", at(days=3)), now=at(days=3))  # unchanged
+    store.record("c-1", Event.create("recharged", at(days=3)), now=at(days=3))  # no effect yet
     store.record("c-1", Event.create("balance_negative", at(days=2)), now=at(days=3))
-    assert store.load("c-1").state(at(days=3)).phase is Phase.SUSPENDED
+    # The recharge on day 3, kept though it changed nothing then, closes the episode.
+    assert store.load("c-1").state(at(days=2, hours=23)).phase is Phase.OVERDUE_GRACE
+    assert store.load("c-1").state(at(days=3)).phase is Phase.ACTIVE
     late = store.record("c-1", Event.create("recharged", at(days=2, hours=12)), now=at(days=3))
     assert late.changed is True
-    assert store.load("c-1").state(at(days=3)).phase is Phase.ACTIVE
+    assert late.outcome.late is True
+    assert store.load("c-1").state(at(days=2, hours=23)).phase is Phase.ACTIVE
+    assert (
+        store.history("c-1")[-1].effect
+        == "landed late: rewrote the history; the phase stays active"
+    )
 
 
 # -- observe ---------------------------------------------------------------------------------
@@ -152,33 +168,41 @@ def test_observe_creates_records_and_evaluates(store: Any) -> None:
 def test_a_repeated_observation_changes_nothing_and_writes_nothing(store: Any, raw: Raw) -> None:
     observe(store, "c-1", at(), balance="-1", billing="pay_as_you_go")
     stored = raw.snapshot()
-    again = observe(store, "c-1", at(minutes=5), balance="-2", billing="pay_as_you_go")
-    assert (again.created, again.changed, again.recorded, again.entered) == (
+    exact = observe(store, "c-1", at(), balance="-1", billing="pay_as_you_go")
+    assert (exact.created, exact.changed, exact.recorded, exact.entered) == (
         False,
         False,
         [],
         [],
     )
-    assert again.before is not None and again.before.phase is Phase.OVERDUE_GRACE
+    assert exact.before is not None and exact.before.phase is Phase.OVERDUE_GRACE
     assert raw.snapshot() == stored
+    # Seen again later, the negative balance changes nothing but joins the log (SPEC 3).
+    again = observe(store, "c-1", at(minutes=5), balance="-2", billing="pay_as_you_go")
+    assert (again.changed, again.entered) == (False, [])
+    assert [str(e.kind) for e in again.recorded] == ["balance_negative"]
 
 
 def test_observe_reports_the_phases_entered_since_the_last_write(store: Any, raw: Raw) -> None:
     observe(store, "c-1", at(), balance="-1", billing="pay_as_you_go")
     later = observe(store, "c-1", at(days=20), balance="-1")
-    assert later.changed is False  # no event: time passed
+    assert later.changed is False  # the event changes nothing: time passed
     assert later.before is not None and later.before.phase is Phase.OVERDUE_GRACE
     assert later.after.phase is Phase.RESTRICTED
     assert later.entered == [Phase.SUSPENDED, Phase.RESTRICTED]
     # The cache moved, so the same look again has nothing new to report and writes nothing.
     stored = raw.snapshot()
-    again = observe(store, "c-1", at(days=20, minutes=1), balance="-1")
+    again = observe(store, "c-1", at(days=20), balance="-1")
     assert again.entered == []
     assert raw.snapshot() == stored
     back = observe(store, "c-1", at(days=21), balance="100")
     assert back.changed is True
     assert back.entered == [Phase.ACTIVE]
-    assert [e.kind for e in store.history("c-1")] == ["balance_negative", "recharged"]
+    assert [e.kind for e in store.history("c-1")] == [
+        "balance_negative",
+        "balance_negative",
+        "recharged",
+    ]
 
 
 def test_observe_a_new_cluster_already_deep_overdue(store: Any) -> None:
@@ -267,7 +291,8 @@ def test_terminal_clusters_ignore_observations(store: Any, raw: Raw) -> None:
     result = observe(store, "c-1", at(hours=1), balance="-1")
     assert result.changed is False
     assert result.outcomes[0].note is not None and "terminal" in result.outcomes[0].note
-    assert raw.count("events") == 1
+    assert raw.count("events") == 2  # kept, never resurrecting the cluster
+    assert store.load("c-1").phase is Phase.RELEASED
 
 
 # -- reads -----------------------------------------------------------------------------------

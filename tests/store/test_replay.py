@@ -63,7 +63,7 @@ def test_a_stored_cluster_is_the_cluster_the_core_builds(
     memory = Cluster(cid, billing, expires_at=expires_at)
     with open_store(store_url) as store:
         for look in looks:
-            expected = [e for e in events_for(look) if memory.record(e, now=END).changed]
+            expected = [e for e in events_for(look) if memory.record(e, now=END).recorded]
             result = store.observe(cid, look, billing=billing, expires_at=expires_at, now=END)
             assert result.recorded == expected
         loaded = store.load(cid)
