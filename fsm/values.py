@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
@@ -25,7 +25,7 @@ from .table import (
     EventKind,
     Phase,
 )
-from .timeutil import TimeInput, format_time, optional_format, optional_time, parse_time
+from .timeutil import TimeInput, format_time, optional_time, parse_time
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -169,16 +169,23 @@ class Checkpoint(NamedTuple):
     history: tuple[Transition, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        """The checkpoint as JSON-ready data (a store keeps it so)."""
+        """The checkpoint as JSON-ready data (a store keeps it so).
+
+        Read on every write, so compact: instants as integer microseconds since
+        the epoch, each transition as ``[from, to, at, trigger]``.
+        """
         at, rank, expiry = self.position
         return {
-            "position": [format_time(at), rank, format_time(expiry)],
+            "position": [_micros(at), rank, _micros(expiry)],
             "phase": str(self.phase),
-            "phase_since": optional_format(self.phase_since),
+            "phase_since": _opt_micros(self.phase_since),
             "overdue": self.overdue,
-            "overdue_since": optional_format(self.overdue_since),
-            "expires_at": optional_format(self.expires_at),
-            "history": [step.as_dict() for step in self.history],
+            "overdue_since": _opt_micros(self.overdue_since),
+            "expires_at": _opt_micros(self.expires_at),
+            "history": [
+                [str(step.source), str(step.dest), _micros(step.at), step.trigger]
+                for step in self.history
+            ],
         }
 
     @classmethod
@@ -187,24 +194,41 @@ class Checkpoint(NamedTuple):
         try:
             at, rank, expiry = data["position"]
             return cls(
-                (parse_time(at, "position"), int(rank), parse_time(expiry, "position")),
-                Phase(data["phase"]),
-                optional_time(data["phase_since"], "phase_since"),
+                (_instant(at), int(rank), _instant(expiry)),
+                _PHASE_NAMES[data["phase"]],
+                _opt_instant(data["phase_since"]),
                 bool(data["overdue"]),
-                optional_time(data["overdue_since"], "overdue_since"),
-                optional_time(data["expires_at"], "expires_at"),
+                _opt_instant(data["overdue_since"]),
+                _opt_instant(data["expires_at"]),
                 tuple(
-                    Transition(
-                        Phase(step["from"]),
-                        Phase(step["to"]),
-                        parse_time(step["at"], "at"),
-                        str(step["trigger"]),
-                    )
-                    for step in data["history"]
+                    Transition(_PHASE_NAMES[source], _PHASE_NAMES[dest], _instant(when), trigger)
+                    for source, dest, when, trigger in data["history"]
                 ),
             )
-        except (KeyError, TypeError, ValueError, InputError) as err:
-            raise ValueError(f"not a checkpoint: {err}") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            raise ValueError(f"not a checkpoint: {err!r}") from None
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_PHASE_NAMES: Final = {str(phase): phase for phase in Phase}
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _opt_micros(value: datetime | None) -> int | None:
+    return None if value is None else _micros(value)
+
+
+def _instant(value: object) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an instant in microseconds")
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _opt_instant(value: object) -> datetime | None:
+    return None if value is None else _instant(value)
 
 
 # -- one parser per value ---------------------------------------------------------

@@ -599,10 +599,16 @@ class Store(Transactional):
             if applied:
                 events.append(event)
         changes_expiry = new_expiry is not None and new_expiry != facts.expires_at
+        # The older checkpoint is read only for a late event (it is read on every write).
+        late = tip is not None and any(
+            event.order <= tip.position for event in wanted if event not in repeats
+        )
         return Loaded(
             facts=facts,
             tip=tip,
-            anchor=None if anchor_data is None else self._checkpoint_out(cid, anchor_data),
+            anchor=None
+            if anchor_data is None or not late
+            else self._checkpoint_out(cid, anchor_data),
             events=events,
             whole=tip is None or changes_expiry,
             repeats=frozenset(repeats),

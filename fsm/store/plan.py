@@ -165,16 +165,19 @@ def record_all(
     the balance seen beside it still applies to a cluster seen for the first time).
     """
     repeats = frozenset() if loaded is None else loaded.repeats
-    outcomes: list[Outcome] = []
-    rows: list[NewEvent] = []
-    for event in sorted(wanted, key=_order):
+    done: dict[int, Outcome] = {}
+    for index in sorted(range(len(wanted)), key=lambda i: wanted[i].order):
+        event = wanted[index]
         if event in repeats:
             phase = cluster.phase
             note = "unchanged: the event repeats what is already recorded"
-            outcomes.append(Outcome(str(event.kind), False, phase, phase, (), note))
-            continue
-        outcome = cluster.record(event, now=now)
-        outcomes.append(outcome)
+            done[index] = Outcome(str(event.kind), False, phase, phase, (), note)
+        else:
+            done[index] = cluster.record(event, now=now)
+    # Told and written in the observation's own order, as the caller gave them.
+    outcomes = [done[index] for index in range(len(wanted))]
+    rows: list[NewEvent] = []
+    for event, outcome in zip(wanted, outcomes, strict=True):
         if outcome.recorded:
             rows.append(NewEvent(event, _nth_key(key, len(rows)), outcome.applied, outcome.effect))
     return outcomes, rows
@@ -209,10 +212,6 @@ def checkpoint_change(
         add=[*again, *cluster.checkpoints()],
         prune_before=bound,
     )
-
-
-def _order(event: Event) -> Any:
-    return event.order
 
 
 def _minus(at: datetime, delta: Any) -> datetime | None:
