@@ -74,6 +74,7 @@ _KINDS: Final = {str(kind): kind for kind in EventKind}
 _MAX_KEY: Final = 200
 _MAX_SOURCE: Final = 64
 _BEFORE_ANY: Final = datetime(1, 1, 1, tzinfo=UTC)  # earlier than every event
+_AFTER_ALL: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)  # later than every one
 
 
 class Store(Transactional):
@@ -88,6 +89,9 @@ class Store(Transactional):
         self.policy = policy
         self.schema_version = SCHEMA_VERSION
         """The schema of the store as opened (a reader may read an older one as it is)."""
+        # The checkpoint each cluster's row held when last read, decoded: a writer that
+        # observes one cluster over and over decodes its transitions once.
+        self._decoded: dict[str, tuple[object, Checkpoint]] = {}
 
     # -- engine hooks: how values travel -------------------------------------------------
 
@@ -543,10 +547,19 @@ class Store(Transactional):
         changes. It notes the token of what it read, as :meth:`_load` does.
         """
         instants = sorted({event.at for event in wanted})
-        earliest = self._time_in(instants[0]) if instants else None
-        repeat = " OR e.at IN (" + ", ".join("?" * len(instants)) + ")" if instants else ""
+        earliest = self._time_in(instants[0]) if instants else self._time_in(_AFTER_ALL)
         whole = 1 if new_expiry is not None else 0
         expiry = None if new_expiry is None else self._time_in(new_expiry)
+        event_columns = "seq, kind, at, expires_at, idempotency_key, applied"
+        repeat = (
+            f" UNION SELECT {event_columns} FROM events WHERE cluster_id = ? AND at IN ("
+            + ", ".join("?" * len(instants))
+            + ")"
+            if instants
+            else ""
+        )
+        # Each part of the log is read through an index: the replay window (from the
+        # older checkpoint, the whole log, or nothing), the instants asked about, the key.
         rows = tx.rows(
             "SELECT c.account, c.billing, c.expires_at, c.region, c.last_phase,"
             " c.last_evaluated_at, c.updated_at,"
@@ -556,20 +569,33 @@ class Store(Transactional):
             " FROM clusters c"
             " LEFT JOIN (SELECT at, state FROM checkpoints WHERE cluster_id = ? AND at < ?"
             " ORDER BY at DESC, rank DESC, expiry DESC LIMIT 1) a ON 1 = 1"
-            " LEFT JOIN events e ON e.cluster_id = c.cluster_id AND ("
-            " (e.applied = 1 AND (c.checkpoint IS NULL"
-            " OR (? = 1 AND (c.expires_at IS NULL OR c.expires_at <> ?))"
-            " OR (c.newest_at >= ? AND e.at >= COALESCE(a.at, ?))))"
-            f"{repeat} OR e.idempotency_key = ?)"
+            f" LEFT JOIN (SELECT {event_columns} FROM events WHERE cluster_id = ? AND applied = 1"
+            " AND at >= (SELECT CASE"
+            " WHEN checkpoint IS NULL OR (? = 1 AND (expires_at IS NULL OR expires_at <> ?))"
+            " THEN ?"
+            " WHEN newest_at >= ? THEN COALESCE((SELECT max(at) FROM checkpoints"
+            " WHERE cluster_id = ? AND at < ?), ?)"
+            " ELSE ? END FROM clusters WHERE cluster_id = ?)"
+            f"{repeat}"
+            f" UNION SELECT {event_columns} FROM events"
+            " WHERE cluster_id = ? AND idempotency_key = ?"
+            ") e ON 1 = 1"
             " WHERE c.cluster_id = ? ORDER BY e.seq",
             (
                 cid,
                 earliest,
+                cid,
                 whole,
                 expiry,
+                self._time_in(_BEFORE_ANY),
+                earliest,
+                cid,
                 earliest,
                 self._time_in(_BEFORE_ANY),
-                *(self._time_in(at) for at in instants),
+                self._time_in(_AFTER_ALL),
+                cid,
+                *((cid, *(self._time_in(at) for at in instants)) if instants else ()),
+                cid,
                 key,
                 cid,
             ),
@@ -636,14 +662,22 @@ class Store(Transactional):
         )
 
     def _checkpoint_out(self, cid: str, value: Any) -> Checkpoint:
+        cached = self._decoded.get(cid)
+        if cached is not None and isinstance(value, str) and cached[0] == value:
+            return cached[1]
         try:
-            return Checkpoint.from_dict(self._json_out(value))
+            checkpoint = Checkpoint.from_dict(self._json_out(value))
         except ValueError as error:
             raise StoreError(
                 f"the store at {self.url} is damaged: cluster {cid!r} has an unreadable "
                 f"checkpoint ({error}); it is a cache of the event log: set it to NULL "
                 "to have the next write replay the log"
             ) from None
+        if isinstance(value, str):  # SQLite's text; PostgreSQL hands over decoded JSON
+            if len(self._decoded) > 4096:
+                self._decoded.clear()
+            self._decoded[cid] = (value, checkpoint)
+        return checkpoint
 
     def _token(self, tx: Tx, cluster_id: str) -> object:
         """What a write depends on: the cluster's row and the end of its log, as ``_load``."""
