@@ -34,7 +34,15 @@ from .table import (
     EventKind,
     Phase,
 )
-from .timeutil import TimeInput, format_time, optional_format, optional_time, parse_time, utcnow
+from .timeutil import (
+    TimeInput,
+    at_most_end,
+    format_time,
+    optional_format,
+    optional_time,
+    parse_time,
+    utcnow,
+)
 from .values import (
     ClusterState,
     Event,
@@ -467,7 +475,7 @@ class Cluster:
         may be dated: more than the policy's ``future_tolerance`` is an error.
         """
         reference = utcnow() if now is None else parse_time(now, "now")
-        if event.at > reference + self.policy.future_tolerance:
+        if event.at > at_most_end(reference, self.policy.future_tolerance):
             raise InputError(
                 "at",
                 format_time(event.at),
