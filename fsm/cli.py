@@ -324,7 +324,9 @@ def _observe(args: argparse.Namespace) -> int:
         renewed_until=_time_option(args, "renewed_until"),
         released=args.released,
     )
-    now = max(observation.at, utcnow())
+    # The wall clock, never the observation's own date: an event dated past it by more
+    # than the policy's future tolerance is refused, as the module and the API refuse it.
+    now = utcnow()
     # A writer's store even for --dry-run: it creates files only when it writes.
     with _open_store(args, create=True) as store:
         result = store.observe(
@@ -522,7 +524,7 @@ def _expiry_option(args: argparse.Namespace) -> datetime | None:
         raise InputError(
             "--expires-at-ms", millis, "either --expires-at or --expires-at-ms, not both"
         )
-    return parse_time_ms(millis, "--expires-at-ms")
+    return parse_time_ms(millis, "--expires-at-ms", "--expires-at")
 
 
 def _undecided(args: argparse.Namespace, why: str) -> Decision:

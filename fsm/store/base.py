@@ -43,6 +43,7 @@ from .plan import (
     RowChange,
     Writes,
     check_same_billing,
+    key_reused,
     plan_observe,
     rebuild,
 )
@@ -184,12 +185,7 @@ class Store(Transactional):
             cluster = rebuild(cid, facts, events, self.policy)
             if stored is not None:
                 if stored != event:
-                    raise InputError(
-                        "idempotency_key",
-                        key,
-                        f"a new key: it is stored for {_show_event(stored)}, "
-                        f"not {_show_event(event)}",
-                    )
+                    raise key_reused(key, stored, [event])
                 phase = cluster.phase
                 note = f"duplicate: idempotency key {key!r} is already recorded"
                 outcome = Outcome(str(event.kind), False, phase, phase, (), note)
@@ -550,10 +546,3 @@ def _source(value: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
         raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
     return value
-
-
-def _show_event(event: Event) -> str:
-    text = f"{event.kind} at {format_time(event.at)}"
-    if event.expires_at is not None:
-        text += f" until {format_time(event.expires_at)}"
-    return text

@@ -147,8 +147,13 @@ def plan_observe(
     duplicate = keyed is not None
     recorded: list[Event] = []
     outcomes: list[Outcome] = []
+    seen_events = events_for(request.observation)
+    if keyed is not None and not any(_same_content(keyed, seen) for seen in seen_events):
+        # A retry repeats what it first said; different content under the key is a mistake.
+        # Its date may differ: a retried observation without a date is dated when it runs.
+        raise key_reused(request.idempotency_key, keyed, seen_events)
     if not duplicate:
-        for event in events_for(request.observation):
+        for event in seen_events:
             outcome = cluster.record(event, now=at_now)
             outcomes.append(outcome)
             if outcome.changed:
@@ -184,6 +189,28 @@ def plan_observe(
         facts_changed=facts_changed,
     )
     return result, writes
+
+
+def key_reused(key: str | None, stored: Event, given: Sequence[Event]) -> InputError:
+    """A retry under ``key`` says something else than what the key is stored for."""
+    wanted = ", ".join(show_event(event) for event in given) or "no event"
+    return InputError(
+        "idempotency_key",
+        key,
+        f"a new key: it is stored for {show_event(stored)}, not {wanted}",
+    )
+
+
+def _same_content(stored: Event, seen: Event) -> bool:
+    return (stored.kind, stored.expires_at) == (seen.kind, seen.expires_at)
+
+
+def show_event(event: Event) -> str:
+    """An event in words, for messages: ``renewed at 2026-01-01T00:00:00Z until ...``."""
+    text = f"{event.kind} at {format_time(event.at)}"
+    if event.expires_at is not None:
+        text += f" until {format_time(event.expires_at)}"
+    return text
 
 
 def _payload(observation: Observation) -> dict[str, Any]:
