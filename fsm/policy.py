@@ -314,7 +314,25 @@ class _PolicyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _flow_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest, counted plainly (quotes and comments included).
+
+    PyYAML's scanner reads a flow collection to its end before composing it, in
+    time growing with the square of its depth: deep nesting is refused first.
+    """
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
 def _parse_yaml(text: str, where: str) -> object:
+    if _flow_depth(text) > MAX_POLICY_DEPTH:
+        raise PolicyError("policy", where, f"YAML nested at most {MAX_POLICY_DEPTH} levels deep")
     loader = _PolicyLoader(text, where)
     try:
         return loader.get_single_data()

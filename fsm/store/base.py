@@ -74,9 +74,41 @@ class Store(Transactional):
     readers (``create=False``): they never create, migrate or write anything.
     """
 
-    def __init__(self, url: str, policy: Policy, writable: bool) -> None:
+    def __init__(self, url: str, policy: Policy, writable: bool, rehearsal: bool = False) -> None:
         super().__init__(url, writable)
         self.policy = policy
+        self.rehearsal = rehearsal
+        # The schema found when opened (None: no store yet); an engine sets it.
+        self.schema_version: int | None = SCHEMA_VERSION
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """What opening this store for writing would do before any write (a rehearsal's news)."""
+        if self.schema_version is None:
+            return (f"create the store at {self.url}",)
+        steps = list(self._engine_pending())
+        if self.schema_version < SCHEMA_VERSION:
+            steps.insert(
+                0, f"migrate its schema from version {self.schema_version} to {SCHEMA_VERSION}"
+            )
+        return tuple(steps)
+
+    def _engine_pending(self) -> tuple[str, ...]:
+        """What else the engine would change on opening for writing (a journal mode, say)."""
+        return ()
+
+    def _nothing_stored(self) -> bool:
+        """No store exists yet, and the engine cannot read one that is not there.
+
+        Only a rehearsal (or a writer before its first write) meets it; reads
+        then answer for an empty store without asking the engine.
+        """
+        return self.schema_version is None
+
+    @property
+    def _current(self) -> bool:
+        """The store has this code's schema (an older one is read by a reader as it is)."""
+        return self.schema_version == SCHEMA_VERSION
 
     # -- engine hooks: how values travel -------------------------------------------------
 
@@ -93,7 +125,9 @@ class Store(Transactional):
         return dict(value)
 
     @classmethod
-    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> Store:
+    def from_url(
+        cls, url: StoreURL, policy: Policy, writable: bool, rehearsal: bool = False
+    ) -> Store:
         """Open the store ``url`` names (an engine's own constructor takes it apart)."""
         raise NotImplementedError
 
@@ -237,13 +271,17 @@ class Store(Transactional):
         )
 
         def work(tx: Tx) -> ObserveResult:
-            stored, events, keyed = self._load(tx, cid, cache=True, key=request.idempotency_key)
+            stored, events, keyed = self._load(
+                tx, cid, cache=self._current, key=request.idempotency_key
+            )
             result, writes = plan_observe(request, stored, events, keyed, self.policy)
             if not dry_run:
                 self._apply(tx, cid, writes)
             return result
 
         if dry_run:
+            if self._nothing_stored():  # no store yet: a rehearsal creates none
+                return plan_observe(request, None, [], None, self.policy)[0]
             return self._read(work)
         return self._change(cid, work)
 
@@ -280,6 +318,8 @@ class Store(Transactional):
             facts, events, _ = self._load(tx, cid)
             return None if facts is None else rebuild(cid, facts, events, self.policy)
 
+        if self._nothing_stored():
+            return None
         return self._read(work)
 
     def load(self, cluster_id: str) -> Cluster:
@@ -317,18 +357,26 @@ class Store(Transactional):
                 if seq is not None  # the one row of a cluster with no events
             ]
 
+        if self._nothing_stored():
+            raise NotTrackedError(cid)
         return self._read(work)
 
     def regions(self, *, account: str | None = None) -> dict[str, str | None]:
         """Every tracked cluster (of ``account``) with its region (None: not known)."""
         acct = None if account is None else parse_account(account)
 
+        # The region is a column of schema 2: an older store read as it is knows none.
+        region = "region" if self._current else "NULL"
+
         def work(tx: Tx) -> list[tuple[Any, ...]]:
             where, params = ("", ()) if acct is None else (" WHERE account = ?", (acct,))
             return tx.rows(
-                "SELECT cluster_id, region FROM clusters" + where + " ORDER BY cluster_id", params
+                f"SELECT cluster_id, {region} FROM clusters" + where + " ORDER BY cluster_id",
+                params,
             )
 
+        if self._nothing_stored():
+            return {}
         return dict(self._read(work))
 
     def clusters(
@@ -360,7 +408,8 @@ class Store(Transactional):
         clusters: list[tuple[str, Facts, list[Event]]] = []
         current = None
         log: list[Event] = []
-        for cid, acc, billing, expiry, kind, at, renewal in self._read(work):
+        rows = [] if self._nothing_stored() else self._read(work)
+        for cid, acc, billing, expiry, kind, at, renewal in rows:
             if cid != current:
                 current, log = cid, []
                 facts = Facts(acc, Billing(billing), opt_time_out(expiry))

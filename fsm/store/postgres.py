@@ -147,8 +147,9 @@ class PostgresStore(Store):
         schema: str | None,
         policy: Policy,
         writable: bool,
+        rehearsal: bool = False,
     ) -> None:
-        super().__init__(url, policy, writable)
+        super().__init__(url, policy, writable, rehearsal)
         try:
             import psycopg
         except ImportError:
@@ -190,9 +191,11 @@ class PostgresStore(Store):
             self._cursor = conn.cursor()  # one for every statement: cheaper than one each
 
     @classmethod
-    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> PostgresStore:
+    def from_url(
+        cls, url: StoreURL, policy: Policy, writable: bool, rehearsal: bool = False
+    ) -> PostgresStore:
         assert url.conninfo is not None
-        return cls(url.display, url.conninfo, url.schema, policy, writable)
+        return cls(url.display, url.conninfo, url.schema, policy, writable, rehearsal)
 
     def _prepare(self, conn: psycopg.Connection[Any], schema: str | None) -> str:
         """Point the session at the store's schema; a writer creates or migrates it."""
@@ -201,6 +204,9 @@ class PostgresStore(Store):
             exists = conn.execute(
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
             ).fetchone()
+            if exists is None and self.rehearsal:
+                self.schema_version = None  # a rehearsal creates nothing: no store yet
+                return schema
             if exists is None and not self.writable:
                 raise no_store(self.url, f"schema {schema!r} does not exist")
             if exists is None:
@@ -217,6 +223,9 @@ class PostgresStore(Store):
                 self.url, "the search_path names no existing schema (add ?schema=NAME to the URL)"
             )
         version = self._version(conn)
+        self.schema_version = version
+        if self.rehearsal:
+            return str(current)
         if not self.writable:
             check_readable(
                 version,
@@ -234,6 +243,7 @@ class PostgresStore(Store):
                     return conn.execute(_placeholders(statement), params or None)
 
                 migrate(execute, MIGRATIONS, version, datetime.now(UTC))
+        self.schema_version = SCHEMA_VERSION
         return str(current)
 
     def _version(self, conn: psycopg.Connection[Any]) -> int | None:

@@ -41,13 +41,17 @@ class ActionModule(ActionBase):
 
         if settings.stateless:
             state = common.evaluate(cluster_id, args, settings)
-            before, changed, entered = None, False, []
+            before, changed, entered, pending = None, False, [], None
         else:
-            state, before, changed, entered = self._observe(cluster_id, args, settings, check_mode)
+            state, before, changed, entered, pending = self._observe(
+                cluster_id, args, settings, check_mode
+            )
 
         out = common.report(state)
         out["changed"] = changed
         out["entered"] = [str(phase) for phase in entered]
+        if check_mode and pending is not None:
+            out["would_also"] = pending
         if self._task.diff and (changed or before is None) and not settings.stateless:
             out["diff"] = _diff(cluster_id, before, state)
 
@@ -61,7 +65,8 @@ class ActionModule(ActionBase):
         if seen is None:
             # Nothing observed: still an observation, made now, so a new cluster is registered.
             seen = common.fsm.Observation.create(at=settings.now)
-        with common.writer(settings) as store:
+        with common.writer_or_rehearsal(settings, check_mode) as store:
+            pending = list(store.pending) if check_mode else None
             outcome = store.observe(
                 cluster_id,
                 seen,
@@ -72,7 +77,8 @@ class ActionModule(ActionBase):
                 now=settings.now,
                 dry_run=check_mode,
             )
-        return outcome.after, outcome.before, bool(outcome.changed), list(outcome.entered)
+        changed = bool(outcome.changed)
+        return outcome.after, outcome.before, changed, list(outcome.entered), pending
 
     @staticmethod
     def _require(state, operations, strict):

@@ -339,6 +339,17 @@ def writer(settings):
     return require_store().open_store(settings.store, policy=settings.policy, create=True)
 
 
+def rehearsal(settings):
+    """The store for check mode: opened as a reader is, so nothing is created, migrated
+    or switched; its ``pending`` says what a write would do first (use ``with``)."""
+    return require_store().open_store(settings.store, policy=settings.policy, rehearsal=True)
+
+
+def writer_or_rehearsal(settings, check_mode):
+    """The rehearsal store in check mode, else the writer."""
+    return rehearsal(settings) if check_mode else writer(settings)
+
+
 def _close_quietly(store):
     with suppress(Exception):
         store.close()
