@@ -446,6 +446,7 @@ class Cluster:
             history=tuple(run.history),
             evaluated_at=at,
             policy=self.policy,
+            newest_event_at=max((event.at for event in self._events), default=None),
         )
 
     # -- events ------------------------------------------------------------------------

@@ -57,6 +57,8 @@ class ActionModule(ActionBase):
 
         if args["require"]:
             out.update(self._require(state, args["require"], args["strict"]))
+        if settings.now_warning is not None:
+            out["warnings"] = settings.warn(out.get("warnings"))
         return out
 
     @staticmethod

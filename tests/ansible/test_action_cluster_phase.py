@@ -278,3 +278,15 @@ def test_an_unknown_required_operation_records_nothing(
     )
     assert result["msg"].startswith("operation: 'nap' is not valid")
     assert not (tmp_path / "state").exists()
+
+
+def test_a_now_from_the_environment_is_named_in_a_warning(
+    run: Any, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = {"cluster_id": "c-6", "store": store_url, "billing": "pay_as_you_go"}
+    monkeypatch.setenv("OVERDUE_FSM_NOW", NOW)
+    pinned = run(balance="-5", require=["view_cluster_info"], **args)
+    assert any("OVERDUE_FSM_NOW" in w and NOW in w for w in pinned["warnings"])
+    monkeypatch.delenv("OVERDUE_FSM_NOW")
+    given = run(balance="-5", now=NOW, **args)
+    assert not any("pinned" in w for w in given.get("warnings", []))

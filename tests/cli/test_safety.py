@@ -157,3 +157,19 @@ def test_a_bad_policy_file_exits_2_naming_it(
     code, _, err = run(capsys, "policy", "--policy", str(path))
     assert code == 2, err
     assert named in err and "internal error" not in err
+
+
+# -- item 2: a guard asked about an instant before the newest recorded event -----------------
+
+
+def test_a_guard_asked_about_an_instant_before_the_newest_event_denies_fee_generating_work(
+    capsys: pytest.CaptureFixture[str], store: Path
+) -> None:
+    run(capsys, "observe", "c-1", "--billing", "pay_as_you_go", "--balance", "-5",
+        "--at", ago(days=20))  # fmt: skip
+    code, out, err = run(capsys, "check", "c-1", "scale_out", "--now", ago(days=30))
+    assert (code, out.strip()) == (1, "deny")
+    assert "before its newest recorded event" in err
+    # Work that costs nothing is still answered for that instant.
+    code, out, _ = run(capsys, "check", "c-1", "view_cluster_info", "--now", ago(days=30))
+    assert (code, out.strip()) == (0, "allow")
