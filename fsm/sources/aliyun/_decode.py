@@ -121,7 +121,7 @@ def epoch_ms(value: object, api: str, field: str, request_id: str | None) -> dat
     if not (shown.isascii() and shown.isdigit()):
         raise unexpected(api, field, value, "epoch milliseconds", request_id)
     try:
-        return parse_time_ms(int(value), field)
+        return parse_time_ms(int(shown), field)
     except InputError as err:
         raise unexpected(api, field, value, err.expected, request_id) from None
 
