@@ -160,7 +160,11 @@ def format_duration(value: timedelta) -> str:
 def _aware(value: datetime, field: str, original: object) -> datetime:
     if value.tzinfo is UTC:
         return value
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+    try:
+        offset = None if value.tzinfo is None else value.tzinfo.utcoffset(value)
+    except Exception:  # a tzinfo of the caller's that cannot say its offset
+        offset = None
+    if offset is None:
         raise InputError(
             field, original, "a timezone-aware instant (add Z or an offset such as +08:00)"
         )
@@ -168,6 +172,10 @@ def _aware(value: datetime, field: str, original: object) -> datetime:
         return value.astimezone(UTC)
     except OverflowError:
         raise InputError(field, original, "an instant between 1970 and 9999 in UTC") from None
+    except Exception:  # the tzinfo failed the second time it was asked
+        raise InputError(
+            field, original, "a timezone-aware instant whose offset can be computed"
+        ) from None
 
 
 def _from_epoch(

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import builtins
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from ..errors import InputError, NotTrackedError
+from ..errors import FsmError, InputError, NotTrackedError, StoreError
 from ..lifecycle import Cluster
 from ..observations import Observation
 from ..policy import Policy
@@ -342,20 +344,21 @@ class Store(Transactional):
             )
             if not rows:
                 raise NotTrackedError(cid)
-            return [
-                StoredEvent(
-                    seq=int(seq),
-                    cluster_id=cid,
-                    kind=_KINDS[kind],
-                    at=self._time_out(at),
-                    recorded_at=self._time_out(recorded_at),
-                    source=src,
-                    idempotency_key=key,
-                    payload=self._json_out(payload),
-                )
-                for seq, kind, at, recorded_at, src, key, payload in rows
-                if seq is not None  # the one row of a cluster with no events
-            ]
+            with self._damaged(cid):
+                return [
+                    StoredEvent(
+                        seq=int(seq),
+                        cluster_id=cid,
+                        kind=_cell("events.kind", _KINDS.__getitem__, kind),
+                        at=_cell("events.at", self._time_out, at),
+                        recorded_at=_cell("events.recorded_at", self._time_out, recorded_at),
+                        source=src,
+                        idempotency_key=key,
+                        payload=_cell("events.payload", self._json_out, payload),
+                    )
+                    for seq, kind, at, recorded_at, src, key, payload in rows
+                    if seq is not None  # the one row of a cluster with no events
+                ]
 
         if self._nothing_stored():
             raise NotTrackedError(cid)
@@ -410,12 +413,17 @@ class Store(Transactional):
         log: list[Event] = []
         rows = [] if self._nothing_stored() else self._read(work)
         for cid, acc, billing, expiry, kind, at, renewal in rows:
-            if cid != current:
-                current, log = cid, []
-                facts = Facts(acc, Billing(billing), opt_time_out(expiry))
-                clusters.append((cid, facts, log))
-            if kind is not None:
-                log.append(self._event_out(kind, at, renewal))
+            with self._damaged(cid):
+                if cid != current:
+                    current, log = cid, []
+                    facts = Facts(
+                        acc,
+                        _cell("clusters.billing", Billing, billing),
+                        _cell("clusters.expires_at", opt_time_out, expiry),
+                    )
+                    clusters.append((cid, facts, log))
+                if kind is not None:
+                    log.append(self._event_out(kind, at, renewal))
         states = []
         for cid, facts, events in sorted(clusters, key=_first):
             state = rebuild(cid, facts, events, self.policy).state(at_now)
@@ -450,23 +458,28 @@ class Store(Transactional):
         opt_time_out = self._opt_time_out
         events: list[Event] = []
         keyed = None
-        for *_, kind, at, expiry, stored_key in rows:
-            if kind is None:
-                continue  # no events yet: the one row holds the facts alone
-            event = self._event_out(kind, at, expiry)
-            events.append(event)
-            if key is not None and stored_key == key:
-                keyed = event
-        account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][:8]
-        note_token(tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq))
-        facts = Facts(
-            account,
-            Billing(billing),
-            opt_time_out(expires_at),
-            region,
-            None if last_phase is None else Phase(last_phase),
-            opt_time_out(last_at),
-        )
+        with self._damaged(cid):
+            for *_, kind, at, expiry, stored_key in rows:
+                if kind is None:
+                    continue  # no events yet: the one row holds the facts alone
+                event = self._event_out(kind, at, expiry)
+                events.append(event)
+                if key is not None and stored_key == key:
+                    keyed = event
+            account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][
+                :8
+            ]
+            note_token(
+                tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq)
+            )
+            facts = Facts(
+                account,
+                _cell("clusters.billing", Billing, billing),
+                _cell("clusters.expires_at", opt_time_out, expires_at),
+                region,
+                None if last_phase is None else _cell("clusters.last_phase", Phase, last_phase),
+                _cell("clusters.last_evaluated_at", opt_time_out, last_at),
+            )
         return facts, events, keyed
 
     def _token(self, tx: Tx, cluster_id: str) -> object:
@@ -554,7 +567,23 @@ class Store(Transactional):
 
     def _event_out(self, kind: str, at: Any, expires_at: Any) -> Event:
         """An event as the columns ``events.kind, at, expires_at`` hold it."""
-        return Event(_KINDS[kind], self._time_out(at), self._opt_time_out(expires_at))
+        return Event(
+            _cell("events.kind", _KINDS.__getitem__, kind),
+            _cell("events.at", self._time_out, at),
+            _cell("events.expires_at", self._opt_time_out, expires_at),
+        )
+
+    @contextmanager
+    def _damaged(self, cid: str) -> Iterator[None]:
+        """A value of ``cid``'s rows that this code never writes: a damaged store, said so."""
+        try:
+            yield
+        except _DamagedCell as cell:
+            raise StoreError(
+                f"the store at {self.url} is damaged: cluster {cid!r} has {cell.value!r} "
+                f"in {cell.column}, which overdue-fsm never writes; restore the store from "
+                "a backup, or move it aside"
+            ) from None
 
     # -- deprecated names (last: ``list`` would shadow the builtin in the class body) ------------
 
@@ -573,6 +602,24 @@ class Store(Transactional):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+class _DamagedCell(Exception):
+    def __init__(self, column: str, value: object) -> None:
+        super().__init__(column)
+        self.column = column
+        self.value = value
+
+
+_T = TypeVar("_T")
+
+
+def _cell(column: str, convert: Callable[[Any], _T], value: Any) -> _T:
+    """``convert(value)`` read from ``column``; a value it refuses is a damaged cell."""
+    try:
+        return convert(value)
+    except (ValueError, KeyError, TypeError, OverflowError, FsmError):
+        raise _DamagedCell(column, value) from None
 
 
 def _first(row: tuple[Any, ...]) -> Any:

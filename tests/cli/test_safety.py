@@ -173,3 +173,57 @@ def test_a_guard_asked_about_an_instant_before_the_newest_event_denies_fee_gener
     # Work that costs nothing is still answered for that instant.
     code, out, _ = run(capsys, "check", "c-1", "view_cluster_info", "--now", ago(days=30))
     assert (code, out.strip()) == (0, "allow")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "column", "commands"),
+    [
+        ("INSERT INTO events (cluster_id, kind, at, recorded_at, source, payload)"
+         " VALUES ('c-1', 'balance_negative', 'yesterday', '2026-01-01T00:00:00.000000Z',"
+         " 'x', '{}')", "events.at", ("status", "list", "history", "observe")),
+        ("INSERT INTO events (cluster_id, kind, at, recorded_at, source, payload)"
+         " VALUES ('c-1', 'recharged', '2026-01-01T00:00:00.000000Z',"
+         " '2026-01-01T00:00:00.000000Z', 'x', 'not json')", "events.payload", ("history",)),
+        ("UPDATE clusters SET expires_at = '2026-13-45' WHERE cluster_id = 'c-1'",
+         "clusters.expires_at", ("status", "list", "observe")),
+        ("UPDATE clusters SET last_evaluated_at = 'soon' WHERE cluster_id = 'c-1'",
+         "clusters.last_evaluated_at", ("observe",)),
+    ],
+)  # fmt: skip
+def test_a_tampered_row_is_a_damaged_store_naming_the_cluster_and_column(
+    capsys: pytest.CaptureFixture[str],
+    store: Path,
+    tamper: str,
+    column: str,
+    commands: tuple[str, ...],
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    assert run(capsys, "observe", "c-1", "--billing", "subscription", "--expires-at",
+               "2030-01-01T00:00:00Z")[0] == 0  # fmt: skip
+    with closing(sqlite3.connect(store, isolation_level=None)) as conn:
+        conn.execute(tamper)
+    argv = {
+        "status": ("status", "c-1"),
+        "list": ("list",),
+        "history": ("history", "c-1"),
+        "observe": ("observe", "c-1", "--balance", "4"),
+    }
+    for command in commands:
+        code, _, err = run(capsys, *argv[command])
+        assert code == 2, (command, err)
+        assert "damaged" in err and "'c-1'" in err and column in err, command
+
+
+def test_a_tzinfo_whose_offset_fails_is_an_input_error() -> None:
+    from datetime import tzinfo
+
+    import fsm
+
+    class Broken(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> timedelta:
+            raise RuntimeError("no offset today")
+
+    with pytest.raises(fsm.InputError, match="timezone-aware"):
+        fsm.Event.create("recharged", datetime(2026, 1, 1, tzinfo=Broken()))
