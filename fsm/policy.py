@@ -146,13 +146,16 @@ class Policy:
         operations = dict(OPERATIONS)
         operations.update(_operations(document.get("operations"), source))
         overrides = _overrides(document.get("verdicts"), source)
-        return replace(
-            _DEFAULT,
-            **durations,  # type: ignore[arg-type]
-            operations=MappingProxyType(operations),
-            verdict_overrides=MappingProxyType(overrides),
-            source=source,
-        )
+        try:
+            return replace(
+                _DEFAULT,
+                **durations,  # type: ignore[arg-type]
+                operations=MappingProxyType(operations),
+                verdict_overrides=MappingProxyType(overrides),
+                source=source,
+            )
+        except PolicyError as err:  # a rule across keys: say which file broke it
+            raise PolicyError(f"{source}: {err.field}", err.value, err.expected) from None
 
     # -- questions ------------------------------------------------------------
 
@@ -333,8 +336,9 @@ def _flow_depth(text: str) -> int:
 def _parse_yaml(text: str, where: str) -> object:
     if _flow_depth(text) > MAX_POLICY_DEPTH:
         raise PolicyError("policy", where, f"YAML nested at most {MAX_POLICY_DEPTH} levels deep")
-    loader = _PolicyLoader(text, where)
+    loader: _PolicyLoader | None = None
     try:
+        loader = _PolicyLoader(text, where)  # reads the text: may refuse a character
         return loader.get_single_data()
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -346,7 +350,8 @@ def _parse_yaml(text: str, where: str) -> object:
         # A number too long to convert, say: the file is not a policy.
         raise PolicyError("policy", where, f"YAML of plain values ({err})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 _E = TypeVar("_E", Category, Verdict)

@@ -24,7 +24,7 @@ from fsm.store import open_store
 
 from .conftest import at
 
-pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("own-postgres")]
+pytestmark = pytest.mark.xdist_group("own-postgres")
 pytest.importorskip("psycopg", reason="needs overdue-fsm[postgres]")
 
 
