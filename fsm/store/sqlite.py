@@ -13,8 +13,10 @@ and starves writers when there are many.
 
 Every read is one statement: in WAL mode it sees one snapshot, never waits
 for a writer and takes no lock that could hold one back. Readers
-(``create=False``) open the file read-only, so they never write, not even a
-checkpoint.
+(``create=False``) and rehearsals never change what is stored, never migrate
+and never switch the journal mode (``query_only``); where they may write the
+directory they open the file read-write so that, as the last connection, they
+remove the -wal and -shm they used, elsewhere read-only (see ``_reader_mode``).
 
 The file is created by the first write, not by opening the store, so a dry
 run (Ansible's check mode) or a listing of a store that does not exist yet

@@ -9,20 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from fsm.cli import main
 from fsm.timeutil import format_time
 
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "state" / "clusters.db"
-    monkeypatch.setenv("OVERDUE_FSM_STORE", f"sqlite:///{path}")
-    return path
+from .test_stateful import run as run_cli
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     assert "Traceback" not in err
     return code, out, err
 

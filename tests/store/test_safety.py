@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import stat
-import tempfile
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -29,18 +26,6 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture
-def shared() -> Iterator[Path]:
-    """A directory the user nobody may write in (tmp_path is private to root)."""
-    directory = Path(tempfile.mkdtemp(prefix="overdue-fsm-ro-"))
-    directory.chmod(0o777)
-    try:
-        yield directory
-    finally:
-        directory.chmod(0o777)
-        shutil.rmtree(directory)
-
-
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(("-wal", "-shm")))
 
@@ -54,13 +39,20 @@ def schema_exists(raw: Raw) -> bool:
 # -- item 5: a rehearsal writes nothing ---------------------------------------------------------
 
 
+def rehearse(
+    capsys: pytest.CaptureFixture[str], store_url: str, cluster_id: str, *extra: str
+) -> tuple[int, str, str]:
+    """``observe CLUSTER --billing pay_as_you_go --balance -5 --dry-run`` on ``store_url``."""
+    return cli(
+        capsys, "observe", cluster_id, "--billing", "pay_as_you_go", "--balance", "-5",
+        "--store", store_url, "--dry-run", *extra,
+    )  # fmt: skip
+
+
 def test_a_rehearsal_on_no_store_creates_nothing_and_says_it_would(
     capsys: pytest.CaptureFixture[str], store_url: str, raw: Raw
 ) -> None:
-    code, out, err = cli(
-        capsys, "observe", "c-1", "--billing", "pay_as_you_go", "--balance", "-5",
-        "--store", store_url, "--dry-run", "--json",
-    )  # fmt: skip
+    code, out, err = rehearse(capsys, store_url, "c-1", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["dry_run"] is True
@@ -70,10 +62,7 @@ def test_a_rehearsal_on_no_store_creates_nothing_and_says_it_would(
         assert not Path(store_url.removeprefix("sqlite://")).parent.exists()
     else:
         assert not schema_exists(raw)
-    code, out, _ = cli(
-        capsys, "observe", "c-1", "--billing", "pay_as_you_go", "--balance", "-5",
-        "--store", store_url, "--dry-run",
-    )  # fmt: skip
+    code, out, _ = rehearse(capsys, store_url, "c-1")
     assert out.startswith("would create the store at ")
     assert "would record: balance_negative" in out
 
@@ -84,10 +73,7 @@ def test_a_rehearsal_on_an_older_store_migrates_and_switches_nothing(
     make_store(raw, 1)
     path = Path(store_url.removeprefix("sqlite://"))
     before = fingerprint(path) if raw.sqlite else None
-    code, out, err = cli(
-        capsys, "observe", "c-new", "--billing", "pay_as_you_go", "--balance", "-5",
-        "--store", store_url, "--dry-run", "--json",
-    )  # fmt: skip
+    code, out, err = rehearse(capsys, store_url, "c-new", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert [e["kind"] for e in data["recorded"]] == ["balance_negative"]
@@ -132,10 +118,9 @@ def test_a_plain_status_leaves_no_wal_or_shm_behind(
 
 @pytest.mark.parametrize("read_only", ["directory", "file", "both"])
 def test_readers_work_on_a_read_only_directory_or_file(
-    shared: Path,
+    shared_dir: Path,
     read_only: str,
 ) -> None:
-    shared_dir = shared
     db = shared_dir / "clusters.db"
     fill(f"sqlite://{db}")
     db.chmod(0o444 if read_only in ("file", "both") else 0o644)
