@@ -344,9 +344,13 @@ def _observe(args: argparse.Namespace) -> int:
         renewed_until=_time_option(args, "renewed_until"),
         released=args.released,
     )
-    now = max(observation.at, utcnow())
-    # A writer's store even for --dry-run: it creates files only when it writes.
-    with _open_store(args, create=True) as store:
+    # The wall clock, never the observation's own date: an event dated past it by more
+    # than the policy's future tolerance is refused, as the module and the API refuse it.
+    now = utcnow()
+    # A rehearsal (--dry-run) opens the store as a reader does: it creates, migrates
+    # and switches nothing, and says what a write would have done first.
+    with _open_store(args, create=True, rehearsal=args.dry_run) as store:
+        pending = store.pending if args.dry_run else ()
         result = store.observe(
             cluster_id,
             observation,
@@ -364,9 +368,12 @@ def _observe(args: argparse.Namespace) -> int:
     data["entered"] = [str(phase) for phase in result.entered]
     data["dry_run"] = result.dry_run
     data["too_late"] = result.too_late
+    if args.dry_run:
+        data["would_also"] = list(pending)
     if args.json:
         _print_json(data)
         return EXIT_OK
+    _print_pending(pending)
     verb = "would record" if result.dry_run else "recorded"
     if result.recorded:
         kinds = ", ".join(f"{e.kind} at {format_time(e.at)}" for e in result.recorded)
@@ -449,7 +456,8 @@ def _sync(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         timeout_s=args.timeout,
     )
-    with _open_store(args, create=True) as store:
+    with _open_store(args, create=True, rehearsal=args.dry_run) as store:
+        pending = store.pending if args.dry_run else ()
         summary = sync(
             store,
             source,
@@ -459,8 +467,12 @@ def _sync(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
         )
     if args.json:
-        _print_json(summary.as_dict())
+        data = summary.as_dict()
+        if args.dry_run:
+            data["would_also"] = list(pending)
+        _print_json(data)
     else:
+        _print_pending(pending)
         _print_sync(summary)
     stopped = summary.stopped()
     if stopped is not None:
@@ -514,10 +526,12 @@ def _load_policy(args: argparse.Namespace) -> Policy:
 
 
 @contextmanager
-def _open_store(args: argparse.Namespace, *, create: bool) -> Iterator[Store]:
+def _open_store(
+    args: argparse.Namespace, *, create: bool, rehearsal: bool = False
+) -> Iterator[Store]:
     from .store import open_store  # the stateless commands need no store code
 
-    store = open_store(args.store, policy=_load_policy(args), create=create)
+    store = open_store(args.store, policy=_load_policy(args), create=create, rehearsal=rehearsal)
     try:
         yield store
     finally:
@@ -579,7 +593,7 @@ def _expiry_option(args: argparse.Namespace) -> datetime | None:
         raise InputError(
             "--expires-at-ms", millis, "either --expires-at or --expires-at-ms, not both"
         )
-    return parse_time_ms(millis, "--expires-at-ms")
+    return parse_time_ms(millis, "--expires-at-ms", "--expires-at")
 
 
 def _undecided(args: argparse.Namespace, why: str) -> Decision:
@@ -636,6 +650,12 @@ def _print_sync(summary: SyncSummary) -> None:
         },
         [c.as_dict() for c in moved],
     )
+
+
+def _print_pending(pending: Sequence[str]) -> None:
+    """What a rehearsal's write would have done to the store first."""
+    for step in pending:
+        print(f"would {step}")
 
 
 def _transition_line(item: dict[str, str]) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from .errors import InputError
 from .schedule import becomes
 from .table import PHASES, Category, Phase, Verdict
-from .timeutil import format_time, optional_format
+from .timeutil import at_most_end, format_time, optional_format
 
 if TYPE_CHECKING:
     from .values import ClusterState
@@ -61,8 +61,27 @@ class Decision(NamedTuple):
 
 
 def decide(state: ClusterState, operation: str, *, strict: bool = False) -> Decision:
-    """The verdict for ``operation`` on a cluster in ``state``, with its reason."""
+    """The verdict for ``operation`` on a cluster in ``state``, with its reason.
+
+    Fee-generating work asked about an instant before the cluster's newest recorded
+    event is denied: that clock is stale (a pinned ``now``), and the cluster may have
+    moved on since.
+    """
     category = state.policy.category(operation)
+    stale = stale_clock(state)
+    if stale is not None and category is Category.FEE_GENERATING:
+        return Decision(
+            cluster_id=state.cluster_id,
+            operation=operation,
+            category=category,
+            verdict=Verdict.DENY,
+            allowed=False,
+            action="skip",
+            phase=state.phase,
+            strict=strict,
+            fixed_reason=f"{operation} ({category}) is denied: {stale}",
+            state=state,
+        )
     verdict = state.policy.verdict(category, state.phase, state.billing)
     allowed = verdict is Verdict.ALLOW or (verdict is Verdict.WARN and not strict)
     action: Action
@@ -82,6 +101,22 @@ def decide(state: ClusterState, operation: str, *, strict: bool = False) -> Deci
         phase=state.phase,
         strict=strict,
         state=state,
+    )
+
+
+def stale_clock(state: ClusterState) -> str | None:
+    """Why ``state`` was evaluated on a stale clock, or None when it was not.
+
+    Stale: earlier than the newest recorded event by more than the future tolerance
+    (within it, the event is as good as now, as when it was recorded).
+    """
+    newest, at = state.newest_event_at, state.evaluated_at
+    if newest is None or at is None or at_most_end(at, state.policy.future_tolerance) >= newest:
+        return None
+    return (
+        f"{state.cluster_id} was evaluated at {format_time(at)}, before its newest recorded "
+        f"event ({format_time(newest)}); a pinned clock (a stale now) cannot tell its phase "
+        "today: leave now unset, or set it to the present"
     )
 
 

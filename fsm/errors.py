@@ -63,5 +63,8 @@ class SourceError(FsmError):
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print (sys.get_int_max_str_digits)
+        text = f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= 80 else text[:77] + "..."

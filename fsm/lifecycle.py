@@ -37,6 +37,7 @@ from .table import (
 )
 from .timeutil import (
     TimeInput,
+    at_most_end,
     format_duration,
     format_time,
     optional_format,
@@ -545,6 +546,7 @@ class Cluster:
             history=tuple(run.history),
             evaluated_at=at,
             policy=self.policy,
+            newest_event_at=self._newest,
         )
 
     # -- events ------------------------------------------------------------------------
@@ -585,7 +587,7 @@ class Cluster:
         may be dated: more than the policy's ``future_tolerance`` is an error.
         """
         reference = utcnow() if now is None else parse_time(now, "now")
-        if event.at > reference + self.policy.future_tolerance:
+        if event.at > at_most_end(reference, self.policy.future_tolerance):
             raise InputError(
                 "at",
                 format_time(event.at),

@@ -20,6 +20,7 @@ import yaml
 from .errors import InputError, PolicyError
 from .table import (
     LOCKED_CELLS,
+    LOCKED_CELLS_EXPECTED,
     OPERATIONS,
     PHASE_ALIASES,
     THRESHOLDS,
@@ -35,6 +36,13 @@ from .timeutil import format_duration, parse_duration
 
 # Every duration a policy holds: the thresholds of the lifecycle, then the tolerances.
 _DURATIONS: Final = (*THRESHOLDS, "future_tolerance", "late_tolerance")
+# A policy is a page of YAML: anything far larger, deeper or more aliased is a mistake or
+# an attack (a "billion laughs"), refused before it costs time or memory.
+MAX_POLICY_BYTES: Final = 64 * 1024
+MAX_POLICY_ALIASES: Final = 64
+MAX_POLICY_DEPTH: Final = 16
+_DURATION_EXPECTED: Final = "a duration with a unit, such as 24h, 15d, 90m or 3600s"
+_BARE_NUMBER: Final = re.compile(r"^[+-]?[0-9.]+$")
 _OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
 # A phase split by billing (``overdue_grace``, or an alias of it) in an override means
@@ -102,18 +110,25 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        """Read a YAML policy file (safe loader only)."""
+        """Read a YAML policy file (safe loader only, with size, depth and alias limits)."""
         where = str(path)
+        if "\0" in where:
+            raise PolicyError("policy", where, "a file path without a NUL character")
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, "rb") as file:
+                data = file.read(MAX_POLICY_BYTES + 1)
         except OSError as err:
-            raise PolicyError("policy", where, f"a readable file ({err.strerror})") from None
+            reason = err.strerror or type(err).__name__
+            raise PolicyError("policy", where, f"a readable file ({reason})") from None
+        if len(data) > MAX_POLICY_BYTES:
+            raise PolicyError("policy", where, f"a file of at most {MAX_POLICY_BYTES // 1024} KiB")
         try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark is not None else ""
-            raise PolicyError("policy", where, f"valid YAML{at}") from None
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise PolicyError(
+                "policy", where, f"UTF-8 text (byte {err.start} is not UTF-8)"
+            ) from None
+        document = _parse_yaml(text, where)
         return cls.from_mapping({} if document is None else document, source=where)
 
     @classmethod
@@ -134,13 +149,16 @@ class Policy:
         operations = dict(OPERATIONS)
         operations.update(_operations(document.get("operations"), source))
         overrides = _overrides(document.get("verdicts"), source)
-        return replace(
-            _DEFAULT,
-            **durations,  # type: ignore[arg-type]
-            operations=MappingProxyType(operations),
-            verdict_overrides=MappingProxyType(overrides),
-            source=source,
-        )
+        try:
+            return replace(
+                _DEFAULT,
+                **durations,  # type: ignore[arg-type]
+                operations=MappingProxyType(operations),
+                verdict_overrides=MappingProxyType(overrides),
+                source=source,
+            )
+        except PolicyError as err:  # a rule across keys: say which file broke it
+            raise PolicyError(f"{source}: {err.field}", err.value, err.expected) from None
 
     # -- questions ------------------------------------------------------------
 
@@ -193,9 +211,7 @@ class Policy:
         for cell, verdict in self.verdict_overrides.items():
             if cell in LOCKED_CELLS and verdict is not Verdict.DENY:
                 raise PolicyError(
-                    f"verdicts: {cell[0]}: {cell[1]}",
-                    str(verdict),
-                    "deny: fee-generating work is never allowed once the data is deleted",
+                    f"verdicts: {cell[0]}: {cell[1]}", str(verdict), LOCKED_CELLS_EXPECTED
                 )
 
 
@@ -203,8 +219,13 @@ _DEFAULT: Final = Policy()
 
 
 def _duration(value: object, where: str) -> timedelta:
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise PolicyError(where, value, "a duration such as 24h, 15d, 90m or 3600s")
+    # A bare number has no unit: ``grace: 24`` meant hours, not 24 seconds.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise PolicyError(where, value, f"{_DURATION_EXPECTED} (a bare number has no unit)")
+    if not isinstance(value, str):
+        raise PolicyError(where, value, _DURATION_EXPECTED)
+    if _BARE_NUMBER.match(value.strip()):
+        raise PolicyError(where, value, f"{_DURATION_EXPECTED} (a bare number has no unit)")
     try:
         duration = parse_duration(value, where)
     except InputError as err:
@@ -254,6 +275,86 @@ def _overrides(section: object, source: str) -> dict[tuple[Category, str], Verdi
             for name in _COLUMN_GROUPS[column_name]:
                 overrides[(category, name)] = verdict
     return overrides
+
+
+class _PolicyLoader(yaml.SafeLoader):
+    """The safe loader, refusing duplicated keys, deep nesting and many aliases."""
+
+    def __init__(self, text: str, where: str) -> None:
+        super().__init__(text)
+        self.where = where
+        self.aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_POLICY_ALIASES:
+                raise PolicyError(
+                    "policy", self.where, f"at most {MAX_POLICY_ALIASES} YAML aliases (*name)"
+                )
+        self.depth += 1
+        try:
+            if self.depth > MAX_POLICY_DEPTH:
+                raise PolicyError(
+                    "policy", self.where, f"YAML nested at most {MAX_POLICY_DEPTH} levels deep"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicated = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # unhashable: the base class says so
+            if duplicated:
+                line = key_node.start_mark.line + 1
+                raise PolicyError(
+                    f"{self.where}: {key}", key, f"each key once (it is repeated at line {line})"
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _flow_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest, counted plainly (quotes and comments included).
+
+    PyYAML's scanner reads a flow collection to its end before composing it, in
+    time growing with the square of its depth: deep nesting is refused first.
+    """
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
+def _parse_yaml(text: str, where: str) -> object:
+    if _flow_depth(text) > MAX_POLICY_DEPTH:
+        raise PolicyError("policy", where, f"YAML nested at most {MAX_POLICY_DEPTH} levels deep")
+    loader: _PolicyLoader | None = None
+    try:
+        loader = _PolicyLoader(text, where)  # reads the text: may refuse a character
+        return loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise PolicyError("policy", where, f"valid YAML{at}") from None
+    except PolicyError:
+        raise
+    except (ValueError, OverflowError, RecursionError) as err:
+        # A number too long to convert, say: the file is not a policy.
+        raise PolicyError("policy", where, f"YAML of plain values ({err})") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 _E = TypeVar("_E", Category, Verdict)

@@ -378,9 +378,13 @@ VERDICTS: Final = MappingProxyType(
     }
 )  # fmt: skip
 
-# Verdicts no policy may loosen: fee-generating work on a cluster whose data is gone.
+# Verdicts no policy may loosen: fee-generating work in any phase but active (the
+# provider blocks it there, so an allow would only promise what then fails or bills).
 LOCKED_CELLS: Final = frozenset(
     (Category.FEE_GENERATING, column.name)
     for column in VERDICT_COLUMNS
-    if not PHASES[column.phase].data_kept
+    if column.phase is not Phase.ACTIVE
+)
+LOCKED_CELLS_EXPECTED: Final = (
+    "deny: the provider blocks fee-generating work in every phase but active"
 )

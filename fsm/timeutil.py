@@ -25,8 +25,10 @@ _EXPECTED_DURATION: Final = (
 # Epochs outside these years are typos (or milliseconds where seconds were meant).
 _EPOCH_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
 _EPOCH_MAX: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
-_NUMBER: Final = re.compile(r"^[+-]?\d+(\.\d+)?$")
-_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
+# Milliseconds before this are seconds typed into a milliseconds field.
+MS_FLOOR: Final = datetime(2000, 1, 1, tzinfo=UTC)
+_NUMBER: Final = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
+_DURATION_PART: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([wdhms])")
 _DURATION_UNITS: Final = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -58,13 +60,39 @@ def parse_time(value: TimeInput, field: str) -> datetime:
     raise InputError(field, value, _EXPECTED_TIME)
 
 
-def parse_time_ms(value: TimeInput, field: str) -> datetime:
-    """An instant from epoch milliseconds (fields named ``*_ms``) or ISO 8601."""
+def parse_time_ms(value: TimeInput, field: str, seconds_field: str | None = None) -> datetime:
+    """An instant from epoch milliseconds (fields named ``*_ms``) or ISO 8601.
+
+    Milliseconds before 2000 are refused: they are seconds given in the wrong field
+    (1767225600 ms is 1970-01-21), and ``seconds_field`` names the right one.
+    """
     if isinstance(value, bool):
         raise InputError(field, value, _EXPECTED_TIME_MS)
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value.strip())):
-        return _from_epoch(float(value) / 1000.0, field, value, _EXPECTED_TIME_MS)
+        try:
+            seconds = float(value) / 1000.0
+        except OverflowError:
+            raise InputError(field, value, f"{_EXPECTED_TIME_MS}, between 1970 and 9999") from None
+        instant = _from_epoch(seconds, field, value, _EXPECTED_TIME_MS)
+        if instant < MS_FLOOR:
+            where = "a field for seconds" if seconds_field is None else seconds_field
+            raise InputError(
+                field,
+                value,
+                f"epoch milliseconds after {format_time(MS_FLOOR)} "
+                f"({value} ms is {format_time(instant)}: probably seconds, "
+                f"which belong in {where})",
+            )
+        return instant
     return parse_time(value, field)
+
+
+def at_most_end(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, or the last representable instant when that is past year 9999."""
+    try:
+        return value + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def optional_time(value: TimeInput | None, field: str) -> datetime | None:
@@ -132,7 +160,11 @@ def format_duration(value: timedelta) -> str:
 def _aware(value: datetime, field: str, original: object) -> datetime:
     if value.tzinfo is UTC:
         return value
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+    try:
+        offset = None if value.tzinfo is None else value.tzinfo.utcoffset(value)
+    except Exception:  # a tzinfo of the caller's that cannot say its offset
+        offset = None
+    if offset is None:
         raise InputError(
             field, original, "a timezone-aware instant (add Z or an offset such as +08:00)"
         )
@@ -140,6 +172,10 @@ def _aware(value: datetime, field: str, original: object) -> datetime:
         return value.astimezone(UTC)
     except OverflowError:
         raise InputError(field, original, "an instant between 1970 and 9999 in UTC") from None
+    except Exception:  # the tzinfo failed the second time it was asked
+        raise InputError(
+            field, original, "a timezone-aware instant whose offset can be computed"
+        ) from None
 
 
 def _from_epoch(

@@ -147,6 +147,9 @@ class ClusterState(NamedTuple):
     history: tuple[Transition, ...]
     evaluated_at: datetime | None
     policy: Policy
+    # The instant of the newest event the cluster has recorded (None: none): a guard
+    # asked about an earlier instant is running on a stale clock.
+    newest_event_at: datetime | None = None
 
     def timeline(self) -> list[tuple[Phase, datetime]]:
         """The phases ahead if nothing is recorded: each with when it begins."""

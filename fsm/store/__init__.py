@@ -65,7 +65,11 @@ def engine_class(engine: Engine) -> type[Store]:
 
 
 def open_store(
-    url: str | None = None, *, policy: Policy | None = None, create: bool = True
+    url: str | None = None,
+    *,
+    policy: Policy | None = None,
+    create: bool = True,
+    rehearsal: bool = False,
 ) -> Store:
     """Open the store at ``url`` (default: :func:`default_store_url`).
 
@@ -73,7 +77,12 @@ def open_store(
     are created by the first write (0700 / 0600), an older schema is migrated.
     ``create=False`` opens for reading only: nothing is ever created, migrated
     or written, and a missing store is a :class:`StoreError`.
+    ``rehearsal=True`` (a dry run, Ansible's check mode) opens as a reader does,
+    but a missing or older store is read as it is: ``observe(dry_run=True)``
+    answers what a write would do, and :attr:`Store.pending` says what opening
+    for writing would do first (create the store, migrate its schema...).
     """
     parsed = parse_store_url(default_store_url() if url is None else url)
     chosen = Policy.default() if policy is None else policy
-    return engine_class(parsed.engine).from_url(parsed, chosen, create)
+    writable = create and not rehearsal
+    return engine_class(parsed.engine).from_url(parsed, chosen, writable, rehearsal)

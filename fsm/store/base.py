@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import builtins
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from ..errors import InputError, NotTrackedError, StoreError
+from ..errors import FsmError, InputError, NotTrackedError, StoreError
 from ..lifecycle import Cluster
 from ..observations import Observation, events_for
 from ..policy import Policy
@@ -49,6 +50,7 @@ from .plan import (
     Writes,
     check_same_billing,
     checkpoint_change,
+    key_reused,
     plan_observe,
     rebuild,
     record_all,
@@ -84,14 +86,48 @@ class Store(Transactional):
     readers (``create=False``): they never create, migrate or write anything.
     """
 
-    def __init__(self, url: str, policy: Policy, writable: bool) -> None:
+    def __init__(self, url: str, policy: Policy, writable: bool, rehearsal: bool = False) -> None:
         super().__init__(url, writable)
         self.policy = policy
-        self.schema_version = SCHEMA_VERSION
-        """The schema of the store as opened (a reader may read an older one as it is)."""
+        self.rehearsal = rehearsal
+        # The schema found when opened (None: no store yet); an engine sets it.
+        self.schema_version: int | None = SCHEMA_VERSION
         # The checkpoint each cluster's row held when last read, decoded: a writer that
         # observes one cluster over and over decodes its transitions once.
         self._decoded: dict[str, tuple[object, Checkpoint]] = {}
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """What opening this store for writing would do before any write (a rehearsal's news)."""
+        if self.schema_version is None:
+            return (f"create the store at {self.url}",)
+        steps = list(self._engine_pending())
+        if self.schema_version < SCHEMA_VERSION:
+            steps.insert(
+                0, f"migrate its schema from version {self.schema_version} to {SCHEMA_VERSION}"
+            )
+        return tuple(steps)
+
+    def _engine_pending(self) -> tuple[str, ...]:
+        """What else the engine would change on opening for writing (a journal mode, say)."""
+        return ()
+
+    def _nothing_stored(self) -> bool:
+        """No store exists yet, and the engine cannot read one that is not there.
+
+        Only a rehearsal (or a writer before its first write) meets it; reads
+        then answer for an empty store without asking the engine.
+        """
+        return self.schema_version is None
+
+    @property
+    def _current(self) -> bool:
+        """The store has this code's schema (an older one is read by a reader as it is)."""
+        return self.schema_version == SCHEMA_VERSION
+
+    def _has(self, version: int) -> bool:
+        """The store as opened has the tables and columns of schema ``version``."""
+        return self.schema_version is not None and self.schema_version >= version
 
     # -- engine hooks: how values travel -------------------------------------------------
 
@@ -108,7 +144,9 @@ class Store(Transactional):
         return dict(value)
 
     @classmethod
-    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> Store:
+    def from_url(
+        cls, url: StoreURL, policy: Policy, writable: bool, rehearsal: bool = False
+    ) -> Store:
         """Open the store ``url`` names (an engine's own constructor takes it apart)."""
         raise NotImplementedError
 
@@ -157,7 +195,7 @@ class Store(Transactional):
         Cluster(cid, wanted.billing, account=wanted.account, expires_at=wanted.expires_at)
 
         def work(tx: Tx) -> bool:
-            current, _, _ = self._load(tx, cid, cache=True)  # the facts, and the write's token
+            current, _, _, _ = self._load(tx, cid, cache=True)  # the facts, and the write's token
             if current is None:
                 self._apply(tx, cid, Writes(RowChange(wanted, create=True)))
                 return True
@@ -202,12 +240,7 @@ class Store(Transactional):
             cluster = resume(cid, facts, loaded, [event], self.policy)
             if stored is not None:
                 if stored != event:
-                    raise InputError(
-                        "idempotency_key",
-                        key,
-                        f"a new key: it is stored for {_show_event(stored)}, "
-                        f"not {_show_event(event)}",
-                    )
+                    raise key_reused(key, stored, [event])
                 phase = cluster.phase
                 note = f"duplicate: idempotency key {key!r} is already recorded"
                 outcome = Outcome(str(event.kind), False, phase, phase, (), note)
@@ -265,15 +298,20 @@ class Store(Transactional):
         wanted = events_for(observation)
 
         def work(tx: Tx) -> ObserveResult:
-            loaded = self._load_for_write(
-                tx, cid, wanted, request.idempotency_key, request.expires_at
-            )
+            if self._current:
+                loaded = self._load_for_write(
+                    tx, cid, wanted, request.idempotency_key, request.expires_at
+                )
+            else:  # a rehearsal reads an older schema as it is: the whole log
+                loaded = self._load_whole(tx, cid, request.idempotency_key)
             result, writes = plan_observe(request, loaded, wanted, self.policy)
             if not dry_run:
                 self._apply(tx, cid, writes)
             return result
 
         if dry_run:
+            if self._nothing_stored():  # no store yet: a rehearsal creates none
+                return plan_observe(request, None, wanted, self.policy)[0]
             return self._read(work)
         return self._change(cid, work)
 
@@ -286,7 +324,7 @@ class Store(Transactional):
         at_now = utcnow() if now is None else parse_time(now, "now")
 
         def work(tx: Tx) -> bool:
-            facts, events, applied = self._load(tx, cid, cache=True)
+            facts, events, applied, _ = self._load(tx, cid, cache=True)
             if facts is None:
                 raise NotTrackedError(cid)
             last = facts.last_evaluated_at
@@ -348,9 +386,11 @@ class Store(Transactional):
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> Cluster | None:
-            facts, events, applied = self._load(tx, cid)
+            facts, events, applied, _ = self._load(tx, cid)
             return None if facts is None else rebuild(cid, facts, events, self.policy, applied)
 
+        if self._nothing_stored():
+            return None
         return self._read(work)
 
     def load(self, cluster_id: str) -> Cluster:
@@ -365,7 +405,7 @@ class Store(Transactional):
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> list[StoredEvent]:
-            kept = "e.applied, e.effect" if self.schema_version >= CHECKPOINTS_FROM else "1, NULL"
+            kept = "e.applied, e.effect" if self._has(CHECKPOINTS_FROM) else "1, NULL"
             rows = tx.rows(
                 "SELECT e.seq, e.kind, e.at, e.recorded_at, e.source, e.idempotency_key,"
                 f" e.payload, {kept} FROM clusters c"
@@ -375,35 +415,44 @@ class Store(Transactional):
             )
             if not rows:
                 raise NotTrackedError(cid)
-            return [
-                StoredEvent(
-                    seq=int(seq),
-                    cluster_id=cid,
-                    kind=_KINDS[kind],
-                    at=self._time_out(at),
-                    recorded_at=self._time_out(recorded_at),
-                    source=src,
-                    idempotency_key=key,
-                    payload=self._json_out(payload),
-                    applied=bool(applied),
-                    effect=effect,
-                )
-                for seq, kind, at, recorded_at, src, key, payload, applied, effect in rows
-                if seq is not None  # the one row of a cluster with no events
-            ]
+            with self._damaged(cid):
+                return [
+                    StoredEvent(
+                        seq=int(seq),
+                        cluster_id=cid,
+                        kind=_cell("events.kind", _KINDS.__getitem__, kind),
+                        at=_cell("events.at", self._time_out, at),
+                        recorded_at=_cell("events.recorded_at", self._time_out, recorded_at),
+                        source=src,
+                        idempotency_key=key,
+                        payload=_cell("events.payload", self._json_out, payload),
+                        applied=bool(applied),
+                        effect=effect,
+                    )
+                    for seq, kind, at, recorded_at, src, key, payload, applied, effect in rows
+                    if seq is not None  # the one row of a cluster with no events
+                ]
 
+        if self._nothing_stored():
+            raise NotTrackedError(cid)
         return self._read(work)
 
     def regions(self, *, account: str | None = None) -> dict[str, str | None]:
         """Every tracked cluster (of ``account``) with its region (None: not known)."""
         acct = None if account is None else parse_account(account)
 
+        # The region is a column of schema 2: an older store read as it is knows none.
+        region = "region" if self._current else "NULL"
+
         def work(tx: Tx) -> list[tuple[Any, ...]]:
             where, params = ("", ()) if acct is None else (" WHERE account = ?", (acct,))
             return tx.rows(
-                "SELECT cluster_id, region FROM clusters" + where + " ORDER BY cluster_id", params
+                f"SELECT cluster_id, {region} FROM clusters" + where + " ORDER BY cluster_id",
+                params,
             )
 
+        if self._nothing_stored():
+            return {}
         return dict(self._read(work))
 
     def clusters(
@@ -421,7 +470,7 @@ class Store(Transactional):
         wanted = None if phase is None else parse_phase(phase)
         at_now = utcnow() if now is None else parse_time(now, "now")
 
-        tips = self.schema_version >= CHECKPOINTS_FROM
+        tips = self._has(CHECKPOINTS_FROM)
         at_param = self._time_in(at_now)
 
         def work(tx: Tx) -> list[tuple[Any, ...]]:
@@ -442,31 +491,40 @@ class Store(Transactional):
             )
 
         opt_time_out = self._opt_time_out
-        clusters: list[tuple[str, Facts, Checkpoint | None, list[Event], list[bool]]] = []
+        clusters: list[
+            tuple[str, Facts, Checkpoint | None, datetime | None, list[Event], list[bool]]
+        ] = []
         current = None
         log: list[Event] = []
         flags: list[bool] = []
-        for cid, acc, billing, expiry, kind, at, renewal, tip, newest, applied in self._read(work):
-            if cid != current:
-                current, log, flags = cid, [], []
-                facts = Facts(acc, Billing(billing), opt_time_out(expiry))
-                usable = tip is not None and newest is not None
-                if usable and self._time_out(newest) > at_now:
-                    usable = False  # asked about an instant before its newest event
-                checkpoint = self._checkpoint_out(cid, tip) if usable else None
-                clusters.append((cid, facts, checkpoint, log, flags))
-            if kind is not None:
-                log.append(self._event_out(kind, at, renewal))
-                flags.append(bool(applied))
+        rows = [] if self._nothing_stored() else self._read(work)
+        for cid, acc, billing, expiry, kind, at, renewal, tip, newest, applied in rows:
+            with self._damaged(cid):
+                if cid != current:
+                    current, log, flags = cid, [], []
+                    facts = Facts(
+                        acc,
+                        _cell("clusters.billing", Billing, billing),
+                        _cell("clusters.expires_at", opt_time_out, expiry),
+                    )
+                    usable = tip is not None and newest is not None
+                    if usable and self._time_out(newest) > at_now:
+                        usable = False  # asked about an instant before its newest event
+                    checkpoint = self._checkpoint_out(cid, tip) if usable else None
+                    newest_at = opt_time_out(newest)
+                    clusters.append((cid, facts, checkpoint, newest_at, log, flags))
+                if kind is not None:
+                    log.append(self._event_out(kind, at, renewal))
+                    flags.append(bool(applied))
         states = []
-        for cid, facts, checkpoint, events, applied in sorted(clusters, key=_first):
+        for cid, facts, checkpoint, newest_at, events, applied in sorted(clusters, key=_first):
             if checkpoint is not None:
                 cluster = Cluster.resume(
                     cid,
                     facts.billing,
                     checkpoint,
                     (),
-                    newest=None,
+                    newest=newest_at,
                     account=facts.account,
                     expires_at=facts.expires_at,
                     policy=self.policy,
@@ -480,7 +538,7 @@ class Store(Transactional):
 
     def account_syncs(self) -> list[AccountSync]:
         """Each account's last successful sync, by account (none before the first sync)."""
-        if self.schema_version < SYNCS_FROM:
+        if not self._has(SYNCS_FROM):
             return []  # a reader of an older store: it kept no syncs
 
         def work(tx: Tx) -> list[tuple[Any, ...]]:
@@ -496,9 +554,10 @@ class Store(Transactional):
     # -- rows -----------------------------------------------------------------------------------
 
     def _load(
-        self, tx: Tx, cid: str, *, cache: bool = False
-    ) -> tuple[Facts | None, list[Event], list[bool]]:
-        """A cluster's facts, its whole log in recording order, and which events were applied.
+        self, tx: Tx, cid: str, *, cache: bool = False, key: str | None = None
+    ) -> tuple[Facts | None, list[Event], list[bool], Event | None]:
+        """A cluster's facts, its whole log in recording order, which events were applied,
+        and the event stored under ``key``.
 
         One statement, so one snapshot and one round trip. It also notes the
         token of what it read, for a planned write (see :meth:`_token`).
@@ -508,26 +567,54 @@ class Store(Transactional):
             if cache  # the columns of schema 2: writers only (readers read schema 1 too)
             else ", NULL, NULL, NULL, NULL"
         )
-        applied = "e.applied" if self.schema_version >= CHECKPOINTS_FROM else "1"
+        applied = "e.applied" if self._has(CHECKPOINTS_FROM) else "1"
         rows = tx.rows(
-            f"SELECT {columns}, e.seq, e.kind, e.at, e.expires_at, {applied}"
+            f"SELECT {columns}, e.seq, e.kind, e.at, e.expires_at, e.idempotency_key, {applied}"
             " FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
             " WHERE c.cluster_id = ? ORDER BY e.seq",
             (cid,),
         )
         if not rows:
             note_token(tx, None)  # what _token finds for a cluster not tracked
-            return None, [], []
+            return None, [], [], None
         events: list[Event] = []
         flags: list[bool] = []
-        for *_, kind, at, expiry, flag in rows:
-            if kind is None:
-                continue  # no events yet: the one row holds the facts alone
-            events.append(self._event_out(kind, at, expiry))
-            flags.append(bool(flag))
-        account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][:8]
-        note_token(tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq))
-        return self._facts(account, billing, expires_at, region, last_phase, last_at), events, flags
+        keyed = None
+        with self._damaged(cid):
+            for *_, kind, at, expiry, stored_key, flag in rows:
+                if kind is None:
+                    continue  # no events yet: the one row holds the facts alone
+                events.append(self._event_out(kind, at, expiry))
+                flags.append(bool(flag))
+                if key is not None and stored_key == key:
+                    keyed = events[-1]
+            account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][
+                :8
+            ]
+            note_token(
+                tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq)
+            )
+            facts = self._facts(account, billing, expires_at, region, last_phase, last_at)
+        return facts, events, flags, keyed
+
+    def _load_whole(self, tx: Tx, cid: str, key: str | None) -> Loaded | None:
+        """What a write needs of a cluster of an older schema: its whole log, every event
+        applied (a rehearsal reads it so; a writer has migrated it first)."""
+        facts, events, flags, keyed = self._load(tx, cid, cache=self._has(2), key=key)
+        if facts is None:
+            return None
+        applied = [event for event, flag in zip(events, flags, strict=True) if flag]
+        return Loaded(
+            facts=facts,
+            tip=None,
+            anchor=None,
+            events=applied,
+            whole=True,
+            repeats=frozenset(events),
+            keyed=keyed,
+            newest=max((event.at for event in events), default=None),
+            since=0,
+        )
 
     def _load_for_write(
         self,
@@ -607,7 +694,8 @@ class Store(Transactional):
         account, billing, expires_at, region, last_phase, last_at, updated_at, seq = first[:8]
         note_token(tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq))
         tip_data, newest_at, since, anchor_data = first[8:12]
-        facts = self._facts(account, billing, expires_at, region, last_phase, last_at)
+        with self._damaged(cid):
+            facts = self._facts(account, billing, expires_at, region, last_phase, last_at)
         tip = None if tip_data is None else self._checkpoint_out(cid, tip_data)
         wanted_at = set(instants)
         events: list[Event] = []
@@ -652,13 +740,14 @@ class Store(Transactional):
         last_phase: str | None,
         last_at: Any,
     ) -> Facts:
+        opt_time_out = self._opt_time_out
         return Facts(
             account,
-            Billing(billing),
-            self._opt_time_out(expires_at),
+            _cell("clusters.billing", Billing, billing),
+            _cell("clusters.expires_at", opt_time_out, expires_at),
             region,
-            None if last_phase is None else Phase(last_phase),
-            self._opt_time_out(last_at),
+            None if last_phase is None else _cell("clusters.last_phase", Phase, last_phase),
+            _cell("clusters.last_evaluated_at", opt_time_out, last_at),
         )
 
     def _checkpoint_out(self, cid: str, value: Any) -> Checkpoint:
@@ -820,7 +909,23 @@ class Store(Transactional):
 
     def _event_out(self, kind: str, at: Any, expires_at: Any) -> Event:
         """An event as the columns ``events.kind, at, expires_at`` hold it."""
-        return Event(_KINDS[kind], self._time_out(at), self._opt_time_out(expires_at))
+        return Event(
+            _cell("events.kind", _KINDS.__getitem__, kind),
+            _cell("events.at", self._time_out, at),
+            _cell("events.expires_at", self._opt_time_out, expires_at),
+        )
+
+    @contextmanager
+    def _damaged(self, cid: str) -> Iterator[None]:
+        """A value of ``cid``'s rows that this code never writes: a damaged store, said so."""
+        try:
+            yield
+        except _DamagedCell as cell:
+            raise StoreError(
+                f"the store at {self.url} is damaged: cluster {cid!r} has {cell.value!r} "
+                f"in {cell.column}, which overdue-fsm never writes; restore the store from "
+                "a backup, or move it aside"
+            ) from None
 
     # -- deprecated names (last: ``list`` would shadow the builtin in the class body) ------------
 
@@ -839,6 +944,24 @@ class Store(Transactional):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+class _DamagedCell(Exception):
+    def __init__(self, column: str, value: object) -> None:
+        super().__init__(column)
+        self.column = column
+        self.value = value
+
+
+_T = TypeVar("_T")
+
+
+def _cell(column: str, convert: Callable[[Any], _T], value: Any) -> _T:
+    """``convert(value)`` read from ``column``; a value it refuses is a damaged cell."""
+    try:
+        return convert(value)
+    except (ValueError, KeyError, TypeError, OverflowError, FsmError):
+        raise _DamagedCell(column, value) from None
 
 
 def _first(row: tuple[Any, ...]) -> Any:
@@ -861,10 +984,3 @@ def _source(value: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
         raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
     return value
-
-
-def _show_event(event: Event) -> str:
-    text = f"{event.kind} at {format_time(event.at)}"
-    if event.expires_at is not None:
-        text += f" until {format_time(event.expires_at)}"
-    return text

@@ -301,6 +301,10 @@ def plan_observe(
     duplicate = keyed is not None
     outcomes: list[Outcome] = []
     rows: list[NewEvent] = []
+    if keyed is not None and not any(_same_content(keyed, seen) for seen in wanted):
+        # A retry repeats what it first said; different content under the key is a mistake.
+        # Its date may differ: a retried observation without a date is dated when it runs.
+        raise key_reused(request.idempotency_key, keyed, wanted)
     if not duplicate:
         outcomes, rows = record_all(cluster, wanted, loaded, request.idempotency_key, at_now)
     recorded = [row.event for row in rows]
@@ -340,6 +344,28 @@ def _not_before(at: datetime, cluster: Cluster) -> datetime:
     """
     base = cluster.base
     return at if base is None or at >= base.position[0] else base.position[0]
+
+
+def key_reused(key: str | None, stored: Event, given: Sequence[Event]) -> InputError:
+    """A retry under ``key`` says something else than what the key is stored for."""
+    wanted = ", ".join(show_event(event) for event in given) or "no event"
+    return InputError(
+        "idempotency_key",
+        key,
+        f"a new key: it is stored for {show_event(stored)}, not {wanted}",
+    )
+
+
+def _same_content(stored: Event, seen: Event) -> bool:
+    return (stored.kind, stored.expires_at) == (seen.kind, seen.expires_at)
+
+
+def show_event(event: Event) -> str:
+    """An event in words, for messages: ``renewed at 2026-01-01T00:00:00Z until ...``."""
+    text = f"{event.kind} at {format_time(event.at)}"
+    if event.expires_at is not None:
+        text += f" until {format_time(event.expires_at)}"
+    return text
 
 
 def _payload(observation: Observation) -> dict[str, Any]:

@@ -147,8 +147,9 @@ class PostgresStore(Store):
         schema: str | None,
         policy: Policy,
         writable: bool,
+        rehearsal: bool = False,
     ) -> None:
-        super().__init__(url, policy, writable)
+        super().__init__(url, policy, writable, rehearsal)
         try:
             import psycopg
         except ImportError:
@@ -169,19 +170,9 @@ class PostgresStore(Store):
                 "application_name": "overdue-fsm",
             }
             extra = {name: value for name, value in defaults.items() if name not in given}
+            self._conninfo = psycopg.conninfo.make_conninfo(conninfo, **extra)
+            conn = self._session()
             try:
-                conn = psycopg.connect(
-                    psycopg.conninfo.make_conninfo(conninfo, **extra), autocommit=True
-                )
-            except psycopg.OperationalError as error:
-                raise StoreError(
-                    f"cannot connect to the PostgreSQL store at {url}: {_first_line(error)}"
-                ) from None
-            try:
-                conn.execute("SET TIME ZONE 'UTC'")
-                conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-                if not writable:
-                    conn.execute("SET default_transaction_read_only = on")
                 self._schema = self._prepare(conn, schema)
             except BaseException:
                 conn.close()
@@ -189,10 +180,63 @@ class PostgresStore(Store):
             self._conn = conn
             self._cursor = conn.cursor()  # one for every statement: cheaper than one each
 
+    def _session(self) -> psycopg.Connection[Any]:
+        """A new connection, set up as every statement of the store expects."""
+        driver = self._psycopg
+        try:
+            conn: psycopg.Connection[Any] = driver.connect(self._conninfo, autocommit=True)
+        except driver.OperationalError as error:
+            raise StoreError(
+                f"cannot connect to the PostgreSQL store at {self.url}: {_first_line(error)}"
+            ) from None
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+            conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+            if not self.writable:
+                conn.execute("SET default_transaction_read_only = on")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reconnect(self, lost: BaseException) -> None:
+        """Replace a connection the server dropped (a restart, say) by a new one, once."""
+        old = self._conn
+        try:
+            conn = self._session()
+        except StoreError:
+            raise StoreError(
+                f"the PostgreSQL store at {self.url} lost its connection to the server "
+                f"({_first_line(lost)}) and cannot reconnect; is the server at "
+                f"{self._server()} running?"
+            ) from None
+        try:
+            sql = self._psycopg.sql
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+        except BaseException:
+            conn.close()
+            raise
+        self._release(old)
+        self._conn = conn
+        self._cursor = conn.cursor()
+
+    def _server(self) -> str:
+        info = self._psycopg.conninfo.conninfo_to_dict(self._conninfo)
+        return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}"
+
+    def _lost(self, error: BaseException) -> bool:
+        """The connection is gone (not merely a failed statement): worth one new one."""
+        conn = self._conn
+        return isinstance(error, self._psycopg.OperationalError) and (
+            conn is None or conn.broken or conn.closed
+        )
+
     @classmethod
-    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> PostgresStore:
+    def from_url(
+        cls, url: StoreURL, policy: Policy, writable: bool, rehearsal: bool = False
+    ) -> PostgresStore:
         assert url.conninfo is not None
-        return cls(url.display, url.conninfo, url.schema, policy, writable)
+        return cls(url.display, url.conninfo, url.schema, policy, writable, rehearsal)
 
     def _prepare(self, conn: psycopg.Connection[Any], schema: str | None) -> str:
         """Point the session at the store's schema; a writer creates or migrates it."""
@@ -201,6 +245,9 @@ class PostgresStore(Store):
             exists = conn.execute(
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
             ).fetchone()
+            if exists is None and self.rehearsal:
+                self.schema_version = None  # a rehearsal creates nothing: no store yet
+                return schema
             if exists is None and not self.writable:
                 raise no_store(self.url, f"schema {schema!r} does not exist")
             if exists is None:
@@ -217,6 +264,9 @@ class PostgresStore(Store):
                 self.url, "the search_path names no existing schema (add ?schema=NAME to the URL)"
             )
         version = self._version(conn)
+        self.schema_version = version
+        if self.rehearsal:
+            return str(current)
         if not self.writable:
             check_readable(
                 version,
@@ -224,8 +274,6 @@ class PostgresStore(Store):
                 f"schema {current!r} holds no overdue-fsm tables "
                 "(record a cluster first to create them)",
             )
-            assert version is not None
-            self.schema_version = version  # read as it is: a reader never migrates
             return str(current)
         if version != SCHEMA_VERSION:
             with conn.transaction():
@@ -236,6 +284,7 @@ class PostgresStore(Store):
                     return conn.execute(_placeholders(statement), params or None)
 
                 migrate(execute, MIGRATIONS, version, datetime.now(UTC))
+        self.schema_version = SCHEMA_VERSION
         return str(current)
 
     def _version(self, conn: psycopg.Connection[Any]) -> int | None:
@@ -278,24 +327,41 @@ class PostgresStore(Store):
         key = self._lock_key(cluster_id)
         begin = f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_NAMESPACE:d}, {key:d})"
         attempt = 0
+        reconnected = False
         while True:
             with self._lock:
                 conn = self._connection()
                 cursor = self._cursor
+                committing = False
                 try:
                     cursor.execute(begin)
                     tx = _Tx(cursor)
                     result = work(tx)
                     tx.flush()
+                    committing = True
                     cursor.execute("COMMIT")
                     return result
                 except retryable:
                     _rollback(conn)
                     if attempt >= WRITE_RETRIES:
                         raise
-                except BaseException:
-                    _rollback(conn)
-                    raise
+                except BaseException as error:
+                    if not self._lost(error):
+                        _rollback(conn)
+                        raise
+                    if committing:
+                        # COMMIT was sent: whether it took is unknown, so it is not redone.
+                        raise StoreError(
+                            f"the PostgreSQL store at {self.url} lost its connection to the "
+                            f"server at {self._server()} while committing; the write may or "
+                            "may not be stored: read it back before retrying"
+                        ) from None
+                    if reconnected:
+                        raise self._unreachable(error) from None
+                    # Not committed: the whole transaction is redone once, on a new connection.
+                    self._reconnect(error)
+                    reconnected = True
+                    continue
             attempt += 1
             time.sleep(random.uniform(0.001, 0.02) * attempt)
 
@@ -304,7 +370,24 @@ class PostgresStore(Store):
         # snapshot: no transaction, and none of its round trips, around it.
         with self._lock:
             self._connection()
-            return work(_Tx(self._cursor))
+            try:
+                return work(_Tx(self._cursor))
+            except Exception as error:
+                if not self._lost(error):
+                    raise
+                self._reconnect(error)  # a restarted server: one new connection, one retry
+            try:
+                return work(_Tx(self._cursor))
+            except Exception as error:
+                if not self._lost(error):
+                    raise
+                raise self._unreachable(error) from None
+
+    def _unreachable(self, error: BaseException) -> StoreError:
+        return StoreError(
+            f"the PostgreSQL store at {self.url} lost its connection to the server at "
+            f"{self._server()} again after reconnecting: {_first_line(error)}"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -331,6 +414,6 @@ class PostgresStore(Store):
         return None
 
 
-def _first_line(error: Exception) -> str:
+def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return mask_password(text[0]) if text else type(error).__name__

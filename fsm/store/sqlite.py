@@ -13,8 +13,10 @@ and starves writers when there are many.
 
 Every read is one statement: in WAL mode it sees one snapshot, never waits
 for a writer and takes no lock that could hold one back. Readers
-(``create=False``) open the file read-only, so they never write, not even a
-checkpoint.
+(``create=False``) and rehearsals never change what is stored, never migrate
+and never switch the journal mode (``query_only``); where they may write the
+directory they open the file read-write so that, as the last connection, they
+remove the -wal and -shm they used, elsewhere read-only (see ``_reader_mode``).
 
 The file is created by the first write, not by opening the store, so a dry
 run (Ansible's check mode) or a listing of a store that does not exist yet
@@ -28,7 +30,9 @@ import contextlib
 import json
 import os
 import random
+import shlex
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -109,20 +113,25 @@ class SqliteStore(Store):
         writable: bool,
         *,
         busy_timeout: float = BUSY_TIMEOUT,
+        rehearsal: bool = False,
     ) -> None:
-        super().__init__(url, policy, writable)
+        super().__init__(url, policy, writable, rehearsal)
         self.path = path
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._empty: sqlite3.Connection | None = None
         self._closed = False
+        self._journal: str | None = None
+        self.schema_version = None
         with self._errors():
             if path.is_dir():
                 raise StoreError(f"the store at {url} is a directory, not a database file")
             if path.exists():
                 self._open()
-            elif not writable:
+            elif path.is_symlink() and writable:
+                raise self._through_link()
+            elif not writable and not rehearsal:
                 raise no_store(
                     url,
                     "nothing has been recorded there yet "
@@ -130,13 +139,15 @@ class SqliteStore(Store):
                 )
 
     @classmethod
-    def from_url(cls, url: StoreURL, policy: Policy, writable: bool) -> SqliteStore:
+    def from_url(
+        cls, url: StoreURL, policy: Policy, writable: bool, rehearsal: bool = False
+    ) -> SqliteStore:
         assert url.path is not None
-        return cls(url.display, url.path, policy, writable)
+        return cls(url.display, url.path, policy, writable, rehearsal=rehearsal)
 
     # -- connections ------------------------------------------------------------------
 
-    def _connect(self, mode: str) -> sqlite3.Connection:
+    def _connect(self, mode: str, *, writer: bool) -> sqlite3.Connection:
         uri = f"file:{quote(str(self.path))}?mode={mode}"
         conn = sqlite3.connect(
             uri,
@@ -146,7 +157,7 @@ class SqliteStore(Store):
             check_same_thread=False,  # guarded by self._lock
         )
         try:
-            if mode == "rw":
+            if writer:
                 # WAL + NORMAL: a killed process loses nothing committed; only a
                 # power cut may lose the last commits, and never corrupts.
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -159,22 +170,42 @@ class SqliteStore(Store):
             raise
         return conn
 
+    def _reader_mode(self) -> str:
+        """How a reader opens the file so that it leaves nothing behind.
+
+        Where this user may write the file and its directory, read-write with
+        ``query_only``: as the last connection to close, it removes the -wal and
+        -shm files it used (a read-only connection cannot, and leaves them).
+        Elsewhere (a backup, a read-only mount) nobody writes, so without a -wal
+        to follow the file is read as immutable: no -shm is needed, none is made.
+        """
+        if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK):
+            return "rw"
+        if not Path(f"{self.path}-wal").exists():
+            return "ro&immutable=1"
+        return "ro"
+
     def _open(self) -> None:
         """Open the existing file; a writer migrates an older schema."""
+        self._check_mode()
         if not self.writable:
-            conn = self._connect("ro")
+            conn = self._connect(self._reader_mode(), writer=False)
             try:
                 version = _version(conn, self.url)
-                check_readable(
-                    version,
-                    self.url,
-                    "the file is empty (record a cluster first to create the store)",
-                )
-                assert version is not None
-                self.schema_version = version  # read as it is: a reader never migrates
+                if not self.rehearsal:
+                    check_readable(
+                        version,
+                        self.url,
+                        "the file is empty (record a cluster first to create the store)",
+                    )
+                self._journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
             except BaseException:
                 conn.close()
                 raise
+            self.schema_version = version
+            if version is None:
+                conn.close()  # an empty file: reads see the empty store
+                return
             self._conn = conn
             return
         if not os.access(self.path, os.W_OK):
@@ -182,11 +213,13 @@ class SqliteStore(Store):
                 f"the store at {self.url} is read-only for this user; "
                 "make the file writable, or open it with create=False to read"
             )
-        conn = self._connect("rw")
+        conn = self._connect("rw", writer=True)
         try:
             # Refuses a file that is not ours, untouched. Busy while another
             # writer creates the store (before WAL, readers wait for writers).
             version = self._retry(lambda: _version(conn, self.url))
+            if version is None:
+                self._adopt_empty()
             if self._retry(lambda: conn.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
                 self._begin(conn, "PRAGMA journal_mode = WAL")
             if version != SCHEMA_VERSION:
@@ -195,18 +228,56 @@ class SqliteStore(Store):
             conn.close()
             raise
         self._conn = conn
+        self.schema_version = SCHEMA_VERSION
+
+    def _check_mode(self) -> None:
+        """Refuse a store others may write: whoever can write it decides what guards answer."""
+        mode = os.stat(self.path).st_mode
+        if mode & 0o022:
+            who = " and ".join(
+                name for bit, name in ((0o020, "its group"), (0o002, "everyone")) if mode & bit
+            )
+            raise StoreError(
+                f"the store at {self.url} may be written by {who} "
+                f"(mode {stat.S_IMODE(mode):04o}), who could rewrite what guards decide; "
+                f"make it owner-only: chmod 600 {shlex.quote(str(self.path))}"
+            )
+
+    def _adopt_empty(self) -> None:
+        """An empty file becomes the store: never through a link, always owner-only."""
+        if self.path.is_symlink():
+            raise self._through_link()
+        os.chmod(self.path, 0o600)
+
+    def _through_link(self) -> StoreError:
+        target = os.readlink(self.path)
+        return StoreError(
+            f"the store at {self.url} is a symbolic link (to {target}) with no store behind it; "
+            "overdue-fsm never creates a store through a link: "
+            "give the real path, or create the store there first"
+        )
 
     def _create(self) -> None:
         """Create the directory (0700) and the file (0600), then the schema."""
         _make_dirs(self.path.parent)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:
-            pass  # another writer was first: use its file
+            if self.path.is_symlink() and not self.path.exists():
+                raise self._through_link() from None
+            # another writer was first: use its file
         else:
             os.close(fd)
             os.chmod(self.path, 0o600)  # whatever the umask
         self._open()
+
+    def _nothing_stored(self) -> bool:
+        return False  # reads see an empty in-memory store until the file exists
+
+    def _engine_pending(self) -> tuple[str, ...]:
+        if self._journal is not None and self._journal.lower() != "wal":
+            return (f"switch its journal from {self._journal} to WAL",)
+        return ()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         self._begin(conn)

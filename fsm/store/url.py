@@ -17,7 +17,9 @@ EXPECTED_URL: Final = (
     "(optionally ?schema=NAME for PostgreSQL)"
 )
 _PASSWORD_IN_TEXT: Final = re.compile(r"(//[^/@:]*:)[^@/]*@")
-_SCHEMA_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# PostgreSQL's own schemas: a store there would mix with (or shadow) the catalog.
+_SYSTEM_SCHEMA: Final = re.compile(r"pg_.*|information_schema", re.IGNORECASE)
 
 Engine = Literal["sqlite", "postgresql"]
 
@@ -108,11 +110,15 @@ def _postgres(text: str, port: int | None, display: str) -> StoreURL:
     params = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "schema":
-            if not _SCHEMA_NAME.match(value):
+            if not _SCHEMA_NAME.fullmatch(value):
                 raise InputError(
                     "store",
                     display,
                     "?schema= naming a schema of letters, digits and _ (at most 63)",
+                )
+            if _SYSTEM_SCHEMA.fullmatch(value):
+                raise InputError(
+                    "store", display, f"?schema= naming a schema of your own, not {value!r}"
                 )
             schema = value
         else:

@@ -41,10 +41,10 @@ class ActionModule(ActionBase):
 
         if settings.stateless:
             state = common.evaluate(cluster_id, args, settings)
-            before, changed, entered, too_late = None, False, [], []
+            before, changed, entered, too_late, pending = None, False, [], [], None
         else:
             observed = self._observe(cluster_id, args, settings, check_mode)
-            state, before, changed, entered, too_late = observed
+            state, before, changed, entered, too_late, pending = observed
 
         out = common.report(state)
         out["changed"] = changed
@@ -53,6 +53,8 @@ class ActionModule(ActionBase):
         if too_late:
             # Kept but not applied, so no answer changed: say so where a person looks.
             out["warnings"] = list(too_late)
+        if check_mode and pending is not None:
+            out["would_also"] = pending
         if self._task.diff and (changed or before is None) and not settings.stateless:
             out["diff"] = _diff(cluster_id, before, state)
 
@@ -62,6 +64,8 @@ class ActionModule(ActionBase):
             out.update(required)
             if warnings:
                 out["warnings"] = warnings
+        if settings.now_warning is not None:
+            out["warnings"] = settings.warn(out.get("warnings"))
         return out
 
     @staticmethod
@@ -70,7 +74,8 @@ class ActionModule(ActionBase):
         if seen is None:
             # Nothing observed: still an observation, made now, so a new cluster is registered.
             seen = common.fsm.Observation.create(at=settings.now)
-        with common.writer(settings) as store:
+        with common.writer_or_rehearsal(settings, check_mode) as store:
+            pending = list(store.pending) if check_mode else None
             outcome = store.observe(
                 cluster_id,
                 seen,
@@ -87,6 +92,7 @@ class ActionModule(ActionBase):
             bool(outcome.changed),
             list(outcome.entered),
             list(outcome.too_late),
+            pending,
         )
 
     @staticmethod

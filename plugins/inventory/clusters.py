@@ -165,6 +165,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             if sync is not None:
                 settings = self._sync(settings, sync)
             accounts = set(self.get_option("account") or ())
+            common.warn_pinned_now(settings, "%s %s" % (self.NAME, path))
             states = common.reader(settings).clusters(now=settings.now)
             self._populate(states, accounts)
 
@@ -182,6 +183,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             policy_file=settings.policy_file,
             now=max(now, summary.fetched_at),
             now_given=settings.now_given,
+            now_pinned_by=settings.now_pinned_by,
         )
 
     def _populate(self, states, accounts):

@@ -246,6 +246,15 @@ entered:
   type: list
   elements: str
   sample: [overdue_grace]
+would_also:
+  description:
+    - In check mode, what the first write would do to the store before recording (create it,
+      migrate its schema, switch its journal); check mode itself creates, migrates and switches
+      nothing.
+  returned: in check mode with a store
+  type: list
+  elements: str
+  sample: ["migrate its schema from version 1 to 2"]
 decision:
   description:
     - The verdict on the operation of O(require) that decides the task, the first one denied

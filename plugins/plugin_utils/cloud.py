@@ -197,7 +197,7 @@ def _run(settings, options, dry_run):
     regions = [_text(region) for region in options.get("regions") or ()]
     account = _text(options.get("account")) or "default"
     source = make_source(options)
-    with common.writer(settings) as store:
+    with common.writer_or_rehearsal(settings, dry_run) as store:
         try:
             return fsm_sync.sync(
                 store,

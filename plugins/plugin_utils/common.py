@@ -174,6 +174,20 @@ def resolve_setting(name, value=None):
     return ini_setting(name)
 
 
+def _pinned_by(origin):
+    """The environment variable or ansible.cfg an origin names, in words; else None."""
+    if not origin:
+        return None
+    if origin.startswith("env:"):
+        return "the environment variable %s" % origin[len("env:") :].strip()
+    cfg = config_file()
+    if origin not in ("argument", "Direct") and (
+        origin == cfg or os.path.basename(origin) == "ansible.cfg"
+    ):
+        return "now= in the [%s] section of %s" % (INI_SECTION, origin)
+    return None
+
+
 def origin_dir(origin):
     """The directory a relative path given in ``origin`` is relative to."""
     if origin and origin not in ("argument", "Direct", "default") and not origin.startswith("env:"):
@@ -250,13 +264,26 @@ def format_time(value):
 class Settings:
     """The resolved shared settings of one task or lookup call."""
 
-    __slots__ = ("now", "now_given", "policy_file", "store")
+    __slots__ = ("now", "now_given", "now_pinned_by", "policy_file", "store")
 
-    def __init__(self, store, policy_file, now, now_given):
+    def __init__(self, store, policy_file, now, now_given, now_pinned_by=None):
         self.store = store  # None: stateless
         self.policy_file = policy_file
         self.now = now
         self.now_given = now_given
+        # Where a ``now`` not given by the task came from (env var, ansible.cfg), else None.
+        self.now_pinned_by = now_pinned_by
+
+    @property
+    def now_warning(self):
+        """The warning every result evaluated at a ``now`` from the environment carries."""
+        if self.now_pinned_by is None:
+            return None
+        return (
+            "now is pinned to %s by %s, not by the task: every answer is for that instant, "
+            "not the present (unset it unless this is a what-if)"
+            % (format_time(self.now), self.now_pinned_by)
+        )
 
     @property
     def stateless(self):
@@ -281,12 +308,21 @@ class Settings:
                 continue
             values[name], origins[name] = resolve_setting(name, values[name])
         now_value = _plain(values["now"])
+        now_given = now_value not in (None, "")
         return cls(
             store=store_url(values["store"], origins.get("store")),
             policy_file=policy_path(values["policy"], origins.get("policy")),
             now=parse_now(now_value),
-            now_given=now_value not in (None, ""),
+            now_given=now_given,
+            now_pinned_by=_pinned_by(origins.get("now")) if now_given else None,
         )
+
+    def warn(self, warnings=None):
+        """``warnings`` (a result's list) with :attr:`now_warning` added, if there is one."""
+        warnings = list(warnings or ())
+        if self.now_warning is not None and self.now_warning not in warnings:
+            warnings.append(self.now_warning)
+        return warnings
 
     @classmethod
     def from_plugin(cls, plugin, source=None):
@@ -337,6 +373,17 @@ def forget_readers():
 def writer(settings):
     """A store that may be written (the caller closes it: use ``with``)."""
     return require_store().open_store(settings.store, policy=settings.policy, create=True)
+
+
+def rehearsal(settings):
+    """The store for check mode: opened as a reader is, so nothing is created, migrated
+    or switched; its ``pending`` says what a write would do first (use ``with``)."""
+    return require_store().open_store(settings.store, policy=settings.policy, rehearsal=True)
+
+
+def writer_or_rehearsal(settings, check_mode):
+    """The rehearsal store in check mode, else the writer."""
+    return rehearsal(settings) if check_mode else writer(settings)
 
 
 def _close_quietly(store):
@@ -458,6 +505,7 @@ def lookup_answers(plugin, terms, settings, default, answer):
 
     Without ``default`` an untracked cluster is an error: a guard fails closed.
     """
+    warn_pinned_now(settings, "%s(%s)" % (plugin.ansible_name, ", ".join(map(str, terms))))
     results = []
     for cluster_id, state in lookup_states(plugin, terms, settings):
         if state is not None:
@@ -467,6 +515,15 @@ def lookup_answers(plugin, terms, settings, default, answer):
         else:
             raise AnsibleLookupError(not_tracked(cluster_id, settings))
     return results
+
+
+def warn_pinned_now(settings, subject):
+    """Show the pinned-now warning for ``subject`` (lookups and inventories have no result
+    to carry it; Ansible shows each distinct warning once)."""
+    if settings.now_warning is not None:
+        from ansible.utils.display import Display
+
+        Display().warning("%s: %s" % (subject, settings.now_warning))
 
 
 def not_tracked(cluster_id, settings):

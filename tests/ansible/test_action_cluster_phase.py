@@ -130,6 +130,34 @@ def test_check_mode_computes_the_same_result_and_writes_nothing(
     assert [e.kind for e in history(store_url, "c-3")] == ["recharged"]  # only the real write
 
 
+def test_check_mode_on_an_older_store_migrates_and_switches_nothing(
+    run: Any, tmp_path: Path
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from fsm.store import SCHEMA_VERSION
+    from fsm.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for statement in MIGRATIONS[1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO overdue_fsm_schema VALUES (1, '2026-01-01T00:00:00.000000Z')")
+    path.chmod(0o600)
+    before = path.read_bytes()
+    args = {"cluster_id": "c-5", "store": str(path), "billing": "pay_as_you_go", "now": NOW}
+    preview = run(check_mode=True, balance="-5", **args)
+    assert preview["changed"] is True
+    assert preview["would_also"] == [
+        f"migrate its schema from version 1 to {SCHEMA_VERSION}",
+        "switch its journal from delete to WAL",
+    ]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.db"]
+    assert "would_also" not in run(balance="-5", **args)
+
+
 def test_diff_shows_the_phase_before_and_after(run: Any, store_url: str) -> None:
     args = {"cluster_id": "c-4", "store": store_url, "billing": "pay_as_you_go", "now": NOW}
     created = run(diff=True, overdue_since="2026-01-20T12:00:00Z", **args)
@@ -264,3 +292,15 @@ def test_an_event_too_late_to_apply_is_kept_and_said_in_a_warning(run: Any, stor
     assert late["warnings"] == [line]
     kinds = [(str(e.kind), e.applied) for e in history(store_url, "c-late")]
     assert kinds == [("recharged", True), ("balance_negative", False)]
+
+
+def test_a_now_from_the_environment_is_named_in_a_warning(
+    run: Any, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = {"cluster_id": "c-6", "store": store_url, "billing": "pay_as_you_go"}
+    monkeypatch.setenv("OVERDUE_FSM_NOW", NOW)
+    pinned = run(balance="-5", require=["view_cluster_info"], **args)
+    assert any("OVERDUE_FSM_NOW" in w and NOW in w for w in pinned["warnings"])
+    monkeypatch.delenv("OVERDUE_FSM_NOW")
+    given = run(balance="-5", now=NOW, **args)
+    assert not any("pinned" in w for w in given.get("warnings", []))

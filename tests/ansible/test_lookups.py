@@ -165,3 +165,31 @@ def test_an_empty_environment_variable_counts_as_unset(
     monkeypatch.setattr(common, "config_file", lambda: str(cfg))
     monkeypatch.setenv("OVERDUE_FSM_STORE", "")
     assert lookup("phase", "c-grace", now=NOW) == ["overdue_grace"]
+
+
+def test_a_stale_now_from_the_environment_denies_and_is_named(
+    lookup: Any,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fsm.timeutil import format_time
+
+    today = datetime.now(UTC)
+    overdue = format_time(today - timedelta(days=20))
+    record(store_url, "c-1", billing="pay_as_you_go", balance="-5", at=overdue, now=overdue)
+    # Pinned 30 days back, before the overdue episode was recorded.
+    monkeypatch.setenv("OVERDUE_FSM_NOW", format_time(today - timedelta(days=30)))
+    assert lookup("allowed", "c-1", operation="scale_out", store=store_url) == [False]
+    warned = capfd.readouterr()
+    assert "OVERDUE_FSM_NOW" in warned.out + warned.err
+    # Other answers are still given for that instant, and still warned about.
+    assert lookup("phase", "c-1", store=store_url) == ["active"]
+    warned = capfd.readouterr()
+    assert "overdue.emr.phase(c-1)" in warned.err and "OVERDUE_FSM_NOW" in warned.err
+    # The task's own now is a what-if: no warning.
+    lookup("phase", "c-1", store=store_url, now=format_time(today))
+    quiet = capfd.readouterr()
+    assert "OVERDUE_FSM_NOW" not in quiet.out + quiet.err

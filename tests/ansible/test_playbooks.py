@@ -485,3 +485,30 @@ def test_settings_come_from_the_overdue_emr_section_of_ansible_cfg(
     assert run.task("Read")[0]["msg"] == "suspended"  # evaluated at the now of ansible.cfg
     assert (config.parent / "state" / "from-cfg.db").is_file()  # relative to ansible.cfg
     assert not (elsewhere / "state").exists()
+
+
+def test_the_readme_guard_forms_with_errors_ignore(playbook: Any) -> None:
+    """README, Safety: on a cluster nobody recorded, the != form runs, the sameas true form not."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    fails_open, fails_closed = re.findall(r"^when: (.*errors='ignore'.*)$", readme, re.M)
+    play = f"""
+- hosts: localhost
+  gather_facts: false
+  vars:
+    cluster_id: c-nobody-recorded
+  tasks:
+    - name: Fails open
+      ansible.builtin.debug:
+        msg: ran
+      when: {fails_open}
+    - name: Fails closed
+      ansible.builtin.debug:
+        msg: ran
+      when: {fails_closed}
+"""
+    done = playbook(play)
+    assert done.rc == 0, done.output
+    assert done.statuses("Fails open") == {"localhost": "ok"}
+    assert done.statuses("Fails closed") == {"localhost": "skipped"}

@@ -13,13 +13,6 @@ from fsm.cli import main
 T0 = "2026-01-01T00:00:00Z"
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "state" / "clusters.db"
-    monkeypatch.setenv("OVERDUE_FSM_STORE", f"sqlite:///{path}")
-    return path
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -128,3 +129,16 @@ class Raw:
 @pytest.fixture
 def raw(store_url: str) -> Raw:
     return Raw(store_url)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory the user nobody may write in (tmp_path is private to root)."""
+    directory = Path(tempfile.mkdtemp(prefix="overdue-fsm-ro-"))
+    directory.chmod(0o777)
+    try:
+        yield directory
+    finally:
+        for item in directory.iterdir():
+            item.unlink()
+        directory.rmdir()

@@ -10,10 +10,9 @@ import hashlib
 import os
 import sqlite3
 import stat
-import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -203,19 +202,6 @@ def as_another_user(check: Callable[[], None]) -> None:
         report = pipe.read()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, report
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory the user nobody may write in (tmp_path is private to root)."""
-    directory = Path(tempfile.mkdtemp(prefix="overdue-fsm-ro-"))
-    directory.chmod(0o777)
-    try:
-        yield directory
-    finally:
-        for item in directory.iterdir():
-            item.unlink()
-        directory.rmdir()
 
 
 def test_a_read_only_store_refuses_writers_clearly_and_serves_readers(shared_dir: Path) -> None:

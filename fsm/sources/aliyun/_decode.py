@@ -50,7 +50,7 @@ PAYMENT_TYPES: Final[Mapping[str, Billing]] = {
 }
 
 # The wire shape of an amount: digits, optionally in groups of three ("1,234.50").
-_AMOUNT: Final = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+_AMOUNT: Final = re.compile(r"^[+-]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?$")
 _AMOUNT_EXPECTED: Final = "a decimal amount such as -11.19"
 
 
@@ -116,10 +116,12 @@ def epoch_ms(value: object, api: str, field: str, request_id: str | None) -> dat
     """Epoch milliseconds as EMR writes them (digits); 0 or absent is "none"."""
     if value is None or value == "" or value == 0 or value == "0":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+    shown = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not (shown.isascii() and shown.isdigit()):
         raise unexpected(api, field, value, "epoch milliseconds", request_id)
     try:
-        return parse_time_ms(int(value), field)
+        return parse_time_ms(int(shown), field)
     except InputError as err:
         raise unexpected(api, field, value, err.expected, request_id) from None
 

@@ -285,7 +285,9 @@ class Transport:
         raw = body.to_map() if hasattr(body, "to_map") else body
         if not isinstance(raw, dict):
             raise SourceError(api, "InvalidResponse", "the response has no JSON object body")
-        result: dict[str, Any] = raw
+        # A hostile or broken endpoint may echo a credential in any field: none
+        # reaches a value, hence no error message made from one.
+        result: dict[str, Any] = self._scrub_data(raw)
         request_id = text(result.get("RequestId"))
         if result.get("Success") is False:  # BSS answers some failures with HTTP 200
             code = text(result.get("Code")) or "Unsuccessful"
@@ -366,8 +368,8 @@ class Transport:
             delay = max(delay, min(retry_after_s, BACKOFF_CAP_S))
         return delay
 
-    def _scrub(self, message: str) -> str:
-        """``message`` without any credential value or anything shaped like one."""
+    def _without_credentials(self, message: str) -> str:
+        """``message`` with every credential value, and anything shaped like a key id, as ***."""
         if self._credentials is not None:
             secrets = [
                 self._credentials.key_id,
@@ -378,10 +380,25 @@ class Transport:
                 value = secret.reveal() if secret is not None else ""
                 if len(value) >= 4:
                     message = message.replace(value, "***").replace(quote(value, safe=""), "***")
-        message = _STRING_TO_SIGN.sub(r"\1: <redacted>", message)
-        message = _KEY_FIELDS.sub(r"\1\2***", message)
         for shape in _KEY_SHAPES:
             message = shape.sub("***", message)
+        return message
+
+    def _scrub_data(self, value: Any) -> Any:
+        """A response body with :meth:`_without_credentials` applied to every string in it."""
+        if isinstance(value, str):
+            return self._without_credentials(value)
+        if isinstance(value, dict):
+            return {key: self._scrub_data(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._scrub_data(item) for item in value]
+        return value
+
+    def _scrub(self, message: str) -> str:
+        """``message`` without any credential value or anything shaped like one."""
+        message = self._without_credentials(message)
+        message = _STRING_TO_SIGN.sub(r"\1: <redacted>", message)
+        message = _KEY_FIELDS.sub(r"\1\2***", message)
         if len(message) <= _MESSAGE_LIMIT:
             return message
         return message[: _MESSAGE_LIMIT - 3] + "..."
