@@ -705,7 +705,8 @@ class Store(Transactional):
             kind, at, renewal, stored_key, applied = row[13:18]
             if kind is None:
                 continue  # no matching events: the one row holds the facts alone
-            event = self._event_out(kind, at, renewal)
+            with self._damaged(cid):
+                event = self._event_out(kind, at, renewal)
             if event.at in wanted_at:
                 repeats.add(event)
             if key is not None and stored_key == key:

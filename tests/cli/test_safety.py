@@ -53,10 +53,12 @@ def test_a_clock_skewed_recharge_cannot_hide_a_later_true_overdue(
     capsys: pytest.CaptureFixture[str], store: Path
 ) -> None:
     skewed = format_time(datetime.now(UTC) + timedelta(days=1))
-    code, _, _ = run(capsys, "observe", "c-1", "--billing", "pay_as_you_go", "--balance", "100")
+    argv = ("observe", "c-1", "--billing", "pay_as_you_go", "--balance", "100", "--at", ago(days=3))
+    code, _, _ = run(capsys, *argv)
     code, _, _ = run(capsys, "observe", "c-1", "--balance", "100", "--at", skewed)
     assert code == 2
-    code, out, _ = run(capsys, "observe", "c-1", "--balance", "-5", "--at", ago(days=3), "--json")
+    # The true overdue, seen after the recharge in event time (SPEC 3 replays by event time).
+    code, out, _ = run(capsys, "observe", "c-1", "--balance", "-5", "--json")
     assert code == 0
     assert json.loads(out)["recorded"][0]["kind"] == "balance_negative"
     code, out, _ = run(capsys, "check", "c-1", "scale_out")
