@@ -2,7 +2,9 @@
 
 Install with ``pip install 'overdue-fsm[aliyun]'``: it brings the official SDKs
 ``alibabacloud-bssopenapi20171214`` (QueryAccountBalance, QueryAccountTransactions)
-and ``alibabacloud-emr20210320`` (ListClusters, GetCluster). They are imported
+and ``alibabacloud-emr20210320`` (ListClusters, GetCluster; for saving a cluster
+before its data is deleted ListNodeGroups, ListApplicationConfigs and
+ExportApplicationConfigs; ListNodes to find the cluster of an ECS instance). They are imported
 when an :class:`AliyunSource` is made, so this package loads without them.
 
 This module holds the API calls; ``_transport`` the SDK, the credentials and
@@ -18,7 +20,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from fsm.errors import InputError, SourceError
 from fsm.sources.base import (
@@ -27,6 +29,9 @@ from fsm.sources.base import (
     AccountSnapshot,
     AccountTransaction,
     CloudCluster,
+    CloudNode,
+    ClusterShape,
+    ConfigFile,
     Snapshot,
     derive_overdue_since,
 )
@@ -35,14 +40,20 @@ from fsm.timeutil import format_time, parse_time
 from fsm.values import parse_cluster_id, parse_region
 
 from ._decode import (
+    CLUSTER_SHAPE_FIELDS,
     CLUSTER_STATES,
     RELEASED_REASON,
     RELEASED_STATE,
     cluster,
+    config_entry,
+    config_file,
     count,
     mapping,
+    node,
+    node_group,
     parse_amount,
     sequence,
+    shape_fields,
     text,
     transaction,
     unexpected,
@@ -57,8 +68,11 @@ from ._transport import (
     ENV_TOKEN,
     INSTALL_HINT,
     MAX_TIMEOUT_S,
+    NOT_FOUND_CODES,
+    THROTTLING_CODES,
     Transport,
     check_number,
+    is_not_found,
 )
 
 __all__ = [
@@ -70,24 +84,31 @@ __all__ = [
     "ENV_KEY_ID",
     "ENV_KEY_SECRET",
     "ENV_TOKEN",
+    "EXPORT_MODES",
+    "FILE_FORMATS",
     "INSTALL_HINT",
     "LABEL",
     "LIST_PAGE_SIZE",
     "MAX_PAGES",
     "MAX_TIMEOUT_S",
+    "NOT_FOUND_CODES",
     "PAY_AS_YOU_GO",
     "RELEASED_REASON",
     "RELEASED_STATE",
     "SINCE_FIRST_SEEN",
     "SINCE_TRANSACTIONS",
     "SUBSCRIPTION",
+    "THROTTLING_CODES",
     "TRANSACTIONS_PAGE_SIZE",
     "TRANSACTIONS_WINDOW",
     "AccountSnapshot",
     "AccountTransaction",
     "AliyunSource",
     "CloudCluster",
+    "CloudNode",
     "ClusterNotFoundError",
+    "ClusterShape",
+    "ConfigFile",
     "Snapshot",
     "derive_overdue_since",
     "parse_amount",
@@ -102,13 +123,16 @@ PAY_AS_YOU_GO: Final = Billing.PAY_AS_YOU_GO
 SUBSCRIPTION: Final = Billing.SUBSCRIPTION
 
 LIST_PAGE_SIZE: Final = 100  # ListClusters MaxResults: 1 to 100
+DETAIL_PAGE_SIZE: Final = 100  # ListNodeGroups, ListNodes, ListApplicationConfigs MaxResults
+#: ExportApplicationConfigs: every value or only those changed from the defaults; the format.
+EXPORT_MODES: Final = ("ALL", "MODIFICATION")
+FILE_FORMATS: Final = ("JSON", "XML")
 TRANSACTIONS_PAGE_SIZE: Final = 100
 TRANSACTIONS_WINDOW: Final = timedelta(days=30)  # the API's default window is one month
 MAX_PAGES: Final = 1000
 
 # Alibaba Cloud's region ids are narrower than any cloud's: a geography, then parts.
 _REGION_SHAPE: Final = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,5}$")
-_CLUSTER_NOT_FOUND: Final = re.compile(r"(?i)cluster.*not\.?found|not\.?found.*cluster")
 
 T = TypeVar("T")
 
@@ -281,39 +305,167 @@ class AliyunSource(Transport):
 
     def cluster(self, region: str, cluster_id: str) -> CloudCluster:
         """One cluster (GetCluster); :class:`ClusterNotFoundError` when the cloud has none."""
-        region = _region(region)
-        cluster_id = parse_cluster_id(cluster_id)
-        api = "GetCluster"
-        client, where = self._emr_client(region, api)
-        request = self._sdk.emr_models.GetClusterRequest(region_id=region, cluster_id=cluster_id)
-        try:
-            body = self._call(
-                api, where, partial(client.get_cluster_with_options, request, self._runtime())
-            )
-        except SourceError as err:
-            if not _CLUSTER_NOT_FOUND.search(err.code):
-                raise
-            raise ClusterNotFoundError(
-                api,
-                err.code,
-                f"{region}: no cluster {cluster_id}",
-                err.request_id,
-                cluster_id=cluster_id,
-                region=region,
-            ) from None
-        request_id = text(body.get("RequestId"))
-        found = cluster(
-            mapping(body.get("Cluster"), api, "Cluster", request_id), region, api, request_id
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        data, request_id = self._get_cluster(region, cluster_id)
+        return cluster(data, region, "GetCluster", request_id)
+
+    def cluster_shape(self, region: str, cluster_id: str) -> ClusterShape:
+        """What a clone needs: GetCluster's fields, every node group, the applications.
+
+        The applications are those ListApplicationConfigs names; all or nothing.
+        """
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        data, _ = self._get_cluster(region, cluster_id)
+        groups = self.node_groups(region, cluster_id)
+        applications = sorted({app for app, _ in self.config_files(region, cluster_id)})
+        return ClusterShape(
+            cluster_id=cluster_id,
+            region=region,
+            cluster=shape_fields(data, CLUSTER_SHAPE_FIELDS),
+            node_groups=groups,
+            applications=applications,
         )
-        if found.cluster_id != cluster_id:
-            raise unexpected(
-                api,
-                "Cluster.ClusterId",
-                found.cluster_id,
-                f"the cluster asked for, {cluster_id}",
-                request_id,
+
+    def node_groups(self, region: str, cluster_id: str) -> list[dict[str, Any]]:
+        """Every node group of the cluster (ListNodeGroups, all pages), shape fields only."""
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        api = "ListNodeGroups"
+        client, where = self._emr_client(region, api)
+
+        def page(number: int, token: str | None) -> _Page[dict[str, Any]]:
+            request = self._sdk.emr_models.ListNodeGroupsRequest(
+                region_id=region,
+                cluster_id=cluster_id,
+                max_results=DETAIL_PAGE_SIZE,
+                next_token=token,
             )
-        return found
+            body = self._cluster_call(
+                api,
+                where,
+                region,
+                cluster_id,
+                partial(client.list_node_groups_with_options, request, self._runtime()),
+            )
+            request_id = text(body.get("RequestId"))
+            items = sequence(body.get("NodeGroups"), api, "NodeGroups", request_id)
+            return _Page(
+                [node_group(item, api, request_id) for item in items],
+                count(body.get("TotalCount"), api, "TotalCount", request_id),
+                request_id,
+                text(body.get("NextToken")),
+            )
+
+        return _all_pages(
+            api, region, "node groups", page, by_token=True, key=lambda g: str(g["NodeGroupId"])
+        )
+
+    def nodes(self, region: str, cluster_id: str) -> list[CloudNode]:
+        """Every node of the cluster (ListNodes, all pages); NodeId is the ECS instance id."""
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        api = "ListNodes"
+        client, where = self._emr_client(region, api)
+
+        def page(number: int, token: str | None) -> _Page[CloudNode]:
+            request = self._sdk.emr_models.ListNodesRequest(
+                region_id=region,
+                cluster_id=cluster_id,
+                max_results=DETAIL_PAGE_SIZE,
+                next_token=token,
+            )
+            body = self._cluster_call(
+                api,
+                where,
+                region,
+                cluster_id,
+                partial(client.list_nodes_with_options, request, self._runtime()),
+            )
+            request_id = text(body.get("RequestId"))
+            items = sequence(body.get("Nodes"), api, "Nodes", request_id)
+            return _Page(
+                [node(item, cluster_id, api, request_id) for item in items],
+                count(body.get("TotalCount"), api, "TotalCount", request_id),
+                request_id,
+                text(body.get("NextToken")),
+            )
+
+        return _all_pages(api, region, "nodes", page, by_token=True, key=lambda n: n.node_id)
+
+    def config_files(self, region: str, cluster_id: str) -> list[tuple[str, str]]:
+        """Every (application, configuration file) of the cluster (ListApplicationConfigs)."""
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        api = "ListApplicationConfigs"
+        client, where = self._emr_client(region, api)
+
+        def page(number: int, token: str | None) -> _Page[tuple[str, str]]:
+            request = self._sdk.emr_models.ListApplicationConfigsRequest(
+                region_id=region,
+                cluster_id=cluster_id,
+                max_results=DETAIL_PAGE_SIZE,
+                next_token=token,
+            )
+            body = self._cluster_call(
+                api,
+                where,
+                region,
+                cluster_id,
+                partial(client.list_application_configs_with_options, request, self._runtime()),
+            )
+            request_id = text(body.get("RequestId"))
+            items = sequence(body.get("ApplicationConfigs"), api, "ApplicationConfigs", request_id)
+            return _Page(
+                [config_entry(item, api, request_id) for item in items],
+                count(body.get("TotalCount"), api, "TotalCount", request_id),
+                request_id,
+                text(body.get("NextToken")),
+            )
+
+        # One entry per configuration item: a file is listed as often as it has items.
+        entries = _all_pages(api, region, "configuration items", page, by_token=True)
+        return sorted(set(entries))
+
+    def application_configs(
+        self,
+        region: str,
+        cluster_id: str,
+        *,
+        export_mode: str = "ALL",
+        file_format: str = "JSON",
+    ) -> list[ConfigFile]:
+        """Every configuration file of the cluster (ExportApplicationConfigs), decoded.
+
+        The files asked for are those ListApplicationConfigs names; an empty
+        list when the cluster has none.
+        """
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        mode = _choice(export_mode, "export_mode", EXPORT_MODES)
+        fmt = _choice(file_format, "file_format", FILE_FORMATS)
+        wanted = self.config_files(region, cluster_id)
+        if not wanted:
+            return []
+        api = "ExportApplicationConfigs"
+        client, where = self._emr_client(region, api)
+        models = self._sdk.emr_models
+        request = models.ExportApplicationConfigsRequest(
+            region_id=region,
+            cluster_id=cluster_id,
+            export_mode=mode,
+            file_format=fmt,
+            application_config_files=[
+                models.ApplicationConfigFile(application_name=app, config_file_name=name)
+                for app, name in wanted
+            ],
+        )
+        body = self._cluster_call(
+            api,
+            where,
+            region,
+            cluster_id,
+            partial(client.export_application_configs_with_options, request, self._runtime()),
+        )
+        request_id = text(body.get("RequestId"))
+        items = sequence(body.get("ApplicationConfigs"), api, "ApplicationConfigs", request_id)
+        files = [config_file(item, api, request_id) for item in items]
+        return sorted(files, key=lambda f: (f.application, f.name))
 
     def snapshot(
         self, regions: Sequence[str], *, since_from_transactions: bool = False
@@ -334,6 +486,46 @@ class AliyunSource(Transport):
         for region in wanted:
             clusters.extend(self.clusters(region))
         return Snapshot(account, clusters, wanted, fetched_at, self.label)
+
+    # ---- one cluster -------------------------------------------------------
+
+    def _get_cluster(self, region: str, cluster_id: str) -> tuple[dict[str, Any], str | None]:
+        api = "GetCluster"
+        client, where = self._emr_client(region, api)
+        request = self._sdk.emr_models.GetClusterRequest(region_id=region, cluster_id=cluster_id)
+        body = self._cluster_call(
+            api,
+            where,
+            region,
+            cluster_id,
+            partial(client.get_cluster_with_options, request, self._runtime()),
+        )
+        request_id = text(body.get("RequestId"))
+        data = dict(mapping(body.get("Cluster"), api, "Cluster", request_id))
+        found = text(data.get("ClusterId"))
+        if found != cluster_id:
+            raise unexpected(
+                api, "Cluster.ClusterId", found, f"the cluster asked for, {cluster_id}", request_id
+            )
+        return data, request_id
+
+    def _cluster_call(
+        self, api: str, where: str, region: str, cluster_id: str, send: Callable[[], object]
+    ) -> dict[str, Any]:
+        """One call about one cluster: :class:`ClusterNotFoundError` when it does not exist."""
+        try:
+            return self._call(api, where, send)
+        except SourceError as err:
+            if not is_not_found(err.code):
+                raise
+            raise ClusterNotFoundError(
+                api,
+                err.code,
+                f"{region}: no cluster {cluster_id}",
+                err.request_id,
+                cluster_id=cluster_id,
+                region=region,
+            ) from None
 
     # ---- overdue start -----------------------------------------------------
 
@@ -375,6 +567,13 @@ def _region(value: object) -> str:
     if checked is None or not _REGION_SHAPE.match(checked):
         raise InputError("region", value, "an Alibaba Cloud region id such as cn-hangzhou")
     return checked
+
+
+def _choice(value: object, field: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, given in any case."""
+    if isinstance(value, str) and value.upper() in choices:
+        return value.upper()
+    raise InputError(field, value, " or ".join(choices))
 
 
 def _all_pages(

@@ -60,6 +60,14 @@ DEFAULT_BSS_ENDPOINT: Final = (
 #: The region BSS (billing) clients are made for: the API is global.
 BSS_REGION: Final = "cn-hangzhou"
 
+#: Error codes of EMR 2021-03-20 as its error tables list them: 404 ResourceNotFound
+#: (no such cluster or resource), 400 ThrottlingException, 500 InternalError. Older
+#: and other products' spellings (NotFound.Cluster, Throttling.User) are kept too.
+NOT_FOUND_CODES: Final = frozenset({"ResourceNotFound"})
+THROTTLING_CODES: Final = frozenset({"ThrottlingException", "Throttling", "Throttling.User"})
+# "no such cluster" where the code names it (NotFound.Cluster, InvalidClusterId.NotFound).
+_CLUSTER_NOT_FOUND: Final = re.compile(r"(?i)cluster.*not\.?found|not\.?found.*cluster")
+
 _ENDPOINT: Final = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 # Scrubbing: what a key id or a signature looks like wherever a server echoes it.
 _KEY_SHAPES: Final = (
@@ -119,6 +127,14 @@ class _Failure:
     request_id: str | None
     retryable: bool
     retry_after_s: float | None = None
+
+
+def is_not_found(code: str) -> bool:
+    """Whether an error code says the cluster (or a resource of it) does not exist.
+
+    Not every 404 is one: InvalidAction.NotFound means the API is unknown.
+    """
+    return code in NOT_FOUND_CODES or bool(_CLUSTER_NOT_FOUND.search(code))
 
 
 def check_number(
@@ -309,6 +325,7 @@ class Transport:
             retryable = (
                 status >= 500
                 or status == 429
+                or code in THROTTLING_CODES
                 or code.lower().startswith("throttling")
                 or type(exc).__name__ == "ThrottlingException"
             )
