@@ -324,6 +324,10 @@ class FakeAliyun:
         with self._lock:
             self.details[cluster_id] = {k: [dict(i) for i in v] for k, v in details.items()}
 
+    def cluster_details(self, region: str, cluster_id: str) -> dict[str, Any]:
+        """A copy of the details the fake serves for one cluster of the fleet."""
+        return self._details({"RegionId": region, "ClusterId": cluster_id})
+
     def throttle(
         self, times: int = 1, action: str | None = None, *, retry_after_ms: int | None = None
     ) -> Fault:
