@@ -33,6 +33,11 @@ except ImportError:
 else:
     HAS_FSM_SYNC = True
 
+try:
+    from fsm import export as fsm_export
+except ImportError:
+    fsm_export = None
+
 
 PROTOCOLS = ("https", "http")
 # The source's own default and names (none without overdue-fsm: then nothing runs but
@@ -41,6 +46,8 @@ DEFAULT_TIMEOUT = fsm_aliyun.DEFAULT_TIMEOUT_S if HAS_FSM_SYNC else None
 # What the SDK's chain reads from the environment; scrubbed from every output too.
 CREDENTIAL_ENV = fsm_aliyun.CREDENTIAL_ENV if HAS_FSM_SYNC else ()
 CREDENTIAL_OPTIONS = ("access_key_id", "access_key_secret", "security_token")
+# Documentation has no key for a secret: these are kept out of every message.
+SECRET_OPTIONS = ("access_key_secret", "security_token")
 # Shorter values are not credentials; scrubbing them would mangle the output.
 _MIN_SECRET = 4
 
@@ -176,14 +183,21 @@ def run(settings, options, dry_run=False):
     cloud fails (nothing is recorded then), ``OverdueError`` on anything else;
     no message holds a credential.
     """
+    return _scrubbed(options, _run, settings, options, dry_run)
+
+
+def _scrubbed(options, work, *args):
+    """``work(*args)`` with every error message scrubbed of the credentials in play."""
     hidden = secrets(options)
     try:
         with common.user_errors():
-            return _run(settings, options, dry_run)
+            return work(*args)
     except CloudError as err:
         raise CloudError(
             scrub(err.message, hidden), err.api, err.code, scrub(err.request_id, hidden)
         ) from None
+    except Refused:
+        raise  # the domain's reason: it holds no credential
     except common.OverdueError as err:
         raise common.OverdueError(scrub(err.message, hidden)) from None
 
@@ -215,6 +229,68 @@ def _run(settings, options, dry_run):
                 _text(err.code),
                 _text(err.request_id),
             ) from None
+
+
+def export(settings, options, dry_run=False):
+    """Export one cluster's configuration and shape (``fsm.export``), or raise.
+
+    Raises :class:`Refused` when the cluster's phase denies the export or cannot be
+    determined, :class:`CloudError` when the cloud fails (nothing is written then),
+    ``OverdueError`` on anything else; no message holds a credential.
+    """
+    return _scrubbed(options, _export, settings, options, dry_run)
+
+
+class Refused(common.OverdueError):
+    """The phase of the cluster denies the operation (or is unknown): nothing was done."""
+
+    def __init__(self, message, decision=None):
+        super().__init__(message)
+        self.decision = decision
+
+
+def _export(settings, options, dry_run):
+    require_sync()
+    if fsm_export is None:
+        raise common.OverdueError(
+            "the installed overdue-fsm cannot export (fsm.export); "
+            "upgrade it: pip install -U 'overdue-fsm[aliyun]'"
+        )
+    cluster_id = _text(options.get("cluster_id"))
+    if settings.stateless:
+        decision = common.fsm.undecidable(
+            cluster_id, fsm_export.EXPORT_OPERATION, "store: none keeps no phase to ask"
+        )
+        raise Refused(decision.reason, decision.as_dict())
+    source = make_source(options)
+    store = common.reader(settings)
+    try:
+        return fsm_export.export(
+            store,
+            source,
+            cluster_id,
+            _text(options.get("dest")),
+            region=_text(options.get("region")),
+            export_mode=_text(options.get("export_mode")) or "ALL",
+            file_format=_text(options.get("file_format")) or "JSON",
+            dry_run=bool(dry_run),
+            now=settings.now,
+        )
+    except fsm_errors.DeniedError as err:
+        decision = fsm_export.may_export(store, cluster_id, now=settings.now)
+        raise Refused(str(err), decision.as_dict()) from None
+    except fsm_errors.SourceError as err:
+        raise CloudError(
+            "%s; nothing was written" % err,
+            _text(err.api),
+            _text(err.code),
+            _text(err.request_id),
+        ) from None
+
+
+def at_risk():
+    """What an export never saves, in the words of the command line."""
+    return fsm_export.AT_RISK if fsm_export is not None else None
 
 
 def stopped(summary):

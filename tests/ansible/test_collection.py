@@ -39,6 +39,10 @@ def _run(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.Comple
             ),
         ),
         (
+            ("overdue.emr.export_configs",),
+            ("> MODULE overdue.emr.export_configs", "export_mode", "diff_mode", "RETURN VALUES"),
+        ),
+        (
             ("-t", "lookup", "overdue.emr.allowed"),
             ("> LOOKUP overdue.emr.allowed", "operation", "OVERDUE_FSM_STORE", "EXAMPLES"),
         ),
@@ -64,7 +68,7 @@ def test_ansible_doc_renders_every_plugin(
 
 def test_ansible_doc_lists_the_collection(ansible_env: dict[str, str]) -> None:
     for kind, names in (
-        ("module", ["overdue.emr.cluster_phase", "overdue.emr.sync"]),
+        ("module", ["overdue.emr.cluster_phase", "overdue.emr.export_configs", "overdue.emr.sync"]),
         ("lookup", ["overdue.emr.allowed", "overdue.emr.phase"]),
         ("inventory", ["overdue.emr.clusters"]),
     ):

@@ -85,3 +85,20 @@ def test_lookups_document_every_fact_the_module_takes(common: Any) -> None:
         options = _doc(common, path)["options"]
         for name in (*common.FACT_OPTIONS, *common.OBSERVATION_OPTIONS):
             assert options[name]["type"] == module[name]["type"], (path, name)
+
+
+def test_export_configs_accepts_exactly_its_documented_options(
+    common: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    spec = validated_with(
+        monkeypatch,
+        "overdue.emr.export_configs",
+        cluster_id="c-1",
+        dest=str(tmp_path),
+        store="none",
+    )
+    options = _doc(common, "plugins/modules/export_configs.py", is_module=True)["options"]
+    assert set(options) == set(spec)
+    for name in ("access_key_secret", "security_token"):
+        assert spec[name]["no_log"] is True
+    assert spec["export_mode"]["choices"] == ["ALL", "MODIFICATION"]
