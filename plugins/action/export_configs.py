@@ -32,11 +32,13 @@ class ActionModule(ActionBase):
                     result.update(self._run(args))
                 except cloud.Refused as err:
                     result.update(failed=True, msg=err.message, changed=False)
-                    result.update(decision=err.decision, at_risk=cloud.at_risk())
+                    result.update(decision=err.decision)
                 except cloud.CloudError as err:
                     result.update(failed=True, msg=err.message, changed=False, error=err.as_dict())
         except AnsibleActionFail as err:
             result.update(failed=True, msg=err.message, changed=False)
+        # Saved or not, say what an export never saves.
+        result.setdefault("at_risk", cloud.at_risk())
         return cloud.scrub(result, hidden)
 
     def _run(self, args):
