@@ -24,6 +24,10 @@ Error codes: by default the fake answers a missing cluster with ``NotFound.Clust
 throttling with ``Throttling.User`` and server errors with ``ServiceUnavailable``;
 with ``real_codes=True`` it answers as the EMR 2021-03-20 error tables list them:
 ``404 ResourceNotFound``, ``400 ThrottlingException``, ``500 InternalError``.
+- ``AssumeRole`` (STS 2015-04-01): ``Credentials{AccessKeyId, AccessKeySecret,
+  SecurityToken, Expiration}`` and ``AssumedRoleUser{Arn, AssumedRoleId}``; a
+  ``RoleArn`` that is not of the shape ``acs:ram::<digits>:role/<name>`` answers
+  404 ``EntityNotExist.Role``.
 - ``QueryAccountBalance``: ``{Code, Message, RequestId, Success, Data{AvailableAmount,
   AvailableCashAmount, CreditAmount, MybankCreditAmount, Currency, QuotaLimit}}``,
   amounts as decimal strings (negative when overdue, thousands separated by commas).
@@ -74,6 +78,11 @@ EMR_ACTIONS = frozenset(
     }
 )
 BSS_ACTIONS = frozenset({"QueryAccountBalance", "QueryAccountTransactions"})
+STS_ACTIONS = frozenset({"AssumeRole"})
+#: The temporary credentials the fake STS hands out for AssumeRole.
+STS_KEY_ID = "STS.NUfakeTemporaryKey0001"
+STS_KEY_SECRET = "fake-temporary-SeCrEt-7373"
+STS_TOKEN = "CAISfakeSecurityToken-0707"
 
 
 def to_ms(when: datetime) -> int:
@@ -472,6 +481,8 @@ class FakeAliyun:
                 body = self._listing(params, "ApplicationConfigs", configs)
             elif action == "ExportApplicationConfigs":
                 body = self._export(params)
+            elif action == "AssumeRole":
+                body = self._assume_role(params)
             elif action == "QueryAccountBalance":
                 body = self._balance()
             elif action == "QueryAccountTransactions":
@@ -556,6 +567,26 @@ class FakeAliyun:
         end = offset + len(page)
         token = _encode_token(end, region) if end < len(items) else ""
         return {key: page, "NextToken": token, "MaxResults": size, "TotalCount": len(items)}
+
+    def _assume_role(self, params: dict[str, str]) -> dict[str, Any]:
+        arn = params.get("RoleArn", "")
+        if not arn.startswith("acs:ram::") or ":role/" not in arn:
+            raise _ApiError(404, "EntityNotExist.Role", f"The role {arn} does not exist.")
+        expires = self._now() + timedelta(seconds=int(params.get("DurationSeconds", "3600")))
+        return {
+            "AssumedRoleUser": {
+                "Arn": arn.replace(":role/", ":assumed-role/")
+                + "/"
+                + params.get("RoleSessionName", ""),
+                "AssumedRoleId": "3000000000000:" + params.get("RoleSessionName", ""),
+            },
+            "Credentials": {
+                "AccessKeyId": STS_KEY_ID,
+                "AccessKeySecret": STS_KEY_SECRET,
+                "SecurityToken": STS_TOKEN,
+                "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        }
 
     def _export(self, params: dict[str, str]) -> dict[str, Any]:
         mode = params.get("ExportMode", "ALL")

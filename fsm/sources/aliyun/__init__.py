@@ -58,20 +58,34 @@ from ._decode import (
     transaction,
     unexpected,
 )
+from ._sts import (
+    DEFAULT_STS_ENDPOINT,
+    ENV_ASSUME_ROLE_ARN,
+    ENV_ASSUME_ROLE_SESSION_EXPIRATION,
+    ENV_ASSUME_ROLE_SESSION_NAME,
+    AssumeRole,
+)
 from ._transport import (
     BACKOFF_CAP_S,
     CREDENTIAL_ENV,
     DEFAULT_BSS_ENDPOINT,
     DEFAULT_TIMEOUT_S,
+    ENV_ALICLOUD_ECS_ROLE_NAME,
+    ENV_ALICLOUD_KEY_ID,
+    ENV_ALICLOUD_KEY_SECRET,
+    ENV_ALICLOUD_PROFILE,
+    ENV_ALICLOUD_TOKEN,
     ENV_KEY_ID,
     ENV_KEY_SECRET,
     ENV_TOKEN,
     INSTALL_HINT,
     MAX_TIMEOUT_S,
     NOT_FOUND_CODES,
+    REGION_ENV,
     THROTTLING_CODES,
     Transport,
     check_number,
+    default_region,
     is_not_found,
 )
 
@@ -80,7 +94,16 @@ __all__ = [
     "CLUSTER_STATES",
     "CREDENTIAL_ENV",
     "DEFAULT_BSS_ENDPOINT",
+    "DEFAULT_STS_ENDPOINT",
     "DEFAULT_TIMEOUT_S",
+    "ENV_ALICLOUD_ECS_ROLE_NAME",
+    "ENV_ALICLOUD_KEY_ID",
+    "ENV_ALICLOUD_KEY_SECRET",
+    "ENV_ALICLOUD_PROFILE",
+    "ENV_ALICLOUD_TOKEN",
+    "ENV_ASSUME_ROLE_ARN",
+    "ENV_ASSUME_ROLE_SESSION_EXPIRATION",
+    "ENV_ASSUME_ROLE_SESSION_NAME",
     "ENV_KEY_ID",
     "ENV_KEY_SECRET",
     "ENV_TOKEN",
@@ -93,6 +116,7 @@ __all__ = [
     "MAX_TIMEOUT_S",
     "NOT_FOUND_CODES",
     "PAY_AS_YOU_GO",
+    "REGION_ENV",
     "RELEASED_REASON",
     "RELEASED_STATE",
     "SINCE_FIRST_SEEN",
@@ -104,12 +128,14 @@ __all__ = [
     "AccountSnapshot",
     "AccountTransaction",
     "AliyunSource",
+    "AssumeRole",
     "CloudCluster",
     "CloudNode",
     "ClusterNotFoundError",
     "ClusterShape",
     "ConfigFile",
     "Snapshot",
+    "default_region",
     "derive_overdue_since",
     "parse_amount",
 ]
@@ -175,7 +201,14 @@ class AliyunSource(Transport):
     ``security_token`` for STS) when given; else ``ALIBABA_CLOUD_ACCESS_KEY_ID``
     and ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (and ``ALIBABA_CLOUD_SECURITY_TOKEN``)
     as set when the source is made; else the SDK's default credential chain
-    (profiles, ECS RAM role, OIDC...). ``endpoint`` overrides the EMR endpoint
+    (profiles, ECS RAM role, OIDC...). alibaba.alicloud's names are read after the
+    SDK's: ``ALICLOUD_ACCESS_KEY`` / ``ALICLOUD_SECRET_KEY`` / ``ALICLOUD_SECURITY_TOKEN``;
+    ``profile`` (``ALICLOUD_PROFILE``, of ``~/.aliyun/config.json``) or
+    ``ecs_role_name`` (``ALICLOUD_ECS_ROLE_NAME``) replace the default chain; with
+    ``assume_role`` (a role ARN, or ``{role_arn, session_name, session_expiration,
+    policy}``; ``ALICLOUD_ASSUME_ROLE_ARN``) the credentials found are traded for the
+    role's through STS ``AssumeRole`` at ``sts_endpoint`` (default
+    ``sts.aliyuncs.com``) before the first call. ``endpoint`` overrides the EMR endpoint
     (and BSS too, unless ``bss_endpoint`` is given) for private endpoints and
     tests: ``host[:port]``, with ``protocol`` ``http`` or ``https``.
     """
@@ -193,6 +226,10 @@ class AliyunSource(Transport):
         max_retries: int = 4,
         backoff_s: float = 0.5,
         transactions_lookback_days: int = 90,
+        profile: str | None = None,
+        ecs_role_name: str | None = None,
+        assume_role: object = None,
+        sts_endpoint: str | None = None,
     ) -> None:
         lookback = check_number(
             transactions_lookback_days,
@@ -212,6 +249,10 @@ class AliyunSource(Transport):
             timeout_s=timeout_s,
             max_retries=max_retries,
             backoff_s=backoff_s,
+            profile=profile,
+            ecs_role_name=ecs_role_name,
+            assume_role=assume_role,
+            sts_endpoint=sts_endpoint,
         )
         self._lookback = timedelta(days=lookback)
         self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
