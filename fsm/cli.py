@@ -258,7 +258,9 @@ def _add_export(add: Callable[..., argparse.ArgumentParser], store: _Parser) -> 
     )
     sub.add_argument("cluster_id", metavar="CLUSTER")
     sub.add_argument("--dest", required=True, metavar="DIR", help="directory of this cluster")
-    sub.add_argument("--region", help="the cluster's region (default: as recorded by sync)")
+    sub.add_argument(
+        "--region", help="the cluster's region (default: as recorded by sync, else the env's)"
+    )
     sub.add_argument("--mode", choices=("all", "modification"), default="all", help="ExportMode")
     sub.add_argument("--format", choices=("json", "xml"), default="json", help="FileFormat")
     sub.add_argument("--now", metavar="T", help="decide the phase at this instant")
@@ -470,7 +472,7 @@ def _sync(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from .export import export
-    from .sources.aliyun import AliyunSource
+    from .sources.aliyun import AliyunSource, default_region
 
     with _open_store(args, create=False) as store:
         try:
@@ -483,6 +485,7 @@ def _export(args: argparse.Namespace) -> int:
                 args.cluster_id,
                 args.dest,
                 region=args.region,
+                default_region=default_region(),
                 export_mode=args.mode,
                 file_format=args.format,
                 dry_run=args.dry_run,

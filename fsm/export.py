@@ -150,6 +150,7 @@ def export(
     dest: str | os.PathLike[str],
     *,
     region: str | None = None,
+    default_region: str | None = None,
     export_mode: str = "ALL",
     file_format: str = "JSON",
     dry_run: bool = False,
@@ -157,15 +158,17 @@ def export(
 ) -> ExportResult:
     """Export ``cluster_id``'s configuration and shape into ``dest``; see the module doc.
 
-    Raises :class:`DeniedError` when the phase denies it (or is unknown), before
-    the cloud is read; a :class:`~fsm.errors.SourceError` leaves ``dest`` as it was.
+    The region is ``region``, else the one the store recorded, else ``default_region``
+    (the environment's, as the caller reads it). Raises :class:`DeniedError` when the
+    phase denies it (or is unknown), before the cloud is read; a
+    :class:`~fsm.errors.SourceError` leaves ``dest`` as it was.
     """
     cluster_id = parse_cluster_id(cluster_id)
     when = utcnow() if now is None else parse_time(now, "now")
     decision = may_export(store, cluster_id, now=when)
     if not decision.allowed:
         raise DeniedError(cluster_id, EXPORT_OPERATION, decision.reason)
-    where = _region(store, cluster_id, region)
+    where = _region(store, cluster_id, region or None, default_region)
     target = _destination(dest, cluster_id)
     shape = source.cluster_shape(where, cluster_id)
     configs = source.application_configs(
@@ -300,12 +303,12 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _region(store: Store, cluster_id: str, given: str | None) -> str:
+def _region(store: Store, cluster_id: str, given: str | None, fallback: str | None) -> str:
     if given:
         region = parse_region(given)
         if region is not None:
             return region
-    recorded = store.regions().get(cluster_id)
+    recorded = store.regions().get(cluster_id) or (parse_region(fallback) if fallback else None)
     if recorded:
         return recorded
     raise InputError(

@@ -53,8 +53,10 @@ options:
     required: true
   region:
     description:
-      - The cluster's region. When not given, the region O(overdue.emr.sync) recorded.
+      - The cluster's region. When not given, the region O(overdue.emr.sync) recorded, else
+        that of the environment variable E(ALIBABA_CLOUD_REGION_ID), else E(ALICLOUD_REGION).
     type: str
+    aliases: [alicloud_region]
   export_mode:
     description:
       - V(ALL) exports every configuration item, V(MODIFICATION) only the items changed from

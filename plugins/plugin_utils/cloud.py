@@ -45,7 +45,15 @@ PROTOCOLS = ("https", "http")
 DEFAULT_TIMEOUT = fsm_aliyun.DEFAULT_TIMEOUT_S if HAS_FSM_SYNC else None
 # What the SDK's chain reads from the environment; scrubbed from every output too.
 CREDENTIAL_ENV = fsm_aliyun.CREDENTIAL_ENV if HAS_FSM_SYNC else ()
-CREDENTIAL_OPTIONS = ("access_key_id", "access_key_secret", "security_token")
+# The credential options, and the names alibaba.alicloud gives them (their aliases).
+CREDENTIAL_OPTIONS = (
+    "access_key_id",
+    "access_key_secret",
+    "security_token",
+    "alicloud_access_key",
+    "alicloud_secret_key",
+    "alicloud_security_token",
+)
 # Documentation has no key for a secret: these are kept out of every message.
 SECRET_OPTIONS = ("access_key_secret", "security_token")
 # Shorter values are not credentials; scrubbing them would mangle the output.
@@ -54,13 +62,23 @@ _MIN_SECRET = 4
 # What to read from the cloud and how to reach it: the options of the action and the
 # suboptions of the inventory's ``sync`` (the inventory takes no credential).
 SOURCE_SPEC = {
-    "regions": {"type": "list", "elements": "str", "required": True},
+    "regions": {
+        "type": "list",
+        "elements": "str",
+        "required": True,
+        "aliases": ["alicloud_region"],
+    },
     "account": {"type": "str", "default": "default"},
     "since_from_transactions": {"type": "bool", "default": False},
     "endpoint": {"type": "str"},
     "bss_endpoint": {"type": "str"},
     "protocol": {"type": "str", "default": "https", "choices": list(PROTOCOLS)},
     "timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
+    # Where credentials come from (never the credentials themselves), as alibaba.alicloud names it.
+    "profile": {"type": "str", "aliases": ["alicloud_profile"]},
+    "ecs_role_name": {"type": "str", "aliases": ["alicloud_ecs_role_name"]},
+    "assume_role": {"type": "dict", "aliases": ["alicloud_assume_role"]},
+    "sts_endpoint": {"type": "str"},
 }
 CREDENTIAL_SPEC = {
     "access_key_id": {"type": "str", "no_log": False},
@@ -139,12 +157,18 @@ def validate_source_options(values, where="sync"):
             "the Alibaba Cloud credential chain"
             % (where, ", ".join(credentials), fsm_aliyun.ENV_KEY_ID, fsm_aliyun.ENV_KEY_SECRET)
         )
-    unknown = sorted(set(given) - set(SOURCE_SPEC))
+    known = set(SOURCE_SPEC) | {a for spec in SOURCE_SPEC.values() for a in spec.get("aliases", ())}
+    unknown = sorted(set(given) - known)
     if unknown:
         raise common.OverdueError(
             "%s: unknown option %s; the options are %s"
             % (where, ", ".join(unknown), ", ".join(sorted(SOURCE_SPEC)))
         )
+    if not {"regions", "alicloud_region"} & set(given):
+        require_sync()
+        region = fsm_aliyun.default_region()  # as alibaba.alicloud's inventory reads it
+        if region:
+            given["regions"] = [region]
     result = ArgumentSpecValidator(SOURCE_SPEC).validate(given)
     if result.errors.errors:
         raise common.OverdueError("%s: %s" % (where, result.errors.msg))
@@ -173,6 +197,10 @@ def make_source(options):
         bss_endpoint=_text(options.get("bss_endpoint")) or endpoint,
         protocol=_text(options.get("protocol")) or "https",
         timeout_s=float(timeout),
+        profile=_text(options.get("profile")),
+        ecs_role_name=_text(options.get("ecs_role_name")),
+        assume_role=_plain_dict(options.get("assume_role")),
+        sts_endpoint=_text(options.get("sts_endpoint")),
     )
 
 
@@ -208,7 +236,15 @@ def _run(settings, options, dry_run):
         raise common.OverdueError(
             "store: none is not accepted: a sync records what the cloud says in a store"
         )
-    regions = [_text(region) for region in options.get("regions") or ()]
+    given = options.get("regions")
+    if given is None:  # not given at all: the region of the environment, as alibaba.alicloud's
+        given = [fsm_aliyun.default_region()] if fsm_aliyun.default_region() else None
+    if given is None:
+        raise common.OverdueError(
+            "regions: missing; give the regions to read, such as [cn-hangzhou], or set %s"
+            % " or ".join(fsm_aliyun.REGION_ENV)
+        )
+    regions = [_text(region) for region in given]
     account = _text(options.get("account")) or "default"
     source = make_source(options)
     with common.writer(settings) as store:
@@ -271,6 +307,7 @@ def _export(settings, options, dry_run):
             cluster_id,
             _text(options.get("dest")),
             region=_text(options.get("region")),
+            default_region=fsm_aliyun.default_region(),
             export_mode=_text(options.get("export_mode")) or "ALL",
             file_format=_text(options.get("file_format")) or "JSON",
             dry_run=bool(dry_run),
@@ -301,6 +338,13 @@ def stopped(summary):
 def describe(summary):
     """One line saying what a sync did, in the words of the command line."""
     return "; ".join(summary.lines())
+
+
+def _plain_dict(value):
+    """A mapping of plain values (Ansible's tagged strings stripped), or None."""
+    if not value:
+        return None
+    return {str(k): (_text(v) if isinstance(v, str) else v) for k, v in dict(value).items()}
 
 
 def _text(value):

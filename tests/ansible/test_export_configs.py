@@ -153,3 +153,48 @@ def test_the_documented_options_are_validated(run: Any, tmp_path: Path) -> None:
     result = run(cluster_id="c-1", dest=str(tmp_path), export_mode="SOME")
     assert result["failed"] is True
     assert "export_mode" in result["msg"]
+
+
+# -- beside alibaba.alicloud: its option names and environment --------------------------------
+
+
+def test_alicloud_option_names_are_aliases_and_their_secrets_never_show(
+    run: Any, fake_aliyun: Any, store_url: str, cluster_id: str, tmp_path: Path
+) -> None:
+    from tests.aliyun.fake_endpoint import STS_KEY_ID
+
+    record(store_url, cluster_id, billing="pay_as_you_go", region=REGION)
+    result = run(
+        cluster_id=cluster_id,
+        dest=str(tmp_path / "x"),
+        alicloud_access_key="AKIDaliasOption8080",
+        alicloud_secret_key=OPTION_SECRET,
+        alicloud_assume_role={"role_arn": "acs:ram::1234567890:role/rescue"},
+        sts_endpoint=fake_aliyun.endpoint,
+    )
+    assert "failed" not in result, result["msg"]
+    [assumed] = fake_aliyun.calls("AssumeRole")
+    assert "AKIDaliasOption8080" in assumed.headers["authorization"]
+    others = [r for r in fake_aliyun.calls() if r.action != "AssumeRole"]
+    assert others and all(STS_KEY_ID in r.headers["authorization"] for r in others)
+
+
+def test_alicloud_environment_names_and_region(
+    run: Any,
+    fake_aliyun: Any,
+    store_url: str,
+    cluster_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALICLOUD_ACCESS_KEY", KEY_ID)
+    monkeypatch.setenv("ALICLOUD_SECRET_KEY", KEY_SECRET)
+    monkeypatch.setenv("ALICLOUD_REGION", REGION)
+    # Tracked without a region: the region of the environment is used.
+    record(store_url, cluster_id, billing="pay_as_you_go")
+    result = run(cluster_id=cluster_id, dest=str(tmp_path / "x"))
+    assert "failed" not in result, result["msg"]
+    assert result["region"] == REGION
+    assert all(KEY_ID in r.headers["authorization"] for r in fake_aliyun.calls())
