@@ -16,7 +16,12 @@ place for a secret.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
+import tempfile
+from contextlib import contextmanager
 from urllib.parse import quote
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -328,6 +333,121 @@ def _export(settings, options, dry_run):
 def at_risk():
     """What an export never saves, in the words of the command line."""
     return fsm_export.AT_RISK if fsm_export is not None else None
+
+
+# -- nodes --------------------------------------------------------------------------------
+
+# (pid, key) -> instance id -> node: the maps this process already read or loaded.
+_NODES = {}
+
+
+def nodes_of(options):
+    """Every node of every cluster of the region: instance id -> its cluster and group.
+
+    Read once per run: kept in memory, and in the run's local temporary directory
+    (``DEFAULT_LOCAL_TMP``, made per ansible-playbook run) for the other forks.
+    """
+    require_sync()
+    region = _text(options.get("region")) or fsm_aliyun.default_region()
+    if not region:
+        raise common.OverdueError(
+            "region: missing; give the region of the instances, such as cn-hangzhou, or set %s"
+            % " or ".join(fsm_aliyun.REGION_ENV)
+        )
+    key = _nodes_key(region, options)
+    cached = _NODES.get((os.getpid(), key))
+    if cached is not None:
+        return cached
+    path = _nodes_file(key)
+    with _locked(path):  # the forks of a run wait for the first to read the cloud
+        found = _read_nodes(path)
+        if found is None:
+            found = _scrubbed(options, _list_nodes, dict(options, region=region), region)
+            _write_nodes(path, found)
+    _NODES[(os.getpid(), key)] = found
+    return found
+
+
+@contextmanager
+def _locked(path):
+    descriptor = None
+    if path is not None:
+        try:
+            descriptor = os.open(path + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError:
+            descriptor = None  # no lock, no sharing: each fork reads the cloud
+    if descriptor is None:
+        yield
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _list_nodes(options, region):
+    source = make_source(options)
+    try:
+        found = {}
+        for cluster in source.clusters(region):
+            if cluster.state in fsm_aliyun.GONE_STATES:
+                continue  # a released cluster lists no nodes, or answers not found
+            for node in source.nodes(region, cluster.cluster_id):
+                found[node.node_id] = {
+                    "cluster_id": node.cluster_id,
+                    "region": region,
+                    "node_group_id": node.node_group_id,
+                    "node_group_type": node.node_group_type,
+                    "instance_type": node.instance_type,
+                }
+        return found
+    except fsm_errors.SourceError as err:
+        raise CloudError(str(err), _text(err.api), _text(err.code), _text(err.request_id)) from None
+
+
+def _nodes_key(region, options):
+    where = {
+        name: options.get(name)
+        for name in ("endpoint", "protocol", "profile", "ecs_role_name", "assume_role")
+    }
+    where["region"] = region
+    where["key_id"] = os.environ.get(fsm_aliyun.ENV_KEY_ID) or os.environ.get(
+        fsm_aliyun.ENV_ALICLOUD_KEY_ID
+    )
+    raw = json.dumps(where, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _nodes_file(key):
+    from ansible import constants as C
+
+    base = getattr(C, "DEFAULT_LOCAL_TMP", None)
+    return None if not base else os.path.join(base, "overdue_emr_nodes_%s.json" % key)
+
+
+def _read_nodes(path):
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_nodes(path, found):
+    if path is None:
+        return
+    directory = os.path.dirname(path)
+    try:
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".nodes.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(found, out)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # a cache only: the next call reads the cloud again
 
 
 def stopped(summary):

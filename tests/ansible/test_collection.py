@@ -69,7 +69,7 @@ def test_ansible_doc_renders_every_plugin(
 def test_ansible_doc_lists_the_collection(ansible_env: dict[str, str]) -> None:
     for kind, names in (
         ("module", ["overdue.emr.cluster_phase", "overdue.emr.export_configs", "overdue.emr.sync"]),
-        ("lookup", ["overdue.emr.allowed", "overdue.emr.phase"]),
+        ("lookup", ["overdue.emr.allowed", "overdue.emr.cluster_of", "overdue.emr.phase"]),
         ("inventory", ["overdue.emr.clusters"]),
     ):
         done = _run("ansible-doc", "-t", kind, "-l", "overdue.emr", env=ansible_env)

@@ -42,6 +42,7 @@ from fsm.values import parse_cluster_id, parse_region
 from ._decode import (
     CLUSTER_SHAPE_FIELDS,
     CLUSTER_STATES,
+    GONE_STATES,
     RELEASED_REASON,
     RELEASED_STATE,
     cluster,
@@ -109,6 +110,7 @@ __all__ = [
     "ENV_TOKEN",
     "EXPORT_MODES",
     "FILE_FORMATS",
+    "GONE_STATES",
     "INSTALL_HINT",
     "LABEL",
     "LIST_PAGE_SIZE",

@@ -40,6 +40,8 @@ CLUSTER_STATES: Final = frozenset(
         "TERMINATE_FAILED",
     }
 )
+#: ClusterState values after which the cluster has no nodes left to list.
+GONE_STATES: Final = frozenset({"TERMINATED", "TERMINATED_WITH_ERRORS"})
 #: A cluster in this state, for this StateChangeReason.Code, was released by its owner.
 RELEASED_STATE: Final = "TERMINATED"
 RELEASED_REASON: Final = "UserRequest"
