@@ -505,13 +505,7 @@ class FakeAliyun:
             raise _ApiError(
                 400, "MissingParameter.RegionId", "RegionId is mandatory for this action."
             )
-        try:
-            size = int(params.get("MaxResults", "20"))
-        except ValueError:
-            raise _ApiError(400, "InvalidParameter", "MaxResults is not an integer.") from None
-        if not 1 <= size <= 100:
-            raise _ApiError(400, "InvalidParameter.MaxResults", "MaxResults must be from 1 to 100.")
-        offset = _decode_token(params.get("NextToken", ""), region)
+        size, offset = _page_asked(params, region)
         with self._lock:
             fleet = list(self.fleet.get(region, []))
         wanted = _indexed(params, "ClusterStates")
@@ -556,13 +550,7 @@ class FakeAliyun:
     def _listing(self, params: dict[str, str], key: str, items: list[Any]) -> dict[str, Any]:
         """One page of a NextToken listing of the documented shape."""
         region = params.get("RegionId", "")
-        try:
-            size = int(params.get("MaxResults", "20"))
-        except ValueError:
-            raise _ApiError(400, "InvalidParameter", "MaxResults is not an integer.") from None
-        if not 1 <= size <= 100:
-            raise _ApiError(400, "InvalidParameter.MaxResults", "MaxResults must be from 1 to 100.")
-        offset = _decode_token(params.get("NextToken", ""), region)
+        size, offset = _page_asked(params, region)
         page = items[offset : offset + size]
         end = offset + len(page)
         token = _encode_token(end, region) if end < len(items) else ""
@@ -761,6 +749,17 @@ def _key_id(headers: Mapping[str, str], params: Mapping[str, str]) -> str:
     if "Credential=" in auth:
         return auth.split("Credential=", 1)[1].split(",", 1)[0]
     return params.get("AccessKeyId", "")
+
+
+def _page_asked(params: Mapping[str, str], region: str) -> tuple[int, int]:
+    """(MaxResults, offset of NextToken) of a listing request; 400 when out of range."""
+    try:
+        size = int(params.get("MaxResults", "20"))
+    except ValueError:
+        raise _ApiError(400, "InvalidParameter", "MaxResults is not an integer.") from None
+    if not 1 <= size <= 100:
+        raise _ApiError(400, "InvalidParameter.MaxResults", "MaxResults must be from 1 to 100.")
+    return size, _decode_token(params.get("NextToken", ""), region)
 
 
 def _encode_token(offset: int, region: str) -> str:

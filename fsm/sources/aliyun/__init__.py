@@ -371,99 +371,40 @@ class AliyunSource(Transport):
 
     def node_groups(self, region: str, cluster_id: str) -> list[dict[str, Any]]:
         """Every node group of the cluster (ListNodeGroups, all pages), shape fields only."""
-        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
-        api = "ListNodeGroups"
-        client, where = self._emr_client(region, api)
-
-        def page(number: int, token: str | None) -> _Page[dict[str, Any]]:
-            request = self._sdk.emr_models.ListNodeGroupsRequest(
-                region_id=region,
-                cluster_id=cluster_id,
-                max_results=DETAIL_PAGE_SIZE,
-                next_token=token,
-            )
-            body = self._cluster_call(
-                api,
-                where,
-                region,
-                cluster_id,
-                partial(client.list_node_groups_with_options, request, self._runtime()),
-            )
-            request_id = text(body.get("RequestId"))
-            items = sequence(body.get("NodeGroups"), api, "NodeGroups", request_id)
-            return _Page(
-                [node_group(item, api, request_id) for item in items],
-                count(body.get("TotalCount"), api, "TotalCount", request_id),
-                request_id,
-                text(body.get("NextToken")),
-            )
-
-        return _all_pages(
-            api, region, "node groups", page, by_token=True, key=lambda g: str(g["NodeGroupId"])
+        return self._cluster_listing(
+            "ListNodeGroups",
+            region,
+            cluster_id,
+            "node groups",
+            "NodeGroups",
+            lambda item, request_id: node_group(item, "ListNodeGroups", request_id),
+            key=lambda group: str(group["NodeGroupId"]),
         )
 
     def nodes(self, region: str, cluster_id: str) -> list[CloudNode]:
         """Every node of the cluster (ListNodes, all pages); NodeId is the ECS instance id."""
-        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
-        api = "ListNodes"
-        client, where = self._emr_client(region, api)
-
-        def page(number: int, token: str | None) -> _Page[CloudNode]:
-            request = self._sdk.emr_models.ListNodesRequest(
-                region_id=region,
-                cluster_id=cluster_id,
-                max_results=DETAIL_PAGE_SIZE,
-                next_token=token,
-            )
-            body = self._cluster_call(
-                api,
-                where,
-                region,
-                cluster_id,
-                partial(client.list_nodes_with_options, request, self._runtime()),
-            )
-            request_id = text(body.get("RequestId"))
-            items = sequence(body.get("Nodes"), api, "Nodes", request_id)
-            return _Page(
-                [node(item, cluster_id, api, request_id) for item in items],
-                count(body.get("TotalCount"), api, "TotalCount", request_id),
-                request_id,
-                text(body.get("NextToken")),
-            )
-
-        return _all_pages(api, region, "nodes", page, by_token=True, key=lambda n: n.node_id)
+        cluster_id = parse_cluster_id(cluster_id)
+        return self._cluster_listing(
+            "ListNodes",
+            region,
+            cluster_id,
+            "nodes",
+            "Nodes",
+            lambda item, request_id: node(item, cluster_id, "ListNodes", request_id),
+            key=lambda found: found.node_id,
+        )
 
     def config_files(self, region: str, cluster_id: str) -> list[tuple[str, str]]:
         """Every (application, configuration file) of the cluster (ListApplicationConfigs)."""
-        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
-        api = "ListApplicationConfigs"
-        client, where = self._emr_client(region, api)
-
-        def page(number: int, token: str | None) -> _Page[tuple[str, str]]:
-            request = self._sdk.emr_models.ListApplicationConfigsRequest(
-                region_id=region,
-                cluster_id=cluster_id,
-                max_results=DETAIL_PAGE_SIZE,
-                next_token=token,
-            )
-            body = self._cluster_call(
-                api,
-                where,
-                region,
-                cluster_id,
-                partial(client.list_application_configs_with_options, request, self._runtime()),
-            )
-            request_id = text(body.get("RequestId"))
-            items = sequence(body.get("ApplicationConfigs"), api, "ApplicationConfigs", request_id)
-            return _Page(
-                [config_entry(item, api, request_id) for item in items],
-                count(body.get("TotalCount"), api, "TotalCount", request_id),
-                request_id,
-                text(body.get("NextToken")),
-            )
-
         # One entry per configuration item: a file is listed as often as it has items.
-        entries = _all_pages(api, region, "configuration items", page, by_token=True)
+        entries = self._cluster_listing(
+            "ListApplicationConfigs",
+            region,
+            cluster_id,
+            "configuration items",
+            "ApplicationConfigs",
+            lambda item, request_id: config_entry(item, "ListApplicationConfigs", request_id),
+        )
         return sorted(set(entries))
 
     def application_configs(
@@ -531,6 +472,45 @@ class AliyunSource(Transport):
         return Snapshot(account, clusters, wanted, fetched_at, self.label)
 
     # ---- one cluster -------------------------------------------------------
+
+    def _cluster_listing(
+        self,
+        api: str,
+        region: str,
+        cluster_id: str,
+        noun: str,
+        field: str,
+        decode: Callable[[object, str | None], T],
+        *,
+        key: Callable[[T], Hashable] | None = None,
+    ) -> list[T]:
+        """Every item of a NextToken listing about one cluster (``field`` of each page)."""
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        client, where = self._emr_client(region, api)
+        # ListNodeGroups -> ListNodeGroupsRequest and client.list_node_groups_with_options.
+        request_of = getattr(self._sdk.emr_models, api + "Request")
+        send = getattr(client, re.sub(r"(?<!^)(?=[A-Z])", "_", api).lower() + "_with_options")
+
+        def page(number: int, token: str | None) -> _Page[T]:
+            request = request_of(
+                region_id=region,
+                cluster_id=cluster_id,
+                max_results=DETAIL_PAGE_SIZE,
+                next_token=token,
+            )
+            body = self._cluster_call(
+                api, where, region, cluster_id, partial(send, request, self._runtime())
+            )
+            request_id = text(body.get("RequestId"))
+            items = sequence(body.get(field), api, field, request_id)
+            return _Page(
+                [decode(item, request_id) for item in items],
+                count(body.get("TotalCount"), api, "TotalCount", request_id),
+                request_id,
+                text(body.get("NextToken")),
+            )
+
+        return _all_pages(api, region, noun, page, by_token=True, key=key)
 
     def _get_cluster(self, region: str, cluster_id: str) -> tuple[dict[str, Any], str | None]:
         api = "GetCluster"
