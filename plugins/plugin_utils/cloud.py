@@ -101,6 +101,12 @@ class CloudError(common.OverdueError):
         self.code = code
         self.request_id = request_id
 
+    @classmethod
+    def of(cls, err, outcome=None):
+        """The error of fsm's ``SourceError`` ``err``, saying ``outcome`` (what was not done)."""
+        message = str(err) if outcome is None else "%s; %s" % (err, outcome)
+        return cls(message, _text(err.api), _text(err.code), _text(err.request_id))
+
     def as_dict(self):
         return {"api": self.api, "code": self.code, "request_id": self.request_id}
 
@@ -264,12 +270,7 @@ def _run(settings, options, dry_run):
                 now=settings.now if settings.now_given else None,
             )
         except fsm_errors.SourceError as err:
-            raise CloudError(
-                "%s; nothing was recorded" % err,
-                _text(err.api),
-                _text(err.code),
-                _text(err.request_id),
-            ) from None
+            raise CloudError.of(err, "nothing was recorded") from None
 
 
 def export(settings, options, dry_run=False):
@@ -322,12 +323,7 @@ def _export(settings, options, dry_run):
         decision = fsm_export.may_export(store, cluster_id, now=settings.now)
         raise Refused(str(err), decision.as_dict()) from None
     except fsm_errors.SourceError as err:
-        raise CloudError(
-            "%s; nothing was written" % err,
-            _text(err.api),
-            _text(err.code),
-            _text(err.request_id),
-        ) from None
+        raise CloudError.of(err, "nothing was written") from None
 
 
 def at_risk():
@@ -403,7 +399,7 @@ def _list_nodes(options, region):
                 }
         return found
     except fsm_errors.SourceError as err:
-        raise CloudError(str(err), _text(err.api), _text(err.code), _text(err.request_id)) from None
+        raise CloudError.of(err) from None
 
 
 def _nodes_key(region, options):
