@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: cluster_of
 short_description: The EMR cluster an ECS instance belongs to
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Maps ECS instance ids (the C(instance_id) host variable of the alibaba.alicloud
     C(alicloud_ecs) inventory) to the id of the E-MapReduce cluster whose node each one is, so a

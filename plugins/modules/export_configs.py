@@ -10,7 +10,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: export_configs
 short_description: Save an EMR cluster's service configuration and shape before its data is deleted
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - For one E-MapReduce cluster, exports the configuration of every application
     (C(ListApplicationConfigs), then C(ExportApplicationConfigs)) and the cluster's shape
