@@ -812,8 +812,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clusters", type=int, default=250, help="clusters in the fleet")
     parser.add_argument("--region", default="cn-hangzhou")
     parser.add_argument("--balance", default="1,000.00", help="AvailableAmount, e.g. -11.19")
+    parser.add_argument(
+        "--real-codes", action="store_true", help="answer with the codes of EMR's error tables"
+    )
     args = parser.parse_args(argv)
-    fake = FakeAliyun(balance=args.balance)
+    fake = FakeAliyun(balance=args.balance, real_codes=args.real_codes)
     fake.set_fleet(args.region, make_fleet(args.clusters, args.region))
     port = fake.start(args.port)
     print(port, flush=True)
