@@ -42,7 +42,7 @@ extends_documentation_fragment:
 options:
   cluster_id:
     description:
-      - The cluster to export, as tracked in the store (O(overdue.emr.sync) records it).
+      - The cluster to export, as tracked in the store (M(overdue.emr.sync) records it).
     type: str
     required: true
   dest:
@@ -53,7 +53,7 @@ options:
     required: true
   region:
     description:
-      - The cluster's region. When not given, the region O(overdue.emr.sync) recorded, else
+      - The cluster's region. When not given, the region M(overdue.emr.sync) recorded, else
         that of the environment variable E(ALIBABA_CLOUD_REGION_ID), else E(ALICLOUD_REGION).
     type: str
     aliases: [alicloud_region]
