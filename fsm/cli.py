@@ -23,7 +23,7 @@ from .decisions import Decision, deadline_ahead, decide, report
 from .diagram import mermaid
 from .docs import all_tables
 from .environment import POLICY_ENV, STORE_ENV
-from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
+from .errors import REPORT_BUGS_AT, DeniedError, FsmError, InputError, NotTrackedError
 from .lifecycle import evaluate
 from .observations import Observation
 from .policy import Policy
@@ -264,7 +264,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics on HOST:PORT (such as 127.0.0.1:9464; port 0: any free one)",
     )
 
+    _add_export(add, store)
     return parser
+
+
+def _add_export(add: Callable[..., argparse.ArgumentParser], store: _Parser) -> None:
+    sub = add(
+        "export",
+        _export,
+        "save a cluster's service configuration and shape before its data is deleted "
+        "(exit 1 when its phase denies export_service_config)",
+        store,
+    )
+    sub.add_argument("cluster_id", metavar="CLUSTER")
+    sub.add_argument("--dest", required=True, metavar="DIR", help="directory of this cluster")
+    sub.add_argument(
+        "--region", help="the cluster's region (default: as recorded by sync, else the env's)"
+    )
+    sub.add_argument("--mode", choices=("all", "modification"), default="all", help="ExportMode")
+    sub.add_argument("--format", choices=("json", "xml"), default="json", help="FileFormat")
+    sub.add_argument("--now", metavar="T", help="decide the phase at this instant")
+    sub.add_argument("--dry-run", action="store_true", help="read the cloud, write nothing")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_argument("--endpoint", help="EMR endpoint override (host[:port])")
+    sub.add_argument("--protocol", choices=("https", "http"), default="https")
+    sub.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="per request (s)"
+    )
 
 
 # -- commands ------------------------------------------------------------------------
@@ -510,6 +536,41 @@ def _metrics(args: argparse.Namespace) -> int:
             stop()
     else:
         sys.stdout.write(metrics.exposition(collector).decode())
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export
+    from .sources.aliyun import AliyunSource, default_region
+
+    with _open_store(args, create=False) as store:
+        try:
+            result = export(
+                store,
+                # Credentials from the SDK's chain only, as for sync.
+                AliyunSource(
+                    endpoint=args.endpoint, protocol=args.protocol, timeout_s=args.timeout
+                ),
+                args.cluster_id,
+                args.dest,
+                region=args.region,
+                default_region=default_region(),
+                export_mode=args.mode,
+                file_format=args.format,
+                dry_run=args.dry_run,
+                now=_now(args),
+            )
+        except DeniedError as err:
+            _fail(f"not exported: {err}")
+            return EXIT_DENIED
+    if args.json:
+        _print_json(result.as_dict())
+        return EXIT_OK
+    for line in result.lines():
+        print(line)
+    for item in result.files:
+        if item.status != "unchanged":
+            print(f"  {item.status:<9} {item.path}")
     return EXIT_OK
 
 

@@ -45,6 +45,19 @@ class NotTrackedError(FsmError):
         )
 
 
+class DeniedError(FsmError):
+    """The cluster's phase denies the operation asked for (or cannot be determined).
+
+    The message is the reason of the domain's decision; guards fail closed on it.
+    """
+
+    def __init__(self, cluster_id: str, operation: str, reason: str) -> None:
+        self.cluster_id = cluster_id
+        self.operation = operation
+        self.reason = reason
+        super().__init__(reason)
+
+
 class SourceError(FsmError):
     """A cloud API answered with an error, or did not answer."""
 

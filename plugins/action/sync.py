@@ -10,7 +10,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, cloud, common
 
 # Documentation has no key for a secret: these are kept out of every message.
-SECRET_OPTIONS = ("access_key_secret", "security_token")
+SECRET_OPTIONS = cloud.SECRET_OPTIONS
 
 
 class ActionModule(ActionBase):
