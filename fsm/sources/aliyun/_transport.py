@@ -405,6 +405,7 @@ def _load_sdk() -> _Sdk:
             f"the Alibaba Cloud source needs the Alibaba Cloud SDK ({missing} is missing): "
             + INSTALL_HINT
         ) from None
+    _silence_sdk_logs()
     return _Sdk(
         config=openapi.Config,
         runtime=runtime.RuntimeOptions,
@@ -414,6 +415,20 @@ def _load_sdk() -> _Sdk:
         bss_models=bss_models,
         credentials=credentials.Client,
     )
+
+
+#: The loggers the SDK attaches its own stderr handlers to.
+_SDK_LOGGERS: Final = ("credentials",)
+
+
+def _silence_sdk_logs() -> None:
+    """Keep the SDK's own log lines (tracebacks of each failed credential provider) off stderr.
+
+    The credential chain logs every provider that failed, with its traceback, through a
+    handler of its own; what failed reaches the user once, as a SourceError.
+    """
+    for name in _SDK_LOGGERS:
+        logging.getLogger(name).disabled = True
 
 
 def _resolve_credentials(
