@@ -175,9 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "which",
         nargs="*",
-        choices=list(TABLES),
         metavar="TABLE",
-        help="phases, transitions, operations, verdicts",
+        help=f"{', '.join(TABLES)} (default: all of them)",
     )
 
     sub = add("policy", _policy, "the policy in force (validates --policy FILE)")
@@ -300,6 +299,10 @@ def _diagram(args: argparse.Namespace) -> int:
 
 
 def _tables(args: argparse.Namespace) -> int:
+    # Checked here, not by argparse choices: with nargs="*" it rejects no argument at all.
+    for name in args.which:
+        if name not in TABLES:
+            raise InputError("TABLE", name, ", ".join(TABLES))
     tables = all_tables(_load_policy(args))
     names = args.which or list(tables)
     print("\n".join(tables[name] for name in names), end="")
