@@ -57,11 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except NotTrackedError as err:
-        _fail(str(err))
-        return EXIT_DENIED
+        return _failed(args, str(err), EXIT_DENIED)
     except FsmError as err:
-        _fail(str(err))
-        return EXIT_INPUT
+        return _failed(args, str(err), EXIT_INPUT)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -69,11 +67,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception as err:  # no traceback reaches a user
-        _fail(
+        return _failed(
+            args,
             f"internal error ({type(err).__name__}: {err}); "
-            f"please report it at {REPORT_BUGS_AT} with the command you ran"
+            f"please report it at {REPORT_BUGS_AT} with the command you ran",
+            EXIT_INTERNAL,
         )
-        return EXIT_INTERNAL
+
+
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """Say why a command failed: on stderr, and on stdout as JSON when --json was given.
+
+    ``check`` answers in its decision shape (allowed false, action fail, the error);
+    every other command answers ``{"error": MESSAGE, "exit_code": CODE}``.
+    """
+    if args.handler is _check:
+        _fail(f"{args.operation} is denied: {message}")
+    else:
+        _fail(message)
+    if getattr(args, "json", False):
+        if args.handler is _check:
+            _print_json(_decision_json(_undecided(args, message), error=message))
+        else:
+            _print_json({"error": message, "exit_code": code})
+    return code
 
 
 def _fail(message: str) -> None:
@@ -259,16 +276,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    try:
-        state = _evaluate(args)
-    except NotTrackedError as err:
-        _fail(f"{args.operation} is denied: {err}")
-        if args.json:
-            _print_json({"decision": _undecided(args, str(err)).as_dict()})
-        return EXIT_DENIED
+    # Untracked, a bad input or an unusable store: main() answers in the same shape.
+    state = _evaluate(args)
     decision = decide(state, args.operation, strict=args.strict)
     if args.json:
-        _print_json(decision.as_dict())
+        _print_json(_decision_json(decision))
     else:
         print(decision.verdict)
     print(decision.reason, file=sys.stderr)
@@ -532,6 +544,11 @@ def _undecided(args: argparse.Namespace, why: str) -> Decision:
     from .decisions import undecidable
 
     return undecidable(args.cluster_id, args.operation, why, strict=args.strict)
+
+
+def _decision_json(decision: Decision, error: str | None = None) -> dict[str, Any]:
+    """What ``check --json`` prints for every outcome: the decision, flat, and ``error``."""
+    return {**decision.as_dict(), "error": error}
 
 
 def _print_json(data: Any, out: TextIO | None = None) -> None:

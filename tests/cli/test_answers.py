@@ -97,6 +97,7 @@ def test_check_json_is_one_flat_shape_tracked_untracked_denied_and_error(
 def test_other_commands_answer_an_error_as_json_on_stdout_with_the_same_exit_code(
     capsys: pytest.CaptureFixture[str], store: Path
 ) -> None:
+    assert run(capsys, "observe", "c-1", "--billing", "PayAsYouGo")[0] == 0
     code, out, err = run(capsys, "status", "c-404", "--json")
     assert code == 1
     assert json.loads(out) == {"error": err.strip().removeprefix("overdue-fsm: "), "exit_code": 1}
