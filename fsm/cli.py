@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
 import yaml
 
@@ -332,16 +332,17 @@ def _policy(args: argparse.Namespace) -> int:
 
 def _observe(args: argparse.Namespace) -> int:
     cluster_id = parse_cluster_id(args.cluster_id)
-    observation = Observation.create(
-        at=_time_option(args, "at"),
-        balance=args.balance,
-        overdue_since=_time_option(args, "overdue_since"),
-        renewed_until=_time_option(args, "renewed_until"),
-        released=args.released,
-    )
+    with _as_options(OBSERVE_OPTIONS):
+        observation = Observation.create(
+            at=_time_option(args, "at"),
+            balance=args.balance,
+            overdue_since=args.overdue_since,
+            renewed_until=_time_option(args, "renewed_until"),
+            released=args.released,
+        )
     now = max(observation.at, utcnow())
     # A writer's store even for --dry-run: it creates files only when it writes.
-    with _open_store(args, create=True) as store:
+    with _open_store(args, create=True) as store, _as_options(OBSERVE_OPTIONS):
         result = store.observe(
             cluster_id,
             observation,
@@ -520,6 +521,30 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
         policy=_load_policy(args),
         now=now,
     )
+
+
+#: The fields of an observation, as ``observe`` spells them on the command line.
+OBSERVE_OPTIONS: Final = {
+    "observed_at": "--at",
+    "billing": "--billing",
+    "account": "--account",
+    "balance": "--balance",
+    "overdue_since": "--overdue-since",
+    "expires_at": "--expires-at",
+    "renewed_until": "--renewed-until",
+    "released_at": "--released",
+}
+
+
+@contextmanager
+def _as_options(options: dict[str, str]) -> Iterator[None]:
+    """An input error raised inside names the option the user typed, not the field."""
+    try:
+        yield
+    except InputError as err:
+        if err.field not in options:
+            raise
+        raise err.renamed(options[err.field]) from None
 
 
 def _time_option(args: argparse.Namespace, name: str) -> datetime | None:

@@ -23,7 +23,30 @@ class InputError(FsmError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}: {_show(value)} is not valid; expected {expected}")
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """The message: the field, the value and what is expected."""
+        return f"{self.field}: {_show(self.value)} is not valid; expected {self.expected}"
+
+    def renamed(self, field: str) -> InputError:
+        """The same error naming the field as the user typed it (``--at`` for ``observed_at``)."""
+        named = type(self).__new__(type(self))  # copy.copy would call __init__ with the message
+        named.__dict__.update(self.__dict__)
+        named.field = field
+        named.args = (named.describe(),)
+        return named
+
+
+class MissingInputError(InputError):
+    """A value that is required here was not given."""
+
+    def __init__(self, field: str, when: str, expected: str) -> None:
+        self.when = when
+        super().__init__(field, None, expected)
+
+    def describe(self) -> str:
+        return f"{self.field} is required {self.when}: {self.expected}"
 
 
 class PolicyError(InputError):

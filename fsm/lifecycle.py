@@ -22,7 +22,7 @@ from transitions.core import Event as TransitionsEvent
 
 from .decisions import Decision, decide, report
 from .errors import InputError
-from .observations import Observation, events_for
+from .observations import Observation, check_fits, events_for
 from .policy import Policy
 from .schedule import SCHEDULE, TIMED_BY_TRIGGER, deadline
 from .table import (
@@ -574,6 +574,23 @@ def evaluate(
         policy=policy,
     )
     if observation is not None:
+        check_fits(observation, cluster.billing)
         for event in events_for(observation):
-            cluster.record(event, now=at)
+            record_observed(cluster, event, observation, at)
     return cluster.state(at)
+
+
+def record_observed(
+    cluster: Cluster, event: Event, observation: Observation, now: datetime
+) -> Outcome:
+    """Record an event ``observation`` stands for; one dated in the future names ``observed_at``.
+
+    Every event of an observation is dated no later than the observation itself, so an
+    event too far in the future means the observation is.
+    """
+    try:
+        return cluster.record(event, now=now)
+    except InputError as err:
+        if err.field != "at":
+            raise
+        raise InputError("observed_at", format_time(observation.at), err.expected) from None

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..errors import InputError
-from ..lifecycle import Cluster
-from ..observations import Observation, events_for
+from ..errors import InputError, MissingInputError
+from ..lifecycle import Cluster, record_observed
+from ..observations import Observation, check_fits, events_for
 from ..policy import Policy
-from ..table import Billing, Phase
+from ..table import BILLING_SPELLINGS, Billing, Phase
 from ..timeutil import format_time
 from ..values import Event, Outcome
 from .results import ObserveResult
@@ -116,11 +116,8 @@ def plan_observe(
     created = stored is None
     if stored is None:
         if request.billing is None:
-            raise InputError(
-                "billing",
-                None,
-                f"pay_as_you_go or subscription: cluster {cid!r} is not tracked yet, "
-                "so its billing is needed",
+            raise MissingInputError(
+                "billing", f"for a cluster that is not tracked yet ({cid!r})", BILLING_SPELLINGS
             )
         facts = Facts(
             request.account or "default", request.billing, request.expires_at, request.region
@@ -147,9 +144,10 @@ def plan_observe(
     duplicate = keyed is not None
     recorded: list[Event] = []
     outcomes: list[Outcome] = []
+    check_fits(request.observation, facts.billing)
     if not duplicate:
         for event in events_for(request.observation):
-            outcome = cluster.record(event, now=at_now)
+            outcome = record_observed(cluster, event, request.observation, at_now)
             outcomes.append(outcome)
             if outcome.changed:
                 recorded.append(event)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import select
+import os
+import queue
 import shlex
 import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -146,7 +148,7 @@ def test_renewed_until_on_a_pay_as_you_go_cluster_is_refused(
         capsys, "observe", "c-1", *billing, "--renewed-until", "2027-01-01T00:00:00Z"
     )
     assert code == 2
-    assert "renewed_until" in err and "pay_as_you_go" in err
+    assert "--renewed-until" in err and "pay_as_you_go" in err
     assert out == ""
 
 
@@ -226,7 +228,7 @@ def test_billing_missing_for_a_new_cluster_says_it_is_required(
     code, _out, err = run(capsys, "observe", "c-1", "--balance", "-1")
     assert code == 2
     assert "None is not valid" not in err
-    assert "--billing" in err and "not yet tracked" in err
+    assert "--billing" in err and "not tracked yet" in err
 
 
 def test_an_overdue_since_error_shows_the_value_as_given(
@@ -242,12 +244,15 @@ def test_an_overdue_since_error_shows_the_value_as_given(
 
 
 def test_a_read_only_store_error_speaks_to_a_command_line_user(
-    capsys: pytest.CaptureFixture[str], store: Path
+    capsys: pytest.CaptureFixture[str], store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, _out, err = run(capsys, "list")
+    assert run(capsys, "observe", "c-1", "--billing", "PayAsYouGo")[0] == 0
+    # Read-only for this user (chmod does not stop root, who runs the tests in CI).
+    monkeypatch.setattr(os, "access", lambda path, mode, **_: mode != os.W_OK)
+    code, _out, err = run(capsys, "observe", "c-1", "--balance", "-1")
     assert code == 2
     assert "create=False" not in err
-    assert "overdue-fsm observe" in err
+    assert "read-only" in err and "writable" in err
 
 
 # -- item 5: no traceback from the sync, and a fake that says how to use it ----------------
@@ -287,10 +292,14 @@ def test_sync_without_credentials_prints_one_line_and_no_traceback(
     assert "credentials" in done.stderr
 
 
-def _line(stream: IO[str]) -> str:
-    ready, _, _ = select.select([stream], [], [], 30)
-    assert ready, "the fake printed nothing more"
-    return stream.readline().strip()
+def _lines(stream: IO[str], count: int) -> list[str]:
+    """The first ``count`` lines of ``stream``, failing (not hanging) if they do not come."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    try:
+        return [lines.get(timeout=30).strip() for _ in range(count)]
+    except queue.Empty:
+        raise AssertionError("the fake printed fewer lines than expected") from None
 
 
 def test_the_fake_endpoint_prints_a_sync_command_that_runs_as_pasted(tmp_path: Path) -> None:
@@ -303,9 +312,8 @@ def test_the_fake_endpoint_prints_a_sync_command_that_runs_as_pasted(tmp_path: P
     )
     try:
         assert process.stdout is not None
-        port = int(_line(process.stdout))
-        _line(process.stdout)
-        pasted = _line(process.stdout)
+        first, _, pasted = _lines(process.stdout, 3)
+        port = int(first)
         words = shlex.split(pasted)
         assignments = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
         command = [w for w in words if w not in {f"{k}={v}" for k, v in assignments.items()}]
