@@ -23,7 +23,7 @@ from .diagram import mermaid
 from .docs import all_tables
 from .environment import POLICY_ENV, STORE_ENV
 from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
-from .lifecycle import evaluate
+from .lifecycle import evaluate, unheeded
 from .observations import Observation
 from .policy import Policy
 from .sources.aliyun import DEFAULT_TIMEOUT_S
@@ -359,6 +359,7 @@ def _observe(args: argparse.Namespace) -> int:
     data["recorded"] = [event.as_dict() for event in result.recorded]
     data["entered"] = [str(phase) for phase in result.entered]
     data["dry_run"] = result.dry_run
+    data["notes"] = unheeded(result.outcomes)
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -368,6 +369,8 @@ def _observe(args: argparse.Namespace) -> int:
         print(f"{verb}: {kinds}")
     else:
         print("nothing new to record" + (" (cluster created)" if result.created else ""))
+    for note in data["notes"]:
+        print(note)
     if result.entered:
         print("entered: " + ", ".join(str(phase) for phase in result.entered))
     _print_status(result.after)

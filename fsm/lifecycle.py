@@ -250,6 +250,15 @@ def _advance(run: _Run, now: datetime) -> None:
         _FIRE[step.trigger](run, at=at)
 
 
+#: How the note of an event that was refused or ignored begins (not a mere repeat).
+UNHEEDED_NOTES: Final = ("refused:", "ignored:")
+
+
+def unheeded(outcomes: Iterable[Outcome]) -> list[str]:
+    """Why events were refused or ignored: what a person must be told (repeats are not)."""
+    return [o.note for o in outcomes if o.note is not None and o.note.startswith(UNHEEDED_NOTES)]
+
+
 def _apply(run: _Run, event: Event) -> str | None:
     """Apply one event at its instant; returns why it had no effect, if it had none."""
     phase = run.state

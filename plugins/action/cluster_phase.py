@@ -41,18 +41,29 @@ class ActionModule(ActionBase):
 
         if settings.stateless:
             state = common.evaluate(cluster_id, args, settings)
-            before, changed, entered = None, False, []
+            before, changed, entered, notes = None, False, [], []
         else:
-            state, before, changed, entered = self._observe(cluster_id, args, settings, check_mode)
+            state, before, changed, entered, notes = self._observe(
+                cluster_id, args, settings, check_mode
+            )
 
         out = common.report(state)
         out["changed"] = changed
         out["entered"] = [str(phase) for phase in entered]
+        out["notes"] = notes
+        if notes:
+            # Refused or ignored: said where a person looks, and the task still succeeds.
+            out["msg"] = "; ".join(notes)
+            out["warnings"] = list(notes)
         if self._task.diff and (changed or before is None) and not settings.stateless:
             out["diff"] = _diff(cluster_id, before, state)
 
         if args["require"]:
-            out.update(self._require(state, args["require"], args["strict"]))
+            required = self._require(state, args["require"], args["strict"])
+            warnings = out.get("warnings", []) + required.pop("warnings", [])
+            out.update(required)  # a denial's msg replaces the notes': it is why the task failed
+            if warnings:
+                out["warnings"] = warnings
         return out
 
     @staticmethod
@@ -72,7 +83,13 @@ class ActionModule(ActionBase):
                 now=settings.now,
                 dry_run=check_mode,
             )
-        return outcome.after, outcome.before, bool(outcome.changed), list(outcome.entered)
+        return (
+            outcome.after,
+            outcome.before,
+            bool(outcome.changed),
+            list(outcome.entered),
+            common.fsm.unheeded(outcome.outcomes),
+        )
 
     @staticmethod
     def _require(state, operations, strict):
