@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .errors import FsmError
+from .lifecycle import unheeded
 from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
@@ -42,6 +43,7 @@ class ClusterSync:
     next_phase: Phase | None = None
     next_phase_at: datetime | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # why an event was refused or ignored
 
     @property
     def phase_changed(self) -> bool:
@@ -61,6 +63,7 @@ class ClusterSync:
             "next_phase": None if self.next_phase is None else str(self.next_phase),
             "next_phase_at": optional_format(self.next_phase_at),
             "error": self.error,
+            "notes": list(self.notes),
         }
 
 
@@ -100,7 +103,12 @@ class SyncSummary:
             f"{counts['recorded']} {'would record' if self.dry_run else 'recorded'}, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed, "
             f"{counts['untouched']} untouched",
+            *self.notes(),
         ]
+
+    def notes(self) -> list[str]:
+        """Each event the sync saw refused or ignored, with its cluster and why."""
+        return [f"{c.cluster_id}: {note}" for c in self.clusters for note in c.notes]
 
     def stopped(self) -> str | None:
         """Why a sync that stopped part way stopped, in words; None when it is complete."""
@@ -258,4 +266,5 @@ def _summarise(
         recorded=[str(e.kind) for e in result.recorded],
         next_phase=timeline[0][0] if timeline else None,
         next_phase_at=timeline[0][1] if timeline else None,
+        notes=unheeded(result.outcomes),
     )

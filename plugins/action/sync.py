@@ -49,6 +49,8 @@ class ActionModule(ActionBase):
         summary = cloud.run(settings, args, dry_run=bool(self._task.check_mode))
         out = summary.as_dict()
         out["changed"] = summary.changed
+        if summary.notes():
+            out["warnings"] = summary.notes()
         why = cloud.stopped(summary)
         if why is None:
             out["msg"] = cloud.describe(summary)
