@@ -9,8 +9,7 @@ import pytest
 
 from .conftest import NOW
 
-
-OBSERVING = f"""
+OBSERVING = """
 - hosts: localhost
   connection: local
   gather_facts: false
