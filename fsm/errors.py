@@ -57,6 +57,10 @@ class StoreError(FsmError):
     """The store cannot be opened, read or written."""
 
 
+class NoStoreError(StoreError):
+    """A reader found no store where it looked: nothing was ever recorded there."""
+
+
 class NotTrackedError(FsmError):
     """The store holds no cluster of that id (guards fail closed on it)."""
 

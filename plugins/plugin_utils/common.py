@@ -418,7 +418,23 @@ def _mtime(path):
 
 
 def lookup_settings(plugin, variables, kwargs):
-    """Set the options of a lookup call and resolve its shared settings."""
+    """Set the options of a lookup call and resolve its shared settings.
+
+    An option the lookup does not have is an error: Ansible would drop it silently, and a
+    misspelt ``strict`` would turn a strict gate lenient.
+    """
+    known = sorted(name for name in plugin.option_definitions if not name.startswith("_"))
+    unknown = sorted(name for name in kwargs if name not in known)
+    if unknown:
+        raise OverdueError(
+            "%s: unknown option%s %s; the options of this lookup are %s"
+            % (
+                plugin.ansible_name,
+                "s" if len(unknown) > 1 else "",
+                ", ".join(unknown),
+                ", ".join(known),
+            )
+        )
     plugin.set_options(var_options=variables, direct=kwargs)
     settings = Settings.from_plugin(plugin)
     given = [
@@ -459,7 +475,14 @@ def lookup_answers(plugin, terms, settings, default, answer):
     Without ``default`` an untracked cluster is an error: a guard fails closed.
     """
     results = []
-    for cluster_id, state in lookup_states(plugin, terms, settings):
+    try:
+        states = lookup_states(plugin, terms, settings)
+    except fsm_errors.NoStoreError:
+        if default is None:
+            raise
+        # Nothing was ever recorded there: every cluster is untracked, so the default decides.
+        states = [(term, None) for term in terms]
+    for cluster_id, state in states:
         if state is not None:
             results.append(answer(state))
         elif default is not None:
