@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument(
         "--store",
         metavar="URL",
-        help="sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
+        help="an absolute path, sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
         f"(default: ${STORE_ENV}, else ~/.local/state/overdue-fsm/clusters.db)",
     )
     reading = _Parser(add_help=False)

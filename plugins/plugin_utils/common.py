@@ -36,9 +36,9 @@ else:
 
 try:
     from fsm import store as fsm_store
-    from fsm.store.url import sqlite_url
+    from fsm.store.url import canonical_store_url
 except ImportError:
-    fsm_store = sqlite_url = None
+    fsm_store = canonical_store_url = None
     HAS_FSM_STORE = False
 else:
     HAS_FSM_STORE = True
@@ -185,10 +185,11 @@ def origin_dir(origin):
 
 
 def store_url(value, origin=None):
-    """The store to use: a URL, a path, or None for stateless (``store: none``).
+    """The store to use, as a URL, or None for stateless (``store: none``).
 
-    A relative path read from ansible.cfg (or an inventory source) is relative
-    to that file's directory; elsewhere to the current directory. With nothing
+    The store's own grammar (fsm.store.url): an absolute path, ``sqlite:///ABS`` or
+    ``postgresql://...``; a relative path is an error naming the absolute form, except in
+    ansible.cfg or an inventory source, where it is relative to that file. With nothing
     set, the store's own default applies.
     """
     if value is None or value == "":
@@ -196,11 +197,11 @@ def store_url(value, origin=None):
     text = str(value).strip()
     if text.lower() == STATELESS:
         return None
-    if "://" in text:
-        return text
-    # A plain path is an SQLite file.
     require_store()
-    return sqlite_url(_path(text, origin))
+    base = origin_dir(origin)
+    if base is not None and "://" not in text and not os.path.isabs(os.path.expanduser(text)):
+        text = os.path.join(base, text)
+    return canonical_store_url(text)
 
 
 def policy_path(value, origin=None):
