@@ -98,13 +98,12 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Record that the balance went negative (the clock starts then)
+- name: Record that the balance is negative (the clock starts now, or at overdue_since if given)
   overdue.emr.cluster_phase:
     cluster_id: c-b933c5aac8fe1a2b
     billing: pay_as_you_go
     account: team-data
     balance: -11.19
-    overdue_since: "2026-01-05T08:00:00Z"
   register: cluster
 
 - name: Tell the owner the moment the cluster entered overdue_grace
@@ -125,15 +124,14 @@ EXAMPLES = r"""
     require:
       - scale_out
 
-- name: Stateless, nothing read or written - evaluate the facts given
+- name: Stateless, nothing read or written - can a suspended subscription still export its configs?
   overdue.emr.cluster_phase:
     cluster_id: c-1
     store: none
     billing: subscription
     expires_at: "2026-03-01T00:00:00Z"
     now: "2026-03-10T00:00:00+08:00"
-    require: [submit_task]
-    strict: true
+    require: [export_service_config]
 """
 
 RETURN = r"""

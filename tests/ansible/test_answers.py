@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from .conftest import NOW
+from .conftest import BIN, NOW, REPO
 
 OBSERVING = """
 - hosts: localhost
@@ -165,3 +169,69 @@ def test_a_relative_store_is_an_error_naming_the_absolute_form(
     assert look["status"] in ("failed", "ignored")
     assert f"sqlite://{tmp_path}/relative.db" in look["msg"], look["msg"]
     assert list(tmp_path.glob("relative.db*")) == []
+
+
+# -- item 6: the examples run as written, on today's date -----------------------------------
+
+RUNNABLE = ("ansible.builtin.", "overdue.emr.")
+
+
+def _examples(path: str) -> str:
+    """The EXAMPLES string of a plugin, read without importing it."""
+    tree = ast.parse((REPO / path).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "EXAMPLES":
+            return str(ast.literal_eval(node.value))
+    raise AssertionError(f"{path} has no EXAMPLES")
+
+
+def test_the_cluster_phase_examples_run_as_written_today(playbook: Any) -> None:
+    """Every task of EXAMPLES, on the wall clock; a module of another collection (the mail
+    notification) becomes a debug with the same ``when``, so its condition is still tested."""
+    tasks = yaml.safe_load(_examples("plugins/modules/cluster_phase.py"))
+    for task in tasks:
+        module = next(k for k in task if k not in ("name", "when", "register", "loop"))
+        if not module.startswith(RUNNABLE):
+            del task[module]
+            task["ansible.builtin.debug"] = {"msg": f"{module} would run"}
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}]
+    run = playbook(yaml.safe_dump(play, sort_keys=False) + "\n", now=None)
+    assert run.rc == 0, run.output
+    statuses = [e["status"] for e in run.events]
+    assert statuses.count("failed") == 0 and "skipped" not in statuses, statuses
+    first = run.events[0]["result"]
+    assert first["phase"] == "overdue_grace" and first["entered"] == ["overdue_grace"]
+
+
+def test_the_inventory_doomed_example_groups_a_cluster_observed_now(
+    tmp_path: Path, ansible_env: dict[str, str]
+) -> None:
+    """The example's ``doomed`` group parses deadlines with '%Y-%m-%dT%H:%M:%SZ'."""
+    examples = _examples("plugins/inventory/clusters.py")
+    prod = examples.split("# prod.overdue_clusters.yml")[1].split("\n# synced")[0]
+    source = tmp_path / "inventory" / "prod.overdue_clusters.yml"
+    source.parent.mkdir()
+    source.write_text("# prod" + prod)
+    policy = tmp_path / "short.yml"  # data deleted 5 days after the balance went negative
+    policy.write_text("grace: 1h\nrestrict_after: 2d\npurge_after: 5d\n")
+    env = dict(ansible_env, OVERDUE_FSM_POLICY=str(policy))
+    env.pop("OVERDUE_FSM_STORE")
+    env.pop("OVERDUE_FSM_NOW", None)
+    store = f"sqlite://{tmp_path}/state/fleet.sqlite"  # where the example's store points
+    observe = [str(BIN / "overdue-fsm"), "observe", "c-doomed", "--store", store]
+    subprocess.run(
+        [*observe, "--billing", "PayAsYouGo", "--account", "team-data", "--balance", "-1"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    listed = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(source), "--list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    groups = json.loads(listed.stdout)
+    assert groups.get("doomed", {}).get("hosts") == ["c-doomed"], listed.stdout
