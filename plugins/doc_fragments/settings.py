@@ -21,8 +21,6 @@ options:
         (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the absolute path
         of an SQLite file. A relative path is an error naming its absolute form, except in
         C(ansible.cfg), where it is relative to that file.
-      - V(none) evaluates only the facts given to the task and reads or writes nothing
-        (stateless mode).
       - When not given, the environment variable E(OVERDUE_FSM_STORE) is used, then the key
         C(store) of the C([overdue_emr]) section of C(ansible.cfg) (a relative path there is
         relative to that file), then the default store of overdue-fsm
@@ -53,7 +51,6 @@ options:
         (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the absolute path
         of an SQLite file. It is only ever read. A relative path is an error naming its absolute
         form, except in C(ansible.cfg) or an inventory source, where it is relative to that file.
-      - V(none) evaluates only the facts given as options and reads nothing (stateless mode).
       - When nothing sets it, the default store of overdue-fsm is used
         (C(~/.local/state/overdue-fsm/clusters.db)).
     type: str

@@ -29,6 +29,7 @@ author:
 requirements:
   - overdue-fsm (Python package, on the controller)
 extends_documentation_fragment:
+  - overdue.emr.rules
   - overdue.emr.facts
   - overdue.emr.settings
   - ansible.builtin.action_common_attributes
@@ -92,9 +93,6 @@ seealso:
     plugin_type: lookup
   - plugin: overdue.emr.clusters
     plugin_type: inventory
-  - name: E-MapReduce overdue payments
-    description: The rules the phases follow.
-    link: https://www.alibabacloud.com/help/en/emr/emr-on-ecs/product-overview/overdue-payments
 """
 
 EXAMPLES = r"""
@@ -228,13 +226,28 @@ evaluated_at:
   type: str
 entered:
   description:
-    - The phases this run recorded the cluster entering, in order. Empty when nothing changed and
-      with O(store=none), where nothing is recorded.
+    - The phases the cluster entered since the store last evaluated it (this run or an earlier
+      one), in order. A timed step counts, so RV(entered) can name V(suspended) while
+      RV(ignore:changed) is V(false) because nothing new was recorded.
+    - Each phase entered is reported by one run only (not in check mode, which writes nothing);
+      empty with O(store=none).
     - Test it to notify the owner once, when the cluster enters a phase.
   returned: always
   type: list
   elements: str
   sample: [overdue_grace]
+notes:
+  description:
+    - Why an event of this observation was refused or ignored, one line each, such as a renewal
+      while the balance is negative or any event on a purged cluster. Also the task's C(msg) and
+      an Ansible warning; the task still succeeds, and RV(ignore:changed) is V(false).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - >-
+      refused: renewal is fee-generating and the account balance is negative; recharge the
+      account first
 decision:
   description:
     - The verdict on the operation of O(require) that decides the task, the first one denied

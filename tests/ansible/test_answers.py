@@ -235,3 +235,40 @@ def test_the_inventory_doomed_example_groups_a_cluster_observed_now(
     assert listed.returncode == 0, listed.stderr
     groups = json.loads(listed.stdout)
     assert groups.get("doomed", {}).get("hosts") == ["c-doomed"], listed.stdout
+
+
+# -- item 11: the docs say what the code does ---------------------------------------------------
+
+CURRENT_RULES = (
+    "https://www.alibabacloud.com/help/en/emr/emr-on-ecs/product-overview/description-of-arrears"
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("module", "overdue.emr.cluster_phase"),
+        ("module", "overdue.emr.sync"),
+        ("lookup", "overdue.emr.allowed"),
+        ("lookup", "overdue.emr.phase"),
+        ("inventory", "overdue.emr.clusters"),
+    ],
+)
+def test_ansible_doc_links_the_current_rules_and_says_store_none_only_where_accepted(
+    ansible_env: dict[str, str], kind: str, name: str
+) -> None:
+    shown = subprocess.run(
+        [str(BIN / "ansible-doc"), "-t", kind, name, "--json"],
+        env=ansible_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    doc = json.loads(shown.stdout)[name]["doc"]
+    links = [entry.get("link") for entry in doc.get("seealso", []) if entry.get("link")]
+    assert links == [CURRENT_RULES]
+    text = json.dumps(doc)
+    stateless = "stateless" in text
+    refused = "O(store=none) is not accepted" in text
+    assert stateless != refused, (stateless, refused)  # one or the other, never both
+    assert refused == (name in ("overdue.emr.sync", "overdue.emr.clusters"))
