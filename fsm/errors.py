@@ -39,14 +39,14 @@ class InputError(FsmError, ValueError):
 
 
 class MissingInputError(InputError):
-    """A value that is required here was not given."""
+    """A value that is required here was not given; ``why`` says why it is needed."""
 
-    def __init__(self, field: str, when: str, expected: str) -> None:
-        self.when = when
+    def __init__(self, field: str, why: str, expected: str) -> None:
+        self.why = why
         super().__init__(field, None, expected)
 
     def describe(self) -> str:
-        return f"{self.field} is required {self.when}: {self.expected}"
+        return f"{self.field} is required: {self.why}; expected {self.expected}"
 
 
 class PolicyError(InputError):

@@ -250,20 +250,26 @@ def _advance(run: _Run, now: datetime) -> None:
         _FIRE[step.trigger](run, at=at)
 
 
-#: How the note of an event that was refused or ignored begins (not a mere repeat).
-UNHEEDED_NOTES: Final = ("refused:", "ignored:")
+#: How the note of an event begins when it was refused (it could apply, but not now).
+REFUSED: Final = "refused:"
+#: How the note of an event begins when it was ignored (it cannot apply: a terminal cluster...).
+IGNORED: Final = "ignored:"
 
 
-def unheeded(outcomes: Iterable[Outcome]) -> list[str]:
-    """Why events were refused or ignored: what a person must be told (repeats are not)."""
-    return [o.note for o in outcomes if o.note is not None and o.note.startswith(UNHEEDED_NOTES)]
+def unheeded(outcomes: Iterable[Outcome], kinds: tuple[str, ...] = (REFUSED, IGNORED)) -> list[str]:
+    """Why events were refused or ignored: what a person must be told (repeats are not).
+
+    ``kinds``: which notes, by how they begin; a sync, which sees every listed cluster on
+    every run, asks for :data:`REFUSED` only.
+    """
+    return [o.note for o in outcomes if o.note is not None and o.note.startswith(kinds)]
 
 
 def _apply(run: _Run, event: Event) -> str | None:
     """Apply one event at its instant; returns why it had no effect, if it had none."""
     phase = run.state
     if phase in TERMINAL_PHASES:
-        return f"ignored: the cluster is {phase} (terminal); no event brings it back"
+        return f"{IGNORED} the cluster is {phase} (terminal); no event brings it back"
     if (event.kind, phase) in _VALID_EVENT and _FIRE[event.kind](
         run, at=event.at, expires_at=event.expires_at
     ):
@@ -274,10 +280,10 @@ def _apply(run: _Run, event: Event) -> str | None:
 def _why_not(run: _Run, event: Event) -> str:
     if event.kind is EventKind.RENEWED:
         if run.billing is Billing.PAY_AS_YOU_GO:
-            return "refused: a pay-as-you-go cluster has no subscription to renew"
+            return f"{REFUSED} a pay-as-you-go cluster has no subscription to renew"
         if run.overdue:
             return (
-                "refused: renewal is fee-generating and the account balance is negative; "
+                f"{REFUSED} renewal is fee-generating and the account balance is negative; "
                 "recharge the account first"
             )
         if run.expires_at is not None and event.expires_at is not None:
@@ -287,7 +293,7 @@ def _why_not(run: _Run, event: Event) -> str:
         return f"unchanged: already overdue since {since}; the original clock is kept"
     if event.kind is EventKind.RECHARGED and not run.overdue:
         return "unchanged: the account is not overdue"
-    return f"ignored: {event.kind} does not apply to a {run.billing} cluster in {run.state}"
+    return f"{IGNORED} {event.kind} does not apply to a {run.billing} cluster in {run.state}"
 
 
 def _replay(

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .errors import FsmError
-from .lifecycle import unheeded
+from .lifecycle import REFUSED, unheeded
 from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
@@ -43,7 +43,7 @@ class ClusterSync:
     next_phase: Phase | None = None
     next_phase_at: datetime | None = None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)  # why an event was refused or ignored
+    notes: list[str] = field(default_factory=list)  # why an event was refused
 
     @property
     def phase_changed(self) -> bool:
@@ -107,7 +107,7 @@ class SyncSummary:
         ]
 
     def notes(self) -> list[str]:
-        """Each event the sync saw refused or ignored, with its cluster and why."""
+        """Each event the sync saw refused, with its cluster and why."""
         return [f"{c.cluster_id}: {note}" for c in self.clusters for note in c.notes]
 
     def stopped(self) -> str | None:
@@ -266,5 +266,5 @@ def _summarise(
         recorded=[str(e.kind) for e in result.recorded],
         next_phase=timeline[0][0] if timeline else None,
         next_phase_at=timeline[0][1] if timeline else None,
-        notes=unheeded(result.outcomes),
+        notes=unheeded(result.outcomes, (REFUSED,)),  # a terminal cluster's: routine
     )

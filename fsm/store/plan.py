@@ -117,7 +117,9 @@ def plan_observe(
     if stored is None:
         if request.billing is None:
             raise MissingInputError(
-                "billing", f"for a cluster that is not tracked yet ({cid!r})", BILLING_SPELLINGS
+                "billing",
+                f"cluster {cid!r} is not tracked yet, so its billing is needed",
+                BILLING_SPELLINGS,
             )
         facts = Facts(
             request.account or "default", request.billing, request.expires_at, request.region

@@ -310,9 +310,9 @@ clusters:
       description: Why the store failed to record it, or null.
       type: str
     notes:
-      description: Why an event the cloud's news stood for was refused or ignored (a renewal
-        while the balance is negative, any event on a purged cluster); also in C(msg) and a
-        warning.
+      description: Why an event the cloud's news stood for was refused, such as a renewal
+        while the balance is negative; also in C(msg) and a warning. (Events on a purged or
+        released cluster are routine for a sync and not listed.)
       type: list
       elements: str
 error:

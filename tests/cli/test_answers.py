@@ -227,7 +227,7 @@ def test_billing_missing_for_a_new_cluster_says_it_is_required(
     code, _out, err = run(capsys, "observe", "c-1", "--balance", "-1")
     assert code == 2
     assert "None is not valid" not in err
-    assert "--billing" in err and "not tracked yet" in err
+    assert "--billing" in err and "is not tracked yet" in err
 
 
 def test_an_overdue_since_error_shows_the_value_as_given(

@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Final, Generic, TypeVar
 
@@ -31,7 +31,7 @@ from fsm.sources.base import (
     derive_overdue_since,
 )
 from fsm.table import Billing
-from fsm.timeutil import format_time, parse_time
+from fsm.timeutil import format_time, parse_time, utcnow
 from fsm.values import parse_cluster_id, parse_region
 
 from ._decode import (
@@ -190,7 +190,7 @@ class AliyunSource(Transport):
             backoff_s=backoff_s,
         )
         self._lookback = timedelta(days=lookback)
-        self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._clock: Callable[[], datetime] = utcnow  # to the second, as every instant prints
 
     @property
     def label(self) -> str:
