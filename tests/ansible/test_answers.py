@@ -80,9 +80,8 @@ def test_messages_name_the_option_and_the_value_as_given(playbook: Any) -> None:
     assert "+00:00" not in since["msg"]
 
 
-def test_entered_names_a_timed_step_even_when_nothing_was_recorded(playbook: Any) -> None:
-    """``entered``: the phases entered since the store last evaluated the cluster (documented)."""
-    task = """
+# One task on localhost that looks at c-1; the tests add its last lines.
+LOOK = """
 - hosts: localhost
   connection: local
   gather_facts: false
@@ -91,8 +90,12 @@ def test_entered_names_a_timed_step_even_when_nothing_was_recorded(playbook: Any
       overdue.emr.cluster_phase:
         cluster_id: c-1
         billing: pay_as_you_go
-        balance: -1
 """
+
+
+def test_entered_names_a_timed_step_even_when_nothing_was_recorded(playbook: Any) -> None:
+    """``entered``: the phases entered since the store last evaluated the cluster (documented)."""
+    task = LOOK + "        balance: -1\n"
     assert playbook(task, now="2026-01-01T00:00:00Z").rc == 0
     later = playbook(task, now="2026-01-03T00:00:00Z")
     [look] = later.task("look")
@@ -151,17 +154,7 @@ def test_a_relative_store_is_an_error_naming_the_absolute_form(
     playbook: Any, tmp_path: Path, given: str
 ) -> None:
     run = playbook(
-        """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: look
-      overdue.emr.cluster_phase:
-        cluster_id: c-1
-        billing: pay_as_you_go
-      ignore_errors: true
-""",
+        LOOK + "      ignore_errors: true\n",
         env={"OVERDUE_FSM_STORE": given},
         cwd=tmp_path,
     )

@@ -16,7 +16,9 @@ from typing import IO
 
 import pytest
 
-from fsm.cli import main
+from .test_stateful import run, store
+
+__all__ = ["store"]  # a fixture, shared with test_stateful
 
 T0 = "2026-01-01T00:00:00Z"
 DECISION_KEYS = {
@@ -31,19 +33,6 @@ DECISION_KEYS = {
     "strict",
     "error",
 }
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "state" / "clusters.db"
-    monkeypatch.setenv("OVERDUE_FSM_STORE", f"sqlite://{path}")
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- item 1: `tables` as the README shows it ------------------------------------------
