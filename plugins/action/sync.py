@@ -49,6 +49,8 @@ class ActionModule(ActionBase):
         summary = cloud.run(settings, args, dry_run=bool(self._task.check_mode))
         out = summary.as_dict()
         out["changed"] = summary.changed
+        if summary.notes():
+            out["warnings"] = summary.notes()
         if settings.now_warning is not None:
             out["warnings"] = settings.warn(out.get("warnings"))
         why = cloud.stopped(summary)

@@ -24,6 +24,7 @@ author:
 requirements:
   - overdue-fsm (Python package, on the controller)
 extends_documentation_fragment:
+  - overdue.emr.rules
   - overdue.emr.settings.plugin
   - ansible.builtin.constructed
 options:

@@ -36,6 +36,7 @@ author:
 requirements:
   - overdue-fsm[aliyun] (Python package with the Alibaba Cloud SDK, on the controller)
 extends_documentation_fragment:
+  - overdue.emr.rules
   - overdue.emr.settings
   - overdue.emr.alicloud
   - ansible.builtin.action_common_attributes
@@ -117,9 +118,6 @@ seealso:
       O(overdue.emr.clusters#inventory:sync) option.
   - plugin: overdue.emr.allowed
     plugin_type: lookup
-  - name: E-MapReduce overdue payments
-    description: The rules the phases follow.
-    link: https://www.alibabacloud.com/help/en/emr/emr-on-ecs/product-overview/overdue-payments
 """
 
 EXAMPLES = r"""
@@ -263,8 +261,8 @@ clusters:
       description: Whether RV(clusters[].phase) differs from RV(clusters[].phase_before).
       type: bool
     entered:
-      description: The phases the cluster entered in this sync, in order (test it to notify
-        the owner once).
+      description: The phases the cluster entered since the store last evaluated it, in order,
+        timed steps included (test it to notify the owner once).
       type: list
       elements: str
       sample: [overdue_grace]
@@ -285,6 +283,12 @@ clusters:
     error:
       description: Why the store failed to record it, or null.
       type: str
+    notes:
+      description: Why an event the cloud's news stood for was refused, such as a renewal
+        while the balance is negative; also in C(msg) and a warning. (Events on a purged or
+        released cluster are routine for a sync and not listed.)
+      type: list
+      elements: str
 error:
   description: The error the cloud answered with; nothing was recorded.
   returned: when the cloud failed

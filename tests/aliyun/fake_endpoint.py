@@ -43,7 +43,8 @@ Run standalone for a make target::
 
     python -m tests.aliyun.fake_endpoint --port 0 --clusters 250
 
-prints the port on the first line of stdout and serves until killed.
+prints the port on the first line of stdout, then the sync command to paste (with
+dummy credentials: the fake accepts any), and serves until killed.
 """
 
 from __future__ import annotations
@@ -806,6 +807,17 @@ def _iso(text: str) -> datetime:
     return parsed
 
 
+def sync_command(port: int, region: str) -> str:
+    """The command line that syncs from the fake at ``port``, ready to paste.
+
+    The sync needs credentials even here (the SDK signs every request); any will do.
+    """
+    return (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID=fake-key-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=fake-secret "
+        f"overdue-fsm sync --region {region} --endpoint 127.0.0.1:{port} --protocol http"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free one)")
@@ -819,7 +831,9 @@ def main(argv: list[str] | None = None) -> int:
     fake = FakeAliyun(balance=args.balance, real_codes=args.real_codes)
     fake.set_fleet(args.region, make_fleet(args.clusters, args.region))
     port = fake.start(args.port)
-    print(port, flush=True)
+    print(port)
+    print(f"fake Alibaba Cloud on 127.0.0.1:{port} ({args.clusters} clusters); sync from it with:")
+    print(f"  {sync_command(port, args.region)}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final, Generic, TypeVar
 
@@ -36,7 +36,7 @@ from fsm.sources.base import (
     derive_overdue_since,
 )
 from fsm.table import Billing
-from fsm.timeutil import format_time, parse_time
+from fsm.timeutil import format_time, parse_time, utcnow
 from fsm.values import parse_cluster_id, parse_region
 
 from ._decode import (
@@ -257,7 +257,7 @@ class AliyunSource(Transport):
             sts_endpoint=sts_endpoint,
         )
         self._lookback = timedelta(days=lookback)
-        self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._clock: Callable[[], datetime] = utcnow  # to the second, as every instant prints
 
     @property
     def label(self) -> str:

@@ -547,6 +547,7 @@ def _load_sdk() -> _Sdk:
             f"the Alibaba Cloud source needs the Alibaba Cloud SDK ({missing} is missing): "
             + INSTALL_HINT
         ) from None
+    _silence_sdk_logs()
     try:  # only needed to assume a role
         sts_client: Any = importlib.import_module("alibabacloud_sts20150401.client")
         sts_models: Any = importlib.import_module("alibabacloud_sts20150401.models")
@@ -565,6 +566,20 @@ def _load_sdk() -> _Sdk:
         sts_client=sts_client.Client if sts_client is not None else None,
         sts_models=sts_models,
     )
+
+
+#: The loggers the SDK attaches its own stderr handlers to.
+_SDK_LOGGERS: Final = ("credentials",)
+
+
+def _silence_sdk_logs() -> None:
+    """Keep the SDK's own log lines (tracebacks of each failed credential provider) off stderr.
+
+    The credential chain logs every provider that failed, with its traceback, through a
+    handler of its own; what failed reaches the user once, as a SourceError.
+    """
+    for name in _SDK_LOGGERS:
+        logging.getLogger(name).disabled = True
 
 
 def _resolve_credentials(
