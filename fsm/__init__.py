@@ -25,7 +25,7 @@ from .errors import (
     SourceError,
     StoreError,
 )
-from .lifecycle import Cluster, evaluate
+from .lifecycle import Cluster, evaluate, unheeded
 from .observations import Observation, events_for
 from .policy import Policy
 from .table import Billing, Category, EventKind, Phase, Verdict
@@ -81,4 +81,5 @@ __all__ = [
     "parse_region",
     "report",
     "undecidable",
+    "unheeded",
 ]

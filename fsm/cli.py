@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
 import yaml
 
@@ -23,8 +23,8 @@ from .decisions import Decision, deadline_ahead, decide, report
 from .diagram import mermaid
 from .docs import all_tables
 from .environment import POLICY_ENV, STORE_ENV
-from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
-from .lifecycle import evaluate
+from .errors import REPORT_BUGS_AT, DeniedError, FsmError, InputError, NotTrackedError
+from .lifecycle import evaluate, unheeded
 from .observations import Observation
 from .policy import Policy
 from .sources.aliyun import DEFAULT_TIMEOUT_S
@@ -58,11 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except NotTrackedError as err:
-        _fail(str(err))
-        return EXIT_DENIED
+        return _failed(args, str(err), EXIT_DENIED)
     except FsmError as err:
-        _fail(str(err))
-        return EXIT_INPUT
+        return _failed(args, str(err), EXIT_INPUT)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -70,11 +68,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception as err:  # no traceback reaches a user
-        _fail(
+        return _failed(
+            args,
             f"internal error ({type(err).__name__}: {err}); "
-            f"please report it at {REPORT_BUGS_AT} with the command you ran"
+            f"please report it at {REPORT_BUGS_AT} with the command you ran",
+            EXIT_INTERNAL,
         )
-        return EXIT_INTERNAL
+
+
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """Say why a command failed: on stderr, and on stdout as JSON when --json was given.
+
+    ``check`` answers in its decision shape (allowed false, action fail, the error);
+    every other command answers ``{"error": MESSAGE, "exit_code": CODE}``.
+    """
+    if args.handler is _check:
+        _fail(f"{args.operation} is denied: {message}")
+    else:
+        _fail(message)
+    if getattr(args, "json", False):
+        if args.handler is _check:
+            _print_json(_decision_json(_undecided(args, message), error=message))
+        else:
+            _print_json({"error": message, "exit_code": code})
+    return code
 
 
 def _fail(message: str) -> None:
@@ -111,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument(
         "--store",
         metavar="URL",
-        help="sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
+        help="an absolute path, sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
         f"(default: ${STORE_ENV}, else ~/.local/state/overdue-fsm/clusters.db)",
     )
     reading = _Parser(add_help=False)
@@ -176,9 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "which",
         nargs="*",
-        choices=list(TABLES),
         metavar="TABLE",
-        help="phases, transitions, operations, verdicts",
+        help=f"{', '.join(TABLES)} (default: all of them)",
     )
 
     sub = add("policy", _policy, "the policy in force (validates --policy FILE)")
@@ -264,7 +280,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics on HOST:PORT (such as 127.0.0.1:9464; port 0: any free one)",
     )
 
+    _add_export(add, store)
     return parser
+
+
+def _add_export(add: Callable[..., argparse.ArgumentParser], store: _Parser) -> None:
+    sub = add(
+        "export",
+        _export,
+        "save a cluster's service configuration and shape before its data is deleted "
+        "(exit 1 when its phase denies export_service_config)",
+        store,
+    )
+    sub.add_argument("cluster_id", metavar="CLUSTER")
+    sub.add_argument("--dest", required=True, metavar="DIR", help="directory of this cluster")
+    sub.add_argument(
+        "--region", help="the cluster's region (default: as recorded by sync, else the env's)"
+    )
+    sub.add_argument("--mode", choices=("all", "modification"), default="all", help="ExportMode")
+    sub.add_argument("--format", choices=("json", "xml"), default="json", help="FileFormat")
+    sub.add_argument("--now", metavar="T", help="decide the phase at this instant")
+    sub.add_argument("--dry-run", action="store_true", help="read the cloud, write nothing")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_argument("--endpoint", help="EMR endpoint override (host[:port])")
+    sub.add_argument("--protocol", choices=("https", "http"), default="https")
+    sub.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="per request (s)"
+    )
 
 
 # -- commands ------------------------------------------------------------------------
@@ -280,16 +322,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    try:
-        state = _evaluate(args)
-    except NotTrackedError as err:
-        _fail(f"{args.operation} is denied: {err}")
-        if args.json:
-            _print_json({"decision": _undecided(args, str(err)).as_dict()})
-        return EXIT_DENIED
+    # Untracked, a bad input or an unusable store: main() answers in the same shape.
+    state = _evaluate(args)
     decision = decide(state, args.operation, strict=args.strict)
     if args.json:
-        _print_json(decision.as_dict())
+        _print_json(_decision_json(decision))
     else:
         print(decision.verdict)
     print(decision.reason, file=sys.stderr)
@@ -320,6 +357,10 @@ def _diagram(args: argparse.Namespace) -> int:
 
 
 def _tables(args: argparse.Namespace) -> int:
+    # Checked here, not by argparse choices: with nargs="*" it rejects no argument at all.
+    for name in args.which:
+        if name not in TABLES:
+            raise InputError("TABLE", name, ", ".join(TABLES))
     tables = all_tables(_load_policy(args))
     names = args.which or list(tables)
     print("\n".join(tables[name] for name in names), end="")
@@ -337,19 +378,23 @@ def _policy(args: argparse.Namespace) -> int:
 
 def _observe(args: argparse.Namespace) -> int:
     cluster_id = parse_cluster_id(args.cluster_id)
-    observation = Observation.create(
-        at=_time_option(args, "at"),
-        balance=args.balance,
-        overdue_since=_time_option(args, "overdue_since"),
-        renewed_until=_time_option(args, "renewed_until"),
-        released=args.released,
-    )
+    with _as_options(OBSERVE_OPTIONS):
+        observation = Observation.create(
+            at=_time_option(args, "at"),
+            balance=args.balance,
+            overdue_since=args.overdue_since,
+            renewed_until=_time_option(args, "renewed_until"),
+            released=args.released,
+        )
     # The wall clock, never the observation's own date: an event dated past it by more
     # than the policy's future tolerance is refused, as the module and the API refuse it.
     now = utcnow()
     # A rehearsal (--dry-run) opens the store as a reader does: it creates, migrates
     # and switches nothing, and says what a write would have done first.
-    with _open_store(args, create=True, rehearsal=args.dry_run) as store:
+    with (
+        _open_store(args, create=True, rehearsal=args.dry_run) as store,
+        _as_options(OBSERVE_OPTIONS),
+    ):
         pending = store.pending if args.dry_run else ()
         result = store.observe(
             cluster_id,
@@ -368,6 +413,7 @@ def _observe(args: argparse.Namespace) -> int:
     data["entered"] = [str(phase) for phase in result.entered]
     data["dry_run"] = result.dry_run
     data["too_late"] = result.too_late
+    data["notes"] = unheeded(result.outcomes)
     if args.dry_run:
         data["would_also"] = list(pending)
     if args.json:
@@ -378,10 +424,10 @@ def _observe(args: argparse.Namespace) -> int:
     if result.recorded:
         kinds = ", ".join(f"{e.kind} at {format_time(e.at)}" for e in result.recorded)
         print(f"{verb}: {kinds}")
-        for note in result.too_late:
-            print(note)
     else:
         print("nothing new to record" + (" (cluster created)" if result.created else ""))
+    for note in data["notes"]:
+        print(note)
     if result.entered:
         print("entered: " + ", ".join(str(phase) for phase in result.entered))
     _print_status(result.after)
@@ -513,6 +559,41 @@ def _metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import export
+    from .sources.aliyun import AliyunSource, default_region
+
+    with _open_store(args, create=False) as store:
+        try:
+            result = export(
+                store,
+                # Credentials from the SDK's chain only, as for sync.
+                AliyunSource(
+                    endpoint=args.endpoint, protocol=args.protocol, timeout_s=args.timeout
+                ),
+                args.cluster_id,
+                args.dest,
+                region=args.region,
+                default_region=default_region(),
+                export_mode=args.mode,
+                file_format=args.format,
+                dry_run=args.dry_run,
+                now=_now(args),
+            )
+        except DeniedError as err:
+            _fail(f"not exported: {err}")
+            return EXIT_DENIED
+    if args.json:
+        _print_json(result.as_dict())
+        return EXIT_OK
+    for line in result.lines():
+        print(line)
+    for item in result.files:
+        if item.status != "unchanged":
+            print(f"  {item.status:<9} {item.path}")
+    return EXIT_OK
+
+
 # -- shared pieces ------------------------------------------------------------------------
 
 
@@ -578,6 +659,30 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
     )
 
 
+#: The fields of an observation, as ``observe`` spells them on the command line.
+OBSERVE_OPTIONS: Final = {
+    "observed_at": "--at",
+    "billing": "--billing",
+    "account": "--account",
+    "balance": "--balance",
+    "overdue_since": "--overdue-since",
+    "expires_at": "--expires-at",
+    "renewed_until": "--renewed-until",
+    "released_at": "--released",
+}
+
+
+@contextmanager
+def _as_options(options: dict[str, str]) -> Iterator[None]:
+    """An input error raised inside names the option the user typed, not the field."""
+    try:
+        yield
+    except InputError as err:
+        if err.field not in options:
+            raise
+        raise err.renamed(options[err.field]) from None
+
+
 def _time_option(args: argparse.Namespace, name: str) -> datetime | None:
     """A time option parsed early, so an error names the option the user typed."""
     value = getattr(args, name, None)
@@ -600,6 +705,11 @@ def _undecided(args: argparse.Namespace, why: str) -> Decision:
     from .decisions import undecidable
 
     return undecidable(args.cluster_id, args.operation, why, strict=args.strict)
+
+
+def _decision_json(decision: Decision, error: str | None = None) -> dict[str, Any]:
+    """What ``check --json`` prints for every outcome: the decision, flat, and ``error``."""
+    return {**decision.as_dict(), "error": error}
 
 
 def _print_json(data: Any, out: TextIO | None = None) -> None:

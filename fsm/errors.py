@@ -23,7 +23,30 @@ class InputError(FsmError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}: {_show(value)} is not valid; expected {expected}")
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """The message: the field, the value and what is expected."""
+        return f"{self.field}: {_show(self.value)} is not valid; expected {self.expected}"
+
+    def renamed(self, field: str) -> InputError:
+        """The same error naming the field as the user typed it (``--at`` for ``observed_at``)."""
+        named = type(self).__new__(type(self))  # copy.copy would call __init__ with the message
+        named.__dict__.update(self.__dict__)
+        named.field = field
+        named.args = (named.describe(),)
+        return named
+
+
+class MissingInputError(InputError):
+    """A value that is required here was not given; ``why`` says why it is needed."""
+
+    def __init__(self, field: str, why: str, expected: str) -> None:
+        self.why = why
+        super().__init__(field, None, expected)
+
+    def describe(self) -> str:
+        return f"{self.field} is required: {self.why}; expected {self.expected}"
 
 
 class PolicyError(InputError):
@@ -32,6 +55,10 @@ class PolicyError(InputError):
 
 class StoreError(FsmError):
     """The store cannot be opened, read or written."""
+
+
+class NoStoreError(StoreError):
+    """A reader found no store where it looked: nothing was ever recorded there."""
 
 
 class NotTrackedError(FsmError):
@@ -43,6 +70,19 @@ class NotTrackedError(FsmError):
             f"cluster {cluster_id!r} is not tracked; record it first "
             "(overdue-fsm observe, or the overdue.emr.cluster_phase module)"
         )
+
+
+class DeniedError(FsmError):
+    """The cluster's phase denies the operation asked for (or cannot be determined).
+
+    The message is the reason of the domain's decision; guards fail closed on it.
+    """
+
+    def __init__(self, cluster_id: str, operation: str, reason: str) -> None:
+        self.cluster_id = cluster_id
+        self.operation = operation
+        self.reason = reason
+        super().__init__(reason)
 
 
 class SourceError(FsmError):

@@ -23,7 +23,7 @@ from transitions.core import Event as TransitionsEvent
 
 from .decisions import Decision, decide, report
 from .errors import InputError
-from .observations import Observation, events_for
+from .observations import Observation, check_fits, events_for
 from .policy import Policy
 from .schedule import SCHEDULE, TIMED_BY_TRIGGER, deadline
 from .table import (
@@ -262,11 +262,30 @@ def _advance(run: _Run, now: datetime) -> None:
         _FIRE[step.trigger](run, at=at)
 
 
+#: How the note of an event begins when it was refused (it could apply, but not now).
+REFUSED: Final = "refused:"
+#: How the note of an event begins when it was ignored (it cannot apply: a terminal cluster...).
+IGNORED: Final = "ignored:"
+#: How the note of an event begins when it was kept but not applied: it came too late.
+TOO_LATE: Final = "too late:"
+
+
+def unheeded(
+    outcomes: Iterable[Outcome], kinds: tuple[str, ...] = (REFUSED, IGNORED, TOO_LATE)
+) -> list[str]:
+    """Why events were refused or ignored: what a person must be told (repeats are not).
+
+    ``kinds``: which notes, by how they begin; a sync, which sees every listed cluster on
+    every run, asks for :data:`REFUSED` only.
+    """
+    return [o.note for o in outcomes if o.note is not None and o.note.startswith(kinds)]
+
+
 def _apply(run: _Run, event: Event) -> str | None:
     """Apply one event at its instant; returns why it had no effect, if it had none."""
     phase = run.state
     if phase in TERMINAL_PHASES:
-        return f"ignored: the cluster is {phase} (terminal); no event brings it back"
+        return f"{IGNORED} the cluster is {phase} (terminal); no event brings it back"
     if (event.kind, phase) in _VALID_EVENT and _FIRE[event.kind](
         run, at=event.at, expires_at=event.expires_at
     ):
@@ -277,10 +296,10 @@ def _apply(run: _Run, event: Event) -> str | None:
 def _why_not(run: _Run, event: Event) -> str:
     if event.kind is EventKind.RENEWED:
         if run.billing is Billing.PAY_AS_YOU_GO:
-            return "refused: a pay-as-you-go cluster has no subscription to renew"
+            return f"{REFUSED} a pay-as-you-go cluster has no subscription to renew"
         if run.overdue:
             return (
-                "refused: renewal is fee-generating and the account balance is negative; "
+                f"{REFUSED} renewal is fee-generating and the account balance is negative; "
                 "recharge the account first"
             )
         if run.expires_at is not None and event.expires_at is not None:
@@ -290,7 +309,7 @@ def _why_not(run: _Run, event: Event) -> str:
         return f"unchanged: already overdue since {since}; the original clock is kept"
     if event.kind is EventKind.RECHARGED and not run.overdue:
         return "unchanged: the account is not overdue"
-    return f"ignored: {event.kind} does not apply to a {run.billing} cluster in {run.state}"
+    return f"{IGNORED} {event.kind} does not apply to a {run.billing} cluster in {run.state}"
 
 
 _CHECKPOINT_EVERY: Final = 64
@@ -575,7 +594,7 @@ class Cluster:
         if self._newest is None or event.at >= self._newest - tolerance:
             return None
         return (
-            f"too late: dated {format_time(event.at)}, more than the late tolerance of "
+            f"{TOO_LATE} dated {format_time(event.at)}, more than the late tolerance of "
             f"{format_duration(tolerance)} before the newest event of the cluster "
             f"({format_time(self._newest)}); kept, not applied"
         )
@@ -768,6 +787,23 @@ def evaluate(
         policy=policy,
     )
     if observation is not None:
+        check_fits(observation, cluster.billing)
         for event in events_for(observation):
-            cluster.record(event, now=at)
+            record_observed(cluster, event, observation, at)
     return cluster.state(at)
+
+
+def record_observed(
+    cluster: Cluster, event: Event, observation: Observation, now: datetime
+) -> Outcome:
+    """Record an event ``observation`` stands for; one dated in the future names ``observed_at``.
+
+    Every event of an observation is dated no later than the observation itself, so an
+    event too far in the future means the observation is.
+    """
+    try:
+        return cluster.record(event, now=now)
+    except InputError as err:
+        if err.field != "at":
+            raise
+        raise InputError("observed_at", format_time(observation.at), err.expected) from None

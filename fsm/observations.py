@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from .errors import InputError
-from .table import EventKind
-from .timeutil import TimeInput, optional_time, parse_time, utcnow
+from .table import Billing, EventKind
+from .timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
 from .values import Event, parse_amount
 
 
@@ -46,20 +46,24 @@ class Observation:
         if since is not None and amount is not None and amount >= 0:
             raise InputError(
                 "overdue_since",
-                str(overdue_since),
+                _as_given(overdue_since, since),
                 f"nothing while the balance is {amount} "
                 "(an overdue episode needs a negative balance)",
             )
         if since is not None and since > observed_at:
             raise InputError(
-                "overdue_since", str(overdue_since), "an instant no later than the observation"
+                "overdue_since",
+                _as_given(overdue_since, since),
+                f"an instant no later than the observation ({format_time(observed_at)})",
             )
         if not isinstance(released, bool):
             raise InputError("released", released, "true or false")
         released_when = optional_time(released_at, "released_at")
         if released_when is not None and released_when > observed_at:
             raise InputError(
-                "released_at", str(released_at), "an instant no later than the observation"
+                "released_at",
+                _as_given(released_at, released_when),
+                f"an instant no later than the observation ({format_time(observed_at)})",
             )
         return cls(
             observed_at,
@@ -68,6 +72,21 @@ class Observation:
             optional_time(renewed_until, "renewed_until"),
             released or released_when is not None,
             released_when,
+        )
+
+
+def _as_given(value: TimeInput | None, parsed: datetime) -> str:
+    """An instant as the user wrote it (a YAML timestamp arrives as a datetime: printed as ours)."""
+    return value if isinstance(value, str) else format_time(parsed)
+
+
+def check_fits(observation: Observation, billing: Billing) -> None:
+    """Refuse what cannot be observed of a cluster of ``billing``, as its facts are refused."""
+    if billing is Billing.PAY_AS_YOU_GO and observation.renewed_until is not None:
+        raise InputError(
+            "renewed_until",
+            format_time(observation.renewed_until),
+            "nothing for a pay_as_you_go cluster (only subscriptions are renewed)",
         )
 
 

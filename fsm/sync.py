@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .errors import FsmError
+from .lifecycle import REFUSED, TOO_LATE, unheeded
 from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
@@ -42,7 +43,7 @@ class ClusterSync:
     next_phase: Phase | None = None
     next_phase_at: datetime | None = None
     error: str | None = None
-    too_late: list[str] = field(default_factory=list)  # events kept but not applied
+    notes: list[str] = field(default_factory=list)  # why an event was refused or too late
 
     @property
     def phase_changed(self) -> bool:
@@ -62,7 +63,7 @@ class ClusterSync:
             "next_phase": None if self.next_phase is None else str(self.next_phase),
             "next_phase_at": optional_format(self.next_phase_at),
             "error": self.error,
-            "too_late": list(self.too_late),
+            "notes": list(self.notes),
         }
 
 
@@ -102,8 +103,12 @@ class SyncSummary:
             f"{counts['recorded']} {'would record' if self.dry_run else 'recorded'}, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed, "
             f"{counts['untouched']} untouched",
-            *(f"{c.cluster_id}: {note}" for c in self.clusters for note in c.too_late),
+            *self.notes(),
         ]
+
+    def notes(self) -> list[str]:
+        """Each event the sync saw refused, with its cluster and why."""
+        return [f"{c.cluster_id}: {note}" for c in self.clusters for note in c.notes]
 
     def stopped(self) -> str | None:
         """Why a sync that stopped part way stopped, in words; None when it is complete."""
@@ -264,5 +269,5 @@ def _summarise(
         recorded=[str(e.kind) for e in result.recorded],
         next_phase=timeline[0][0] if timeline else None,
         next_phase_at=timeline[0][1] if timeline else None,
-        too_late=result.too_late,
+        notes=unheeded(result.outcomes, (REFUSED, TOO_LATE)),  # a terminal cluster's: routine
     )

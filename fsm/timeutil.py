@@ -33,7 +33,8 @@ _DURATION_UNITS: Final = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The wall clock, to the second: what overdue-fsm records "now" is what it prints."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def parse_time(value: TimeInput, field: str) -> datetime:
@@ -99,11 +100,18 @@ def optional_time(value: TimeInput | None, field: str) -> datetime | None:
     return None if value is None else parse_time(value, field)
 
 
+#: How every instant is printed: ISO 8601 in UTC, to the second, with a Z.
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def format_time(value: datetime) -> str:
-    """ISO 8601 in UTC with a Z, as every output of overdue-fsm prints instants."""
-    utc = value.astimezone(UTC)
-    timespec = "microseconds" if utc.microsecond else "seconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+    """The instant as every output of overdue-fsm prints it (:data:`TIME_FORMAT`).
+
+    One precision everywhere, so a consumer can parse every instant with one format
+    (Ansible's ``to_datetime('%Y-%m-%dT%H:%M:%SZ')``). A fraction of a second given as
+    input is kept for ordering, and dropped (floored) when printed.
+    """
+    return value.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def optional_format(value: datetime | None) -> str | None:

@@ -44,6 +44,8 @@ printf 'on 2026-02-02: %s (scale_out: %s)\n' "$(phase_at s-walk-sub 2026-02-02T0
 overdue-fsm observe s-walk-sub --renewed-until 2027-06-01T00:00:00Z --at 2026-02-03T00:00:00Z
 
 say "3. The deployment playbook (playbooks/demo.yml) on a small fleet"
+printf '%s\n' "Expected below: one [ERROR] for c-demo-restricted. The nightly-job gate fails there" \
+  "(task submission is blocked on a restricted cluster), is rescued, and the play goes on."
 bash playbooks/run-playbook.sh playbooks/demo.yml
 
 say "4. The fleet as a pipeline sees it: overdue-fsm list"

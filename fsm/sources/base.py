@@ -10,10 +10,10 @@ amounts are ``Decimal``s, whatever the cloud wrote on the wire.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from fsm.table import Billing
 
@@ -111,6 +111,69 @@ def derive_overdue_since(transactions: Sequence[AccountTransaction]) -> datetime
         else:
             start = None
     return start
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One configuration file of one application, as the cloud exported it (decoded bytes)."""
+
+    application: str
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """What a clone of a cluster needs: its own fields and its node groups, as the cloud wrote them.
+
+    ``cluster`` and each of ``node_groups`` keep the cloud's field names and values
+    (only the fields that describe the shape); ``applications`` are the names of
+    the applications that have configuration files.
+    """
+
+    cluster_id: str
+    region: str
+    cluster: Mapping[str, Any]
+    node_groups: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    applications: Sequence[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cluster_id": self.cluster_id,
+            "region": self.region,
+            "cluster": dict(self.cluster),
+            "node_groups": [dict(group) for group in self.node_groups],
+            "applications": list(self.applications),
+        }
+
+
+@dataclass(frozen=True)
+class CloudNode:
+    """One node (an ECS instance, ``node_id`` being its instance id) of a cluster."""
+
+    node_id: str
+    cluster_id: str
+    node_group_id: str | None
+    node_group_type: str | None
+    instance_type: str | None
+    state: str | None
+
+
+class ConfigSource(Protocol):
+    """A cloud that can say what a cluster is made of and hand back its configuration."""
+
+    @property
+    def label(self) -> str: ...
+
+    def cluster_shape(self, region: str, cluster_id: str) -> ClusterShape:
+        """The cluster's fields and node groups; all or nothing."""
+        ...
+
+    def application_configs(
+        self, region: str, cluster_id: str, *, export_mode: str, file_format: str
+    ) -> list[ConfigFile]:
+        """Every configuration file of every application of the cluster; all or nothing."""
+        ...
 
 
 class Source(Protocol):

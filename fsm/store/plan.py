@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from ..errors import InputError
-from ..lifecycle import Cluster
-from ..observations import Observation
+from ..errors import InputError, MissingInputError
+from ..lifecycle import Cluster, record_observed
+from ..observations import Observation, check_fits
 from ..policy import Policy
-from ..table import Billing, Phase
+from ..table import BILLING_SPELLINGS, Billing, Phase
 from ..timeutil import format_time
 from ..values import Checkpoint, Event, Outcome
 from .results import ObserveResult
@@ -156,7 +156,12 @@ def resume(
 
 
 def record_all(
-    cluster: Cluster, wanted: Sequence[Event], loaded: Loaded | None, key: str | None, now: datetime
+    cluster: Cluster,
+    wanted: Sequence[Event],
+    loaded: Loaded | None,
+    key: str | None,
+    now: datetime,
+    observation: Observation | None = None,
 ) -> tuple[list[Outcome], list[NewEvent]]:
     """Record ``wanted`` in ``cluster``: what each did, and the rows that join the log.
 
@@ -172,6 +177,8 @@ def record_all(
             phase = cluster.phase
             note = "unchanged: the event repeats what is already recorded"
             done[index] = Outcome(str(event.kind), False, phase, phase, (), note)
+        elif observation is not None:
+            done[index] = record_observed(cluster, event, observation, now)
         else:
             done[index] = cluster.record(event, now=now)
     # Told and written in the observation's own order, as the caller gave them.
@@ -268,11 +275,10 @@ def plan_observe(
     created = stored is None
     if stored is None:
         if request.billing is None:
-            raise InputError(
+            raise MissingInputError(
                 "billing",
-                None,
-                f"pay_as_you_go or subscription: cluster {cid!r} is not tracked yet, "
-                "so its billing is needed",
+                f"cluster {cid!r} is not tracked yet, so its billing is needed",
+                BILLING_SPELLINGS,
             )
         facts = Facts(
             request.account or "default", request.billing, request.expires_at, request.region
@@ -301,12 +307,15 @@ def plan_observe(
     duplicate = keyed is not None
     outcomes: list[Outcome] = []
     rows: list[NewEvent] = []
+    check_fits(request.observation, facts.billing)
     if keyed is not None and not any(_same_content(keyed, seen) for seen in wanted):
         # A retry repeats what it first said; different content under the key is a mistake.
         # Its date may differ: a retried observation without a date is dated when it runs.
         raise key_reused(request.idempotency_key, keyed, wanted)
     if not duplicate:
-        outcomes, rows = record_all(cluster, wanted, loaded, request.idempotency_key, at_now)
+        outcomes, rows = record_all(
+            cluster, wanted, loaded, request.idempotency_key, at_now, request.observation
+        )
     recorded = [row.event for row in rows]
     after = cluster.state(at_now)
     seen = set() if before is None else set(before.history)

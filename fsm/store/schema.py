@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from ..errors import StoreError
+from ..errors import NoStoreError, StoreError
 from ..table import Billing, EventKind, Phase
 
 SCHEMA_VERSION: Final = 4
@@ -201,6 +201,6 @@ def check_readable(version: int | None, where: str, empty: str) -> None:
         )
 
 
-def no_store(where: str, reason: str) -> StoreError:
+def no_store(where: str, reason: str) -> NoStoreError:
     """A reader found nothing to read at ``where``: ``reason`` says why and what to do."""
-    return StoreError(f"no store at {where}: {reason}")
+    return NoStoreError(f"no store at {where}: {reason}")

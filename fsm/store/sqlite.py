@@ -211,7 +211,7 @@ class SqliteStore(Store):
         if not os.access(self.path, os.W_OK):
             raise StoreError(
                 f"the store at {self.url} is read-only for this user; "
-                "make the file writable, or open it with create=False to read"
+                "make the file writable to record (reading needs no write access)"
             )
         conn = self._connect("rw", writer=True)
         try:

@@ -13,7 +13,7 @@ from ..environment import STORE_ENV as STORE_ENV  # its home; re-exported for th
 from ..errors import InputError
 
 EXPECTED_URL: Final = (
-    "sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
+    "an absolute path, sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
     "(optionally ?schema=NAME for PostgreSQL)"
 )
 _PASSWORD_IN_TEXT: Final = re.compile(r"(//[^/@:]*:)[^@/]*@")
@@ -68,11 +68,27 @@ def sqlite_url(path: str | os.PathLike[str]) -> str:
     return "sqlite://" + quote(os.path.abspath(path))
 
 
+def canonical_store_url(location: object) -> str:
+    """The store URL of ``location`` (an absolute path becomes ``sqlite://PATH``), checked."""
+    parsed = parse_store_url(location)
+    if parsed.path is not None:
+        return sqlite_url(parsed.path)
+    assert isinstance(location, str)  # parse_store_url refuses anything else
+    return location.strip()
+
+
 def parse_store_url(url: object) -> StoreURL:
-    """Check a store URL; anything unusable is an :class:`InputError` naming it."""
+    """Check a store location; anything unusable is an :class:`InputError` naming it.
+
+    One grammar for every face: an absolute path (``~/`` expanded) or
+    ``sqlite:///ABSOLUTE/PATH.db`` for SQLite, ``postgresql://...`` for PostgreSQL. A
+    relative SQLite path is refused with the absolute form it would have meant.
+    """
     if not isinstance(url, str) or not url.strip():
         raise InputError("store", url, EXPECTED_URL)
     text = url.strip()
+    if "://" not in text and not text.lower().startswith("sqlite:"):
+        return _plain_path(text)
     display = mask_password(text)
     try:
         parts = urlsplit(text)
@@ -87,10 +103,31 @@ def parse_store_url(url: object) -> StoreURL:
     raise InputError("store", display, EXPECTED_URL)
 
 
+def _plain_path(text: str) -> StoreURL:
+    """A location with no scheme: the path of an SQLite file, which must be absolute."""
+    path = os.path.expanduser(text)
+    if not os.path.isabs(path):
+        raise _relative(text, path)
+    return _sqlite("", quote(path), "", "", text)
+
+
+def _relative(given: str, path: str) -> InputError:
+    """A relative SQLite path is refused: naming the absolute form it would have meant."""
+    return InputError(
+        "store",
+        given,
+        f"{EXPECTED_URL}; a relative path depends on where the command runs, "
+        f"so write this file as {sqlite_url(path)}",
+    )
+
+
 def _sqlite(netloc: str, path: str, query: str, fragment: str, display: str) -> StoreURL:
-    expected = "an absolute path: sqlite:///ABSOLUTE/PATH.db (three slashes, then the path)"
     if netloc or not path.startswith("/"):
-        raise InputError("store", display, expected)
+        raise _relative(display, unquote(netloc + path))
+    if path.count("/") == 1 and path != "/" and not path.startswith("//"):
+        # sqlite:///clusters.db: SQLAlchemy reads it as a relative path, we as /clusters.db;
+        # a store right under the filesystem root is never what was meant.
+        raise _relative(display, unquote(path[1:]))
     if query or fragment:
         raise InputError("store", display, "sqlite:///ABSOLUTE/PATH.db with no ?query or #fragment")
     # sqlite:////abs/path (SQLAlchemy's spelling) means the same file as sqlite:///abs/path.

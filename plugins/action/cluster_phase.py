@@ -41,18 +41,20 @@ class ActionModule(ActionBase):
 
         if settings.stateless:
             state = common.evaluate(cluster_id, args, settings)
-            before, changed, entered, too_late, pending = None, False, [], [], None
+            before, changed, entered, notes, too_late, pending = None, False, [], [], [], None
         else:
             observed = self._observe(cluster_id, args, settings, check_mode)
-            state, before, changed, entered, too_late, pending = observed
+            state, before, changed, entered, notes, too_late, pending = observed
 
         out = common.report(state)
         out["changed"] = changed
         out["entered"] = [str(phase) for phase in entered]
+        out["notes"] = notes
         out["too_late"] = too_late
-        if too_late:
-            # Kept but not applied, so no answer changed: say so where a person looks.
-            out["warnings"] = list(too_late)
+        if notes:
+            # Refused, ignored or too late: said where a person looks; the task still succeeds.
+            out["msg"] = "; ".join(notes)
+            out["warnings"] = list(notes)
         if check_mode and pending is not None:
             out["would_also"] = pending
         if self._task.diff and (changed or before is None) and not settings.stateless:
@@ -60,8 +62,8 @@ class ActionModule(ActionBase):
 
         if args["require"]:
             required = self._require(state, args["require"], args["strict"])
-            warnings = [*out.get("warnings", []), *required.pop("warnings", [])]
-            out.update(required)
+            warnings = out.get("warnings", []) + required.pop("warnings", [])
+            out.update(required)  # a denial's msg replaces the notes': it is why the task failed
             if warnings:
                 out["warnings"] = warnings
         if settings.now_warning is not None:
@@ -91,6 +93,7 @@ class ActionModule(ActionBase):
             outcome.before,
             bool(outcome.changed),
             list(outcome.entered),
+            common.fsm.unheeded(outcome.outcomes),
             list(outcome.too_late),
             pending,
         )

@@ -10,7 +10,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, cloud, common
 
 # Documentation has no key for a secret: these are kept out of every message.
-SECRET_OPTIONS = ("access_key_secret", "security_token")
+SECRET_OPTIONS = cloud.SECRET_OPTIONS
 
 
 class ActionModule(ActionBase):
@@ -49,6 +49,8 @@ class ActionModule(ActionBase):
         summary = cloud.run(settings, args, dry_run=bool(self._task.check_mode))
         out = summary.as_dict()
         out["changed"] = summary.changed
+        if summary.notes():
+            out["warnings"] = summary.notes()
         if settings.now_warning is not None:
             out["warnings"] = settings.warn(out.get("warnings"))
         why = cloud.stopped(summary)

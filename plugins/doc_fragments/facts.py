@@ -42,6 +42,8 @@ options:
   renewed_until:
     description:
       - The subscription was renewed and now runs until this instant.
+      - Subscription clusters only; for a pay-as-you-go cluster it is an error, as O(expires_at)
+        is.
     type: raw
   released:
     description:
@@ -52,4 +54,7 @@ options:
     description:
       - When the observation was made. Defaults to O(now).
     type: raw
+notes:
+  - With O(store=none) (stateless mode) the facts given are evaluated as they are, and no store
+    is read or written.
 """

@@ -18,10 +18,9 @@ options:
   store:
     description:
       - Where the clusters and their event logs are kept, as a store URL
-        (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the path of an
-        SQLite file.
-      - V(none) evaluates only the facts given to the task and reads or writes nothing
-        (stateless mode).
+        (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the absolute path
+        of an SQLite file. A relative path is an error naming its absolute form, except in
+        C(ansible.cfg), where it is relative to that file.
       - When not given, the environment variable E(OVERDUE_FSM_STORE) is used, then the key
         C(store) of the C([overdue_emr]) section of C(ansible.cfg) (a relative path there is
         relative to that file), then the default store of overdue-fsm
@@ -49,11 +48,11 @@ options:
   store:
     description:
       - Where the clusters and their event logs are kept, as a store URL
-        (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the path of an
-        SQLite file. It is only ever read.
-      - V(none) evaluates only the facts given as options and reads nothing (stateless mode).
-      - A relative path in C(ansible.cfg) is relative to that file. When nothing sets it, the
-        default store of overdue-fsm is used (C(~/.local/state/overdue-fsm/clusters.db)).
+        (C(sqlite:///ABSOLUTE/PATH.db) or C(postgresql://USER@HOST:PORT/DB)) or the absolute path
+        of an SQLite file. It is only ever read. A relative path is an error naming its absolute
+        form, except in C(ansible.cfg) or an inventory source, where it is relative to that file.
+      - When nothing sets it, the default store of overdue-fsm is used
+        (C(~/.local/state/overdue-fsm/clusters.db)).
     type: str
     env:
       - name: OVERDUE_FSM_STORE

@@ -24,6 +24,7 @@ author:
 requirements:
   - overdue-fsm (Python package, on the controller)
 extends_documentation_fragment:
+  - overdue.emr.rules
   - overdue.emr.settings.plugin
   - ansible.builtin.constructed
 options:
@@ -49,17 +50,23 @@ options:
         the inventory source with the reason.
       - Credentials are not options; they come only from the credential chain of the Alibaba
         Cloud SDK, the environment variables E(ALIBABA_CLOUD_ACCESS_KEY_ID) and
-        E(ALIBABA_CLOUD_ACCESS_KEY_SECRET) (and E(ALIBABA_CLOUD_SECURITY_TOKEN)) first, then the
-        profiles and the RAM role of the instance. A credential in the inventory source is
-        refused.
+        E(ALIBABA_CLOUD_ACCESS_KEY_SECRET) (and E(ALIBABA_CLOUD_SECURITY_TOKEN)) first, then
+        those of the alibaba.alicloud collection, E(ALICLOUD_ACCESS_KEY), E(ALICLOUD_SECRET_KEY)
+        (and E(ALICLOUD_SECURITY_TOKEN)), then the profiles and the RAM role of the instance.
+        A credential in the inventory source is refused (by either collection's name); where
+        they come from (O(sync.profile), O(sync.ecs_role_name), O(sync.assume_role)) is not.
       - When not set (the default), nothing is synced and the store is only read.
     type: dict
     suboptions:
       regions:
-        description: The regions whose E-MapReduce clusters are read, such as V(cn-hangzhou).
+        description:
+          - The regions whose E-MapReduce clusters are read, such as V(cn-hangzhou).
+          - May be left out when E(ALIBABA_CLOUD_REGION_ID) or E(ALICLOUD_REGION) is set; that
+            region is read then.
         type: list
         elements: str
         required: true
+        aliases: [alicloud_region]
       account:
         description:
           - The name the clusters are filed under in the store. O(account) still filters which
@@ -86,6 +93,23 @@ options:
         description: Seconds to wait for each answer.
         type: float
         default: 10.0
+      profile:
+        description: A profile of C(~/.aliyun/config.json) (default E(ALICLOUD_PROFILE)).
+        type: str
+        aliases: [alicloud_profile]
+      ecs_role_name:
+        description: The RAM role of the controller's ECS instance (default
+          E(ALICLOUD_ECS_ROLE_NAME)).
+        type: str
+        aliases: [alicloud_ecs_role_name]
+      assume_role:
+        description: A RAM role to assume through STS, as C({role_arn, session_name,
+          session_expiration, policy}) (default E(ALICLOUD_ASSUME_ROLE_ARN)).
+        type: dict
+        aliases: [alicloud_assume_role]
+      sts_endpoint:
+        description: The STS endpoint of O(sync.assume_role), as C(host[:port]).
+        type: str
 notes:
   - A relative O(store) or O(policy) in the inventory source is relative to the directory of that
     file.

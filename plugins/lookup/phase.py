@@ -22,6 +22,7 @@ author:
 requirements:
   - overdue-fsm (Python package, on the controller)
 extends_documentation_fragment:
+  - overdue.emr.rules
   - overdue.emr.facts
   - overdue.emr.settings.plugin
 options:

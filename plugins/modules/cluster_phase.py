@@ -29,6 +29,7 @@ author:
 requirements:
   - overdue-fsm (Python package, on the controller)
 extends_documentation_fragment:
+  - overdue.emr.rules
   - overdue.emr.facts
   - overdue.emr.settings
   - ansible.builtin.action_common_attributes
@@ -92,19 +93,15 @@ seealso:
     plugin_type: lookup
   - plugin: overdue.emr.clusters
     plugin_type: inventory
-  - name: E-MapReduce overdue payments
-    description: The rules the phases follow.
-    link: https://www.alibabacloud.com/help/en/emr/emr-on-ecs/product-overview/overdue-payments
 """
 
 EXAMPLES = r"""
-- name: Record that the balance went negative (the clock starts then)
+- name: Record that the balance is negative (the clock starts now, or at overdue_since if given)
   overdue.emr.cluster_phase:
     cluster_id: c-b933c5aac8fe1a2b
     billing: pay_as_you_go
     account: team-data
     balance: -11.19
-    overdue_since: "2026-01-05T08:00:00Z"
   register: cluster
 
 - name: Tell the owner the moment the cluster entered overdue_grace
@@ -125,15 +122,14 @@ EXAMPLES = r"""
     require:
       - scale_out
 
-- name: Stateless, nothing read or written - evaluate the facts given
+- name: Stateless, nothing read or written - can a suspended subscription still export its configs?
   overdue.emr.cluster_phase:
     cluster_id: c-1
     store: none
     billing: subscription
     expires_at: "2026-03-01T00:00:00Z"
     now: "2026-03-10T00:00:00+08:00"
-    require: [submit_task]
-    strict: true
+    require: [export_service_config]
 """
 
 RETURN = r"""
@@ -239,8 +235,11 @@ evaluated_at:
   type: str
 entered:
   description:
-    - The phases this run recorded the cluster entering, in order. Empty when nothing changed and
-      with O(store=none), where nothing is recorded.
+    - The phases the cluster entered since the store last evaluated it (this run or an earlier
+      one), in order. A timed step counts, so RV(entered) can name V(suspended) while
+      RV(ignore:changed) is V(false) because nothing new was recorded.
+    - Each phase entered is reported by one run only (not in check mode, which writes nothing);
+      empty with O(store=none).
     - Test it to notify the owner once, when the cluster enters a phase.
   returned: always
   type: list
@@ -255,6 +254,18 @@ would_also:
   type: list
   elements: str
   sample: ["migrate its schema from version 1 to 2"]
+notes:
+  description:
+    - Why an event of this observation was refused or ignored, one line each, such as a renewal
+      while the balance is negative or any event on a purged cluster. Also the task's C(msg) and
+      an Ansible warning; the task still succeeds, and RV(ignore:changed) is V(false).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - >-
+      refused: renewal is fee-generating and the account balance is negative; recharge the
+      account first
 decision:
   description:
     - The verdict on the operation of O(require) that decides the task, the first one denied

@@ -36,7 +36,9 @@ author:
 requirements:
   - overdue-fsm[aliyun] (Python package with the Alibaba Cloud SDK, on the controller)
 extends_documentation_fragment:
+  - overdue.emr.rules
   - overdue.emr.settings
+  - overdue.emr.alicloud
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.conn
   - ansible.builtin.action_common_attributes.flow
@@ -46,9 +48,11 @@ options:
       - The regions whose E-MapReduce clusters are read, such as V(cn-hangzhou).
       - A tracked cluster that a region listed here no longer shows is recorded as released;
         clusters of the regions not listed are left as they are.
+      - When not given, the region of the environment variable E(ALIBABA_CLOUD_REGION_ID), else
+        E(ALICLOUD_REGION) (alibaba.alicloud's).
     type: list
     elements: str
-    required: true
+    aliases: [alicloud_region]
   account:
     description:
       - The name the clusters are filed under in the store (their billing account). The balance
@@ -64,26 +68,6 @@ options:
         balance negative.
     type: bool
     default: false
-  access_key_id:
-    description:
-      - The AccessKey ID. With O(access_key_secret) (and O(security_token) for an STS token).
-      - When not given, the SDK's credential chain is used, the environment variables
-        E(ALIBABA_CLOUD_ACCESS_KEY_ID), E(ALIBABA_CLOUD_ACCESS_KEY_SECRET) and
-        E(ALIBABA_CLOUD_SECURITY_TOKEN) first, then the profiles and the RAM role of the
-        instance. Prefer the chain, or a vaulted variable, to writing a key in a playbook.
-      - The credentials need read access to BSS (C(bss:QueryAccountBalance), and
-        C(bss:QueryAccountTransactions) for O(since_from_transactions)) and to EMR
-        (C(emr:ListClusters)).
-    type: str
-  access_key_secret:
-    description:
-      - The AccessKey secret of O(access_key_id). Never shown in any output.
-    type: str
-  security_token:
-    description:
-      - The STS security token that goes with a temporary O(access_key_id). Never shown in any
-        output.
-    type: str
   endpoint:
     description:
       - The EMR endpoint to call instead of the public one of each region, as C(host[:port]) (a
@@ -95,18 +79,6 @@ options:
       - The BSS (billing) endpoint, as C(host[:port]). Defaults to O(endpoint) when that is given,
         else to V(business.aliyuncs.com).
     type: str
-  protocol:
-    description:
-      - The scheme of the calls. V(http) is only for a private endpoint or a test double.
-    type: str
-    choices: [https, http]
-    default: https
-  timeout:
-    description:
-      - Seconds to wait for each answer (more than 0, at most 600). Throttling and server errors
-        are retried a few times with backoff before the task fails.
-    type: float
-    default: 10.0
 attributes:
   action:
     support: full
@@ -130,6 +102,9 @@ attributes:
     platforms: all
 notes:
   - O(store=none) is not accepted, a sync records into a store.
+  - The credentials need read access to BSS (C(bss:QueryAccountBalance), and
+    C(bss:QueryAccountTransactions) for O(since_from_transactions)) and to EMR
+    (C(emr:ListClusters)).
   - Run it once per job, in a play on C(localhost) or with C(run_once); the store is shared by
     every host.
   - No credential appears in the result, a message or a warning, whatever the verbosity. The
@@ -143,9 +118,6 @@ seealso:
       O(overdue.emr.clusters#inventory:sync) option.
   - plugin: overdue.emr.allowed
     plugin_type: lookup
-  - name: E-MapReduce overdue payments
-    description: The rules the phases follow.
-    link: https://www.alibabacloud.com/help/en/emr/emr-on-ecs/product-overview/overdue-payments
 """
 
 EXAMPLES = r"""
@@ -289,8 +261,8 @@ clusters:
       description: Whether RV(clusters[].phase) differs from RV(clusters[].phase_before).
       type: bool
     entered:
-      description: The phases the cluster entered in this sync, in order (test it to notify
-        the owner once).
+      description: The phases the cluster entered since the store last evaluated it, in order,
+        timed steps included (test it to notify the owner once).
       type: list
       elements: str
       sample: [overdue_grace]
@@ -311,6 +283,12 @@ clusters:
     error:
       description: Why the store failed to record it, or null.
       type: str
+    notes:
+      description: Why an event the cloud's news stood for was refused, such as a renewal
+        while the balance is negative; also in C(msg) and a warning. (Events on a purged or
+        released cluster are routine for a sync and not listed.)
+      type: list
+      elements: str
 error:
   description: The error the cloud answered with; nothing was recorded.
   returned: when the cloud failed

@@ -36,9 +36,9 @@ else:
 
 try:
     from fsm import store as fsm_store
-    from fsm.store.url import sqlite_url
+    from fsm.store.url import canonical_store_url
 except ImportError:
-    fsm_store = sqlite_url = None
+    fsm_store = canonical_store_url = None
     HAS_FSM_STORE = False
 else:
     HAS_FSM_STORE = True
@@ -199,10 +199,11 @@ def origin_dir(origin):
 
 
 def store_url(value, origin=None):
-    """The store to use: a URL, a path, or None for stateless (``store: none``).
+    """The store to use, as a URL, or None for stateless (``store: none``).
 
-    A relative path read from ansible.cfg (or an inventory source) is relative
-    to that file's directory; elsewhere to the current directory. With nothing
+    The store's own grammar (fsm.store.url): an absolute path, ``sqlite:///ABS`` or
+    ``postgresql://...``; a relative path is an error naming the absolute form, except in
+    ansible.cfg or an inventory source, where it is relative to that file. With nothing
     set, the store's own default applies.
     """
     if value is None or value == "":
@@ -210,11 +211,11 @@ def store_url(value, origin=None):
     text = str(value).strip()
     if text.lower() == STATELESS:
         return None
-    if "://" in text:
-        return text
-    # A plain path is an SQLite file.
     require_store()
-    return sqlite_url(_path(text, origin))
+    base = origin_dir(origin)
+    if base is not None and "://" not in text and not os.path.isabs(os.path.expanduser(text)):
+        text = os.path.join(base, text)
+    return canonical_store_url(text)
 
 
 def policy_path(value, origin=None):
@@ -465,7 +466,23 @@ def _mtime(path):
 
 
 def lookup_settings(plugin, variables, kwargs):
-    """Set the options of a lookup call and resolve its shared settings."""
+    """Set the options of a lookup call and resolve its shared settings.
+
+    An option the lookup does not have is an error: Ansible would drop it silently, and a
+    misspelt ``strict`` would turn a strict gate lenient.
+    """
+    known = sorted(name for name in plugin.option_definitions if not name.startswith("_"))
+    unknown = sorted(name for name in kwargs if name not in known)
+    if unknown:
+        raise OverdueError(
+            "%s: unknown option%s %s; the options of this lookup are %s"
+            % (
+                plugin.ansible_name,
+                "s" if len(unknown) > 1 else "",
+                ", ".join(unknown),
+                ", ".join(known),
+            )
+        )
     plugin.set_options(var_options=variables, direct=kwargs)
     settings = Settings.from_plugin(plugin)
     given = [
@@ -507,7 +524,14 @@ def lookup_answers(plugin, terms, settings, default, answer):
     """
     warn_pinned_now(settings, "%s(%s)" % (plugin.ansible_name, ", ".join(map(str, terms))))
     results = []
-    for cluster_id, state in lookup_states(plugin, terms, settings):
+    try:
+        states = lookup_states(plugin, terms, settings)
+    except fsm_errors.NoStoreError:
+        if default is None:
+            raise
+        # Nothing was ever recorded there: every cluster is untracked, so the default decides.
+        states = [(term, None) for term in terms]
+    for cluster_id, state in states:
         if state is not None:
             results.append(answer(state))
         elif default is not None:

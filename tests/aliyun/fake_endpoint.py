@@ -12,6 +12,22 @@ Served, in the documented response shapes:
 - ``ListClusters``: ``Clusters[]``, ``NextToken`` (opaque, base64 JSON; empty on
   the last page), ``MaxResults`` (1 to 100, else 400), ``TotalCount``, ``RequestId``.
 - ``GetCluster``: ``Cluster`` with ``RegionId``; unknown ids answer 404.
+- ``ListNodeGroups``, ``ListNodes``, ``ListApplicationConfigs``: ``NodeGroups[]``,
+  ``Nodes[]``, ``ApplicationConfigs[]`` (one entry per configuration item), with
+  ``NextToken``, ``MaxResults``, ``TotalCount``; an unknown cluster answers 404.
+- ``ExportApplicationConfigs``: ``ApplicationConfigs[]`` of ``{ApplicationName,
+  ConfigFileName, Content}``, Content Base64 of the file in ``FileFormat`` (JSON: an
+  object of key -> value; XML: Hadoop's ``<configuration>``), ``ExportMode``
+  MODIFICATION keeping only the items changed from their InitValue.
+
+Error codes: by default the fake answers a missing cluster with ``NotFound.Cluster``,
+throttling with ``Throttling.User`` and server errors with ``ServiceUnavailable``;
+with ``real_codes=True`` it answers as the EMR 2021-03-20 error tables list them:
+``404 ResourceNotFound``, ``400 ThrottlingException``, ``500 InternalError``.
+- ``AssumeRole`` (STS 2015-04-01): ``Credentials{AccessKeyId, AccessKeySecret,
+  SecurityToken, Expiration}`` and ``AssumedRoleUser{Arn, AssumedRoleId}``; a
+  ``RoleArn`` that is not of the shape ``acs:ram::<digits>:role/<name>`` answers
+  404 ``EntityNotExist.Role``.
 - ``QueryAccountBalance``: ``{Code, Message, RequestId, Success, Data{AvailableAmount,
   AvailableCashAmount, CreditAmount, MybankCreditAmount, Currency, QuotaLimit}}``,
   amounts as decimal strings (negative when overdue, thousands separated by commas).
@@ -27,7 +43,8 @@ Run standalone for a make target::
 
     python -m tests.aliyun.fake_endpoint --port 0 --clusters 250
 
-prints the port on the first line of stdout and serves until killed.
+prints the port on the first line of stdout, then the sync command to paste (with
+dummy credentials: the fake accepts any), and serves until killed.
 """
 
 from __future__ import annotations
@@ -51,8 +68,22 @@ from urllib.parse import parse_qsl, urlsplit
 HOST = "127.0.0.1"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-EMR_ACTIONS = frozenset({"ListClusters", "GetCluster"})
+EMR_ACTIONS = frozenset(
+    {
+        "ListClusters",
+        "GetCluster",
+        "ListNodeGroups",
+        "ListNodes",
+        "ListApplicationConfigs",
+        "ExportApplicationConfigs",
+    }
+)
 BSS_ACTIONS = frozenset({"QueryAccountBalance", "QueryAccountTransactions"})
+STS_ACTIONS = frozenset({"AssumeRole"})
+#: The temporary credentials the fake STS hands out for AssumeRole.
+STS_KEY_ID = "STS.NUfakeTemporaryKey0001"
+STS_KEY_SECRET = "fake-temporary-SeCrEt-7373"
+STS_TOKEN = "CAISfakeSecurityToken-0707"
 
 
 def to_ms(when: datetime) -> int:
@@ -112,6 +143,72 @@ def make_fleet(
     return fleet
 
 
+def make_details(cluster_id: str, *, region: str = "cn-hangzhou") -> dict[str, Any]:
+    """Node groups, nodes and configuration items of one cluster, deterministic from its id."""
+    digest = hashlib.sha256(cluster_id.encode()).hexdigest()
+    groups = [
+        ("MASTER", "ecs.g7.xlarge", 1),
+        ("CORE", "ecs.g7.2xlarge", 2 + int(digest[0], 16) % 3),
+        ("TASK", "ecs.c7.xlarge", int(digest[1], 16) % 2),
+    ]
+    node_groups, nodes = [], []
+    for n, (kind, instance_type, running) in enumerate(groups):
+        group_id = f"ng-{digest[n * 4 : n * 4 + 16]}"
+        node_groups.append(
+            {
+                "NodeGroupId": group_id,
+                "NodeGroupName": f"emr-{kind.lower()}",
+                "NodeGroupType": kind,
+                "NodeGroupState": "RUNNING",
+                "PaymentType": "PayAsYouGo",
+                "InstanceTypes": [instance_type],
+                "RunningNodeCount": running,
+                "ZoneId": f"{region}-i",
+                "VSwitchIds": ["vsw-bp1fake0000000000"],
+                "WithPublicIp": False,
+                "SystemDisk": {"Category": "cloud_essd", "Size": 120, "Count": 1},
+                "DataDisks": [{"Category": "cloud_essd", "Size": 80, "Count": 4}],
+                "SpotStrategy": "NoSpot",
+            }
+        )
+        for k in range(running):
+            nodes.append(
+                {
+                    "NodeId": f"i-{digest[n + k : n + k + 12]}{n}{k}",
+                    "NodeName": f"{kind.lower()}-{k}",
+                    "NodeGroupId": group_id,
+                    "NodeGroupType": kind,
+                    "InstanceType": instance_type,
+                    "NodeState": "running",
+                    "ZoneId": f"{region}-i",
+                    "PrivateIp": f"192.168.{n}.{10 + k}",
+                    "CreateTime": 1767225600000,
+                }
+            )
+    configs = []
+    for app, name, items in (
+        ("HDFS", "hdfs-site.xml", {"dfs.replication": ("3", "2"), "dfs.blocksize": ("128m", None)}),
+        ("YARN", "yarn-site.xml", {"yarn.nodemanager.resource.memory-mb": ("12288", "8192")}),
+        ("YARN", "yarn-env.sh", {"YARN_HEAPSIZE": ("2048", None)}),
+        ("SPARK3", "spark-defaults.conf", {"spark.executor.memory": ("4g", "1g")}),
+    ):
+        for key, (value, init) in items.items():
+            configs.append(
+                {
+                    "ApplicationName": app,
+                    "ConfigFileName": name,
+                    "ConfigItemKey": key,
+                    "ConfigItemValue": value,
+                    "InitValue": value if init is None else init,
+                    "Custom": False,
+                    "ConfigEffectState": "EFFECTED",
+                    "CreateTime": 1767225600000,
+                    "UpdateTime": 1767225600000,
+                }
+            )
+    return {"node_groups": node_groups, "nodes": nodes, "configs": configs}
+
+
 @dataclass
 class Fault:
     """One injected misbehaviour; ``times`` None means every matching request."""
@@ -159,6 +256,10 @@ class FakeAliyun:
     faults: list[Fault] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     now: datetime | None = None  # the fake's clock for default windows; None = real time
+    # cluster id -> make_details() shape; a cluster of the fleet without an entry gets
+    # make_details(cluster id) on first use.
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    real_codes: bool = False  # answer with the codes of EMR's error tables
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -228,6 +329,15 @@ class FakeAliyun:
             self.faults.append(fault)
         return fault
 
+    def set_details(self, cluster_id: str, details: Mapping[str, Any]) -> None:
+        """The node groups, nodes and configuration items of one cluster (make_details shape)."""
+        with self._lock:
+            self.details[cluster_id] = {k: [dict(i) for i in v] for k, v in details.items()}
+
+    def cluster_details(self, region: str, cluster_id: str) -> dict[str, Any]:
+        """A copy of the details the fake serves for one cluster of the fleet."""
+        return self._details({"RegionId": region, "ClusterId": cluster_id})
+
     def throttle(
         self, times: int = 1, action: str | None = None, *, retry_after_ms: int | None = None
     ) -> Fault:
@@ -237,7 +347,7 @@ class FakeAliyun:
                 action,
                 times,
                 status=400,
-                code="Throttling.User",
+                code="ThrottlingException" if self.real_codes else "Throttling.User",
                 message="Request was denied due to user flow control.",
                 retry_after_ms=retry_after_ms,
             )
@@ -246,7 +356,7 @@ class FakeAliyun:
     def fail_5xx(
         self, times: int | None = 1, action: str | None = None, status: int = 503
     ) -> Fault:
-        code = "ServiceUnavailable" if status == 503 else "InternalError"
+        code = "ServiceUnavailable" if status == 503 and not self.real_codes else "InternalError"
         return self.inject(
             Fault(
                 "server_error",
@@ -360,6 +470,20 @@ class FakeAliyun:
                 )
             elif action == "GetCluster":
                 body = self._get_cluster(params)
+            elif action == "ListNodeGroups":
+                body = self._listing(params, "NodeGroups", self._details(params)["node_groups"])
+            elif action == "ListNodes":
+                body = self._listing(params, "Nodes", self._details(params)["nodes"])
+            elif action == "ListApplicationConfigs":
+                configs = self._details(params)["configs"]
+                for name in ("ApplicationName", "ConfigFileName", "ConfigItemKey"):
+                    if params.get(name):
+                        configs = [c for c in configs if c.get(name) == params[name]]
+                body = self._listing(params, "ApplicationConfigs", configs)
+            elif action == "ExportApplicationConfigs":
+                body = self._export(params)
+            elif action == "AssumeRole":
+                body = self._assume_role(params)
             elif action == "QueryAccountBalance":
                 body = self._balance()
             elif action == "QueryAccountTransactions":
@@ -382,13 +506,7 @@ class FakeAliyun:
             raise _ApiError(
                 400, "MissingParameter.RegionId", "RegionId is mandatory for this action."
             )
-        try:
-            size = int(params.get("MaxResults", "20"))
-        except ValueError:
-            raise _ApiError(400, "InvalidParameter", "MaxResults is not an integer.") from None
-        if not 1 <= size <= 100:
-            raise _ApiError(400, "InvalidParameter.MaxResults", "MaxResults must be from 1 to 100.")
-        offset = _decode_token(params.get("NextToken", ""), region)
+        size, offset = _page_asked(params, region)
         with self._lock:
             fleet = list(self.fleet.get(region, []))
         wanted = _indexed(params, "ClusterStates")
@@ -415,9 +533,89 @@ class FakeAliyun:
             for cluster in self.fleet.get(region, []):
                 if cluster.get("ClusterId") == cluster_id:
                     return {"Cluster": {**cluster, "RegionId": region}}
-        raise _ApiError(
-            404, "NotFound.Cluster", f"The specified cluster {cluster_id} is not found."
-        )
+        raise self._not_found(cluster_id)
+
+    def _not_found(self, cluster_id: str) -> _ApiError:
+        code = "ResourceNotFound" if self.real_codes else "NotFound.Cluster"
+        return _ApiError(404, code, f"The specified cluster {cluster_id} is not found.")
+
+    def _details(self, params: dict[str, str]) -> dict[str, Any]:
+        """The details of the cluster asked for; 404 when the region has no such cluster."""
+        self._get_cluster(params)
+        cluster_id = params["ClusterId"]
+        with self._lock:
+            if cluster_id not in self.details:
+                self.details[cluster_id] = make_details(cluster_id, region=params["RegionId"])
+            return {k: [dict(i) for i in v] for k, v in self.details[cluster_id].items()}
+
+    def _listing(self, params: dict[str, str], key: str, items: list[Any]) -> dict[str, Any]:
+        """One page of a NextToken listing of the documented shape."""
+        region = params.get("RegionId", "")
+        size, offset = _page_asked(params, region)
+        page = items[offset : offset + size]
+        end = offset + len(page)
+        token = _encode_token(end, region) if end < len(items) else ""
+        return {key: page, "NextToken": token, "MaxResults": size, "TotalCount": len(items)}
+
+    def _assume_role(self, params: dict[str, str]) -> dict[str, Any]:
+        arn = params.get("RoleArn", "")
+        if not arn.startswith("acs:ram::") or ":role/" not in arn:
+            raise _ApiError(404, "EntityNotExist.Role", f"The role {arn} does not exist.")
+        expires = self._now() + timedelta(seconds=int(params.get("DurationSeconds", "3600")))
+        return {
+            "AssumedRoleUser": {
+                "Arn": arn.replace(":role/", ":assumed-role/")
+                + "/"
+                + params.get("RoleSessionName", ""),
+                "AssumedRoleId": "3000000000000:" + params.get("RoleSessionName", ""),
+            },
+            "Credentials": {
+                "AccessKeyId": STS_KEY_ID,
+                "AccessKeySecret": STS_KEY_SECRET,
+                "SecurityToken": STS_TOKEN,
+                "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        }
+
+    def _export(self, params: dict[str, str]) -> dict[str, Any]:
+        mode = params.get("ExportMode", "ALL")
+        fmt = params.get("FileFormat", "XML")
+        if mode not in ("ALL", "MODIFICATION"):
+            raise _ApiError(400, "InvalidParameter.ExportMode", "ExportMode is invalid.")
+        if fmt not in ("JSON", "XML"):
+            raise _ApiError(400, "InvalidParameter.FileFormat", "FileFormat is invalid.")
+        configs = self._details(params)["configs"]
+        wanted = _indexed_records(params, "ApplicationConfigFiles")
+        files: dict[tuple[str, str], dict[str, str]] = {}
+        for item in configs:
+            where = (item["ApplicationName"], item["ConfigFileName"])
+            asked = not wanted or any(
+                w.get("ApplicationName") == where[0] and w.get("ConfigFileName") in (None, where[1])
+                for w in wanted
+            )
+            if not asked:
+                continue
+            entries = files.setdefault(where, {})
+            if mode == "ALL" or item["ConfigItemValue"] != item.get("InitValue"):
+                entries[item["ConfigItemKey"]] = item["ConfigItemValue"]
+        out = []
+        for (app, name), entries in sorted(files.items()):
+            if fmt == "JSON":
+                content = json.dumps(entries, sort_keys=True).encode()
+            else:
+                props = "".join(
+                    f"<property><name>{k}</name><value>{v}</value></property>"
+                    for k, v in sorted(entries.items())
+                )
+                content = f"<configuration>{props}</configuration>".encode()
+            out.append(
+                {
+                    "ApplicationName": app,
+                    "ConfigFileName": name,
+                    "Content": base64.b64encode(content).decode(),
+                }
+            )
+        return {"ApplicationConfigs": out}
 
     def _balance(self) -> dict[str, Any]:
         with self._lock:
@@ -554,6 +752,17 @@ def _key_id(headers: Mapping[str, str], params: Mapping[str, str]) -> str:
     return params.get("AccessKeyId", "")
 
 
+def _page_asked(params: Mapping[str, str], region: str) -> tuple[int, int]:
+    """(MaxResults, offset of NextToken) of a listing request; 400 when out of range."""
+    try:
+        size = int(params.get("MaxResults", "20"))
+    except ValueError:
+        raise _ApiError(400, "InvalidParameter", "MaxResults is not an integer.") from None
+    if not 1 <= size <= 100:
+        raise _ApiError(400, "InvalidParameter.MaxResults", "MaxResults must be from 1 to 100.")
+    return size, _decode_token(params.get("NextToken", ""), region)
+
+
 def _encode_token(offset: int, region: str) -> str:
     raw = json.dumps({"emrNextToken": str(offset), "region": region}).encode()
     return base64.b64encode(raw).decode()
@@ -577,6 +786,16 @@ def _indexed(params: Mapping[str, str], name: str) -> set[str]:
     return {v for k, v in params.items() if k.startswith(name + ".")}
 
 
+def _indexed_records(params: Mapping[str, str], name: str) -> list[dict[str, str]]:
+    """RPC lists of objects arrive flattened: Name.1.Field=a&Name.2.Field=b."""
+    records: dict[int, dict[str, str]] = {}
+    for key, value in params.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == name and parts[1].isdigit():
+            records.setdefault(int(parts[1]), {})[parts[2]] = value
+    return [records[n] for n in sorted(records)]
+
+
 def _dec(text: str) -> Decimal:
     return Decimal(text.replace(",", ""))
 
@@ -588,17 +807,33 @@ def _iso(text: str) -> datetime:
     return parsed
 
 
+def sync_command(port: int, region: str) -> str:
+    """The command line that syncs from the fake at ``port``, ready to paste.
+
+    The sync needs credentials even here (the SDK signs every request); any will do.
+    """
+    return (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID=fake-key-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=fake-secret "
+        f"overdue-fsm sync --region {region} --endpoint 127.0.0.1:{port} --protocol http"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free one)")
     parser.add_argument("--clusters", type=int, default=250, help="clusters in the fleet")
     parser.add_argument("--region", default="cn-hangzhou")
     parser.add_argument("--balance", default="1,000.00", help="AvailableAmount, e.g. -11.19")
+    parser.add_argument(
+        "--real-codes", action="store_true", help="answer with the codes of EMR's error tables"
+    )
     args = parser.parse_args(argv)
-    fake = FakeAliyun(balance=args.balance)
+    fake = FakeAliyun(balance=args.balance, real_codes=args.real_codes)
     fake.set_fleet(args.region, make_fleet(args.clusters, args.region))
     port = fake.start(args.port)
-    print(port, flush=True)
+    print(port)
+    print(f"fake Alibaba Cloud on 127.0.0.1:{port} ({args.clusters} clusters); sync from it with:")
+    print(f"  {sync_command(port, args.region)}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -85,3 +86,47 @@ def test_lookups_document_every_fact_the_module_takes(common: Any) -> None:
         options = _doc(common, path)["options"]
         for name in (*common.FACT_OPTIONS, *common.OBSERVATION_OPTIONS):
             assert options[name]["type"] == module[name]["type"], (path, name)
+
+
+def test_export_configs_accepts_exactly_its_documented_options(
+    common: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    spec = validated_with(
+        monkeypatch,
+        "overdue.emr.export_configs",
+        cluster_id="c-1",
+        dest=str(tmp_path),
+        store="none",
+    )
+    options = _doc(common, "plugins/modules/export_configs.py", is_module=True)["options"]
+    assert set(options) == set(spec)
+    for name in ("access_key_secret", "security_token"):
+        assert spec[name]["no_log"] is True
+    assert spec["export_mode"]["choices"] == ["ALL", "MODIFICATION"]
+
+
+@pytest.mark.parametrize("module", ["sync", "export_configs"])
+def test_the_alicloud_names_are_documented_aliases(common: Any, module: str) -> None:
+    options = _doc(common, f"plugins/modules/{module}.py", is_module=True)["options"]
+    for name, alias in (
+        ("access_key_id", "alicloud_access_key"),
+        ("access_key_secret", "alicloud_secret_key"),
+        ("security_token", "alicloud_security_token"),
+        ("profile", "alicloud_profile"),
+        ("assume_role", "alicloud_assume_role"),
+        ("ecs_role_name", "alicloud_ecs_role_name"),
+        ("regions" if module == "sync" else "region", "alicloud_region"),
+    ):
+        assert alias in options[name]["aliases"], (module, name)
+    described = json.dumps(options)
+    for env in (
+        "ALICLOUD_ACCESS_KEY",
+        "ALICLOUD_SECRET_KEY",
+        "ALICLOUD_SECURITY_TOKEN",
+        "ALICLOUD_PROFILE",
+        "ALICLOUD_ASSUME_ROLE_ARN",
+        "ALICLOUD_ECS_ROLE_NAME",
+        "ALICLOUD_REGION",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    ):
+        assert env in described, (module, env)

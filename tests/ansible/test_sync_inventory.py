@@ -133,3 +133,22 @@ def test_without_sync_the_inventory_only_reads(
     assert sorted(data.hosts) == ["c-1"]
     assert fake_aliyun.calls() == []
     assert db.read_bytes() == before
+
+
+def test_the_inventory_reads_alicloud_environment_names_and_refuses_its_secret_options(
+    parse: Any, fake_aliyun: Any, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ansible.errors import AnsibleParserError
+
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALICLOUD_ACCESS_KEY", KEY_ID)
+    monkeypatch.setenv("ALICLOUD_SECRET_KEY", KEY_SECRET)
+    monkeypatch.setenv("ALICLOUD_REGION", REGION)
+    text = _source(fake_aliyun, store_url).replace(f"  regions: [{REGION}]\n", "")
+    data = parse(text)  # the region and the credentials of alibaba.alicloud's environment
+    assert len(data.hosts) == 250
+    assert all(KEY_ID in r.headers["authorization"] for r in fake_aliyun.calls())
+    with pytest.raises(AnsibleParserError) as caught:
+        parse(_source(fake_aliyun, store_url, alicloud_secret_key="x-secret-value"))
+    assert "alicloud_secret_key is not accepted in an inventory source" in caught.value.message

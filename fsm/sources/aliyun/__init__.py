@@ -2,7 +2,9 @@
 
 Install with ``pip install 'overdue-fsm[aliyun]'``: it brings the official SDKs
 ``alibabacloud-bssopenapi20171214`` (QueryAccountBalance, QueryAccountTransactions)
-and ``alibabacloud-emr20210320`` (ListClusters, GetCluster). They are imported
+and ``alibabacloud-emr20210320`` (ListClusters, GetCluster; for saving a cluster
+before its data is deleted ListNodeGroups, ListApplicationConfigs and
+ExportApplicationConfigs; ListNodes to find the cluster of an ECS instance). They are imported
 when an :class:`AliyunSource` is made, so this package loads without them.
 
 This module holds the API calls; ``_transport`` the SDK, the credentials and
@@ -16,9 +18,9 @@ import logging
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from fsm.errors import InputError, SourceError
 from fsm.sources.base import (
@@ -27,38 +29,65 @@ from fsm.sources.base import (
     AccountSnapshot,
     AccountTransaction,
     CloudCluster,
+    CloudNode,
+    ClusterShape,
+    ConfigFile,
     Snapshot,
     derive_overdue_since,
 )
 from fsm.table import Billing
-from fsm.timeutil import format_time, parse_time
+from fsm.timeutil import format_time, parse_time, utcnow
 from fsm.values import parse_cluster_id, parse_region
 
 from ._decode import (
+    CLUSTER_SHAPE_FIELDS,
     CLUSTER_STATES,
+    GONE_STATES,
     RELEASED_REASON,
     RELEASED_STATE,
     cluster,
+    config_entry,
+    config_file,
     count,
     mapping,
+    node,
+    node_group,
     parse_amount,
     sequence,
+    shape_fields,
     text,
     transaction,
     unexpected,
+)
+from ._sts import (
+    DEFAULT_STS_ENDPOINT,
+    ENV_ASSUME_ROLE_ARN,
+    ENV_ASSUME_ROLE_SESSION_EXPIRATION,
+    ENV_ASSUME_ROLE_SESSION_NAME,
+    AssumeRole,
 )
 from ._transport import (
     BACKOFF_CAP_S,
     CREDENTIAL_ENV,
     DEFAULT_BSS_ENDPOINT,
     DEFAULT_TIMEOUT_S,
+    ENV_ALICLOUD_ECS_ROLE_NAME,
+    ENV_ALICLOUD_KEY_ID,
+    ENV_ALICLOUD_KEY_SECRET,
+    ENV_ALICLOUD_PROFILE,
+    ENV_ALICLOUD_TOKEN,
     ENV_KEY_ID,
     ENV_KEY_SECRET,
     ENV_TOKEN,
     INSTALL_HINT,
     MAX_TIMEOUT_S,
+    NOT_FOUND_CODES,
+    REGION_ENV,
+    THROTTLING_CODES,
     Transport,
     check_number,
+    default_region,
+    is_not_found,
 )
 
 __all__ = [
@@ -66,29 +95,49 @@ __all__ = [
     "CLUSTER_STATES",
     "CREDENTIAL_ENV",
     "DEFAULT_BSS_ENDPOINT",
+    "DEFAULT_STS_ENDPOINT",
     "DEFAULT_TIMEOUT_S",
+    "ENV_ALICLOUD_ECS_ROLE_NAME",
+    "ENV_ALICLOUD_KEY_ID",
+    "ENV_ALICLOUD_KEY_SECRET",
+    "ENV_ALICLOUD_PROFILE",
+    "ENV_ALICLOUD_TOKEN",
+    "ENV_ASSUME_ROLE_ARN",
+    "ENV_ASSUME_ROLE_SESSION_EXPIRATION",
+    "ENV_ASSUME_ROLE_SESSION_NAME",
     "ENV_KEY_ID",
     "ENV_KEY_SECRET",
     "ENV_TOKEN",
+    "EXPORT_MODES",
+    "FILE_FORMATS",
+    "GONE_STATES",
     "INSTALL_HINT",
     "LABEL",
     "LIST_PAGE_SIZE",
     "MAX_PAGES",
     "MAX_TIMEOUT_S",
+    "NOT_FOUND_CODES",
     "PAY_AS_YOU_GO",
+    "REGION_ENV",
     "RELEASED_REASON",
     "RELEASED_STATE",
     "SINCE_FIRST_SEEN",
     "SINCE_TRANSACTIONS",
     "SUBSCRIPTION",
+    "THROTTLING_CODES",
     "TRANSACTIONS_PAGE_SIZE",
     "TRANSACTIONS_WINDOW",
     "AccountSnapshot",
     "AccountTransaction",
     "AliyunSource",
+    "AssumeRole",
     "CloudCluster",
+    "CloudNode",
     "ClusterNotFoundError",
+    "ClusterShape",
+    "ConfigFile",
     "Snapshot",
+    "default_region",
     "derive_overdue_since",
     "parse_amount",
 ]
@@ -102,13 +151,16 @@ PAY_AS_YOU_GO: Final = Billing.PAY_AS_YOU_GO
 SUBSCRIPTION: Final = Billing.SUBSCRIPTION
 
 LIST_PAGE_SIZE: Final = 100  # ListClusters MaxResults: 1 to 100
+DETAIL_PAGE_SIZE: Final = 100  # ListNodeGroups, ListNodes, ListApplicationConfigs MaxResults
+#: ExportApplicationConfigs: every value or only those changed from the defaults; the format.
+EXPORT_MODES: Final = ("ALL", "MODIFICATION")
+FILE_FORMATS: Final = ("JSON", "XML")
 TRANSACTIONS_PAGE_SIZE: Final = 100
 TRANSACTIONS_WINDOW: Final = timedelta(days=30)  # the API's default window is one month
 MAX_PAGES: Final = 1000
 
 # Alibaba Cloud's region ids are narrower than any cloud's: a geography, then parts.
 _REGION_SHAPE: Final = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,5}$")
-_CLUSTER_NOT_FOUND: Final = re.compile(r"(?i)cluster.*not\.?found|not\.?found.*cluster")
 
 T = TypeVar("T")
 
@@ -151,7 +203,14 @@ class AliyunSource(Transport):
     ``security_token`` for STS) when given; else ``ALIBABA_CLOUD_ACCESS_KEY_ID``
     and ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (and ``ALIBABA_CLOUD_SECURITY_TOKEN``)
     as set when the source is made; else the SDK's default credential chain
-    (profiles, ECS RAM role, OIDC...). ``endpoint`` overrides the EMR endpoint
+    (profiles, ECS RAM role, OIDC...). alibaba.alicloud's names are read after the
+    SDK's: ``ALICLOUD_ACCESS_KEY`` / ``ALICLOUD_SECRET_KEY`` / ``ALICLOUD_SECURITY_TOKEN``;
+    ``profile`` (``ALICLOUD_PROFILE``, of ``~/.aliyun/config.json``) or
+    ``ecs_role_name`` (``ALICLOUD_ECS_ROLE_NAME``) replace the default chain; with
+    ``assume_role`` (a role ARN, or ``{role_arn, session_name, session_expiration,
+    policy}``; ``ALICLOUD_ASSUME_ROLE_ARN``) the credentials found are traded for the
+    role's through STS ``AssumeRole`` at ``sts_endpoint`` (default
+    ``sts.aliyuncs.com``) before the first call. ``endpoint`` overrides the EMR endpoint
     (and BSS too, unless ``bss_endpoint`` is given) for private endpoints and
     tests: ``host[:port]``, with ``protocol`` ``http`` or ``https``.
     """
@@ -169,6 +228,10 @@ class AliyunSource(Transport):
         max_retries: int = 4,
         backoff_s: float = 0.5,
         transactions_lookback_days: int = 90,
+        profile: str | None = None,
+        ecs_role_name: str | None = None,
+        assume_role: object = None,
+        sts_endpoint: str | None = None,
     ) -> None:
         lookback = check_number(
             transactions_lookback_days,
@@ -188,9 +251,13 @@ class AliyunSource(Transport):
             timeout_s=timeout_s,
             max_retries=max_retries,
             backoff_s=backoff_s,
+            profile=profile,
+            ecs_role_name=ecs_role_name,
+            assume_role=assume_role,
+            sts_endpoint=sts_endpoint,
         )
         self._lookback = timedelta(days=lookback)
-        self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._clock: Callable[[], datetime] = utcnow  # to the second, as every instant prints
 
     @property
     def label(self) -> str:
@@ -281,39 +348,108 @@ class AliyunSource(Transport):
 
     def cluster(self, region: str, cluster_id: str) -> CloudCluster:
         """One cluster (GetCluster); :class:`ClusterNotFoundError` when the cloud has none."""
-        region = _region(region)
-        cluster_id = parse_cluster_id(cluster_id)
-        api = "GetCluster"
-        client, where = self._emr_client(region, api)
-        request = self._sdk.emr_models.GetClusterRequest(region_id=region, cluster_id=cluster_id)
-        try:
-            body = self._call(
-                api, where, partial(client.get_cluster_with_options, request, self._runtime())
-            )
-        except SourceError as err:
-            if not _CLUSTER_NOT_FOUND.search(err.code):
-                raise
-            raise ClusterNotFoundError(
-                api,
-                err.code,
-                f"{region}: no cluster {cluster_id}",
-                err.request_id,
-                cluster_id=cluster_id,
-                region=region,
-            ) from None
-        request_id = text(body.get("RequestId"))
-        found = cluster(
-            mapping(body.get("Cluster"), api, "Cluster", request_id), region, api, request_id
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        data, request_id = self._get_cluster(region, cluster_id)
+        return cluster(data, region, "GetCluster", request_id)
+
+    def cluster_shape(self, region: str, cluster_id: str) -> ClusterShape:
+        """What a clone needs: GetCluster's fields, every node group, the applications.
+
+        The applications are those ListApplicationConfigs names; all or nothing.
+        """
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        data, _ = self._get_cluster(region, cluster_id)
+        groups = self.node_groups(region, cluster_id)
+        applications = sorted({app for app, _ in self.config_files(region, cluster_id)})
+        return ClusterShape(
+            cluster_id=cluster_id,
+            region=region,
+            cluster=shape_fields(data, CLUSTER_SHAPE_FIELDS),
+            node_groups=groups,
+            applications=applications,
         )
-        if found.cluster_id != cluster_id:
-            raise unexpected(
-                api,
-                "Cluster.ClusterId",
-                found.cluster_id,
-                f"the cluster asked for, {cluster_id}",
-                request_id,
-            )
-        return found
+
+    def node_groups(self, region: str, cluster_id: str) -> list[dict[str, Any]]:
+        """Every node group of the cluster (ListNodeGroups, all pages), shape fields only."""
+        return self._cluster_listing(
+            "ListNodeGroups",
+            region,
+            cluster_id,
+            "node groups",
+            "NodeGroups",
+            lambda item, request_id: node_group(item, "ListNodeGroups", request_id),
+            key=lambda group: str(group["NodeGroupId"]),
+        )
+
+    def nodes(self, region: str, cluster_id: str) -> list[CloudNode]:
+        """Every node of the cluster (ListNodes, all pages); NodeId is the ECS instance id."""
+        cluster_id = parse_cluster_id(cluster_id)
+        return self._cluster_listing(
+            "ListNodes",
+            region,
+            cluster_id,
+            "nodes",
+            "Nodes",
+            lambda item, request_id: node(item, cluster_id, "ListNodes", request_id),
+            key=lambda found: found.node_id,
+        )
+
+    def config_files(self, region: str, cluster_id: str) -> list[tuple[str, str]]:
+        """Every (application, configuration file) of the cluster (ListApplicationConfigs)."""
+        # One entry per configuration item: a file is listed as often as it has items.
+        entries = self._cluster_listing(
+            "ListApplicationConfigs",
+            region,
+            cluster_id,
+            "configuration items",
+            "ApplicationConfigs",
+            lambda item, request_id: config_entry(item, "ListApplicationConfigs", request_id),
+        )
+        return sorted(set(entries))
+
+    def application_configs(
+        self,
+        region: str,
+        cluster_id: str,
+        *,
+        export_mode: str = "ALL",
+        file_format: str = "JSON",
+    ) -> list[ConfigFile]:
+        """Every configuration file of the cluster (ExportApplicationConfigs), decoded.
+
+        The files asked for are those ListApplicationConfigs names; an empty
+        list when the cluster has none.
+        """
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        mode = _choice(export_mode, "export_mode", EXPORT_MODES)
+        fmt = _choice(file_format, "file_format", FILE_FORMATS)
+        wanted = self.config_files(region, cluster_id)
+        if not wanted:
+            return []
+        api = "ExportApplicationConfigs"
+        client, where = self._emr_client(region, api)
+        models = self._sdk.emr_models
+        request = models.ExportApplicationConfigsRequest(
+            region_id=region,
+            cluster_id=cluster_id,
+            export_mode=mode,
+            file_format=fmt,
+            application_config_files=[
+                models.ApplicationConfigFile(application_name=app, config_file_name=name)
+                for app, name in wanted
+            ],
+        )
+        body = self._cluster_call(
+            api,
+            where,
+            region,
+            cluster_id,
+            partial(client.export_application_configs_with_options, request, self._runtime()),
+        )
+        request_id = text(body.get("RequestId"))
+        items = sequence(body.get("ApplicationConfigs"), api, "ApplicationConfigs", request_id)
+        files = [config_file(item, api, request_id) for item in items]
+        return sorted(files, key=lambda f: (f.application, f.name))
 
     def snapshot(
         self, regions: Sequence[str], *, since_from_transactions: bool = False
@@ -334,6 +470,85 @@ class AliyunSource(Transport):
         for region in wanted:
             clusters.extend(self.clusters(region))
         return Snapshot(account, clusters, wanted, fetched_at, self.label)
+
+    # ---- one cluster -------------------------------------------------------
+
+    def _cluster_listing(
+        self,
+        api: str,
+        region: str,
+        cluster_id: str,
+        noun: str,
+        field: str,
+        decode: Callable[[object, str | None], T],
+        *,
+        key: Callable[[T], Hashable] | None = None,
+    ) -> list[T]:
+        """Every item of a NextToken listing about one cluster (``field`` of each page)."""
+        region, cluster_id = _region(region), parse_cluster_id(cluster_id)
+        client, where = self._emr_client(region, api)
+        # ListNodeGroups -> ListNodeGroupsRequest and client.list_node_groups_with_options.
+        request_of = getattr(self._sdk.emr_models, api + "Request")
+        send = getattr(client, re.sub(r"(?<!^)(?=[A-Z])", "_", api).lower() + "_with_options")
+
+        def page(number: int, token: str | None) -> _Page[T]:
+            request = request_of(
+                region_id=region,
+                cluster_id=cluster_id,
+                max_results=DETAIL_PAGE_SIZE,
+                next_token=token,
+            )
+            body = self._cluster_call(
+                api, where, region, cluster_id, partial(send, request, self._runtime())
+            )
+            request_id = text(body.get("RequestId"))
+            items = sequence(body.get(field), api, field, request_id)
+            return _Page(
+                [decode(item, request_id) for item in items],
+                count(body.get("TotalCount"), api, "TotalCount", request_id),
+                request_id,
+                text(body.get("NextToken")),
+            )
+
+        return _all_pages(api, region, noun, page, by_token=True, key=key)
+
+    def _get_cluster(self, region: str, cluster_id: str) -> tuple[dict[str, Any], str | None]:
+        api = "GetCluster"
+        client, where = self._emr_client(region, api)
+        request = self._sdk.emr_models.GetClusterRequest(region_id=region, cluster_id=cluster_id)
+        body = self._cluster_call(
+            api,
+            where,
+            region,
+            cluster_id,
+            partial(client.get_cluster_with_options, request, self._runtime()),
+        )
+        request_id = text(body.get("RequestId"))
+        data = dict(mapping(body.get("Cluster"), api, "Cluster", request_id))
+        found = text(data.get("ClusterId"))
+        if found != cluster_id:
+            raise unexpected(
+                api, "Cluster.ClusterId", found, f"the cluster asked for, {cluster_id}", request_id
+            )
+        return data, request_id
+
+    def _cluster_call(
+        self, api: str, where: str, region: str, cluster_id: str, send: Callable[[], object]
+    ) -> dict[str, Any]:
+        """One call about one cluster: :class:`ClusterNotFoundError` when it does not exist."""
+        try:
+            return self._call(api, where, send)
+        except SourceError as err:
+            if not is_not_found(err.code):
+                raise
+            raise ClusterNotFoundError(
+                api,
+                err.code,
+                f"{region}: no cluster {cluster_id}",
+                err.request_id,
+                cluster_id=cluster_id,
+                region=region,
+            ) from None
 
     # ---- overdue start -----------------------------------------------------
 
@@ -375,6 +590,13 @@ def _region(value: object) -> str:
     if checked is None or not _REGION_SHAPE.match(checked):
         raise InputError("region", value, "an Alibaba Cloud region id such as cn-hangzhou")
     return checked
+
+
+def _choice(value: object, field: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, given in any case."""
+    if isinstance(value, str) and value.upper() in choices:
+        return value.upper()
+    raise InputError(field, value, " or ".join(choices))
 
 
 def _all_pages(

@@ -9,6 +9,8 @@ API and the RequestId, worded as the domain words a bad input.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 from collections.abc import Mapping
@@ -17,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from fsm.errors import InputError, SourceError
-from fsm.sources.base import AccountTransaction, CloudCluster
+from fsm.sources.base import AccountTransaction, CloudCluster, CloudNode, ConfigFile
 from fsm.table import BILLING_ALIASES, Billing
 from fsm.timeutil import parse_time, parse_time_ms
 from fsm.values import parse_amount as parse_domain_amount
@@ -38,6 +40,8 @@ CLUSTER_STATES: Final = frozenset(
         "TERMINATE_FAILED",
     }
 )
+#: ClusterState values after which the cluster has no nodes left to list.
+GONE_STATES: Final = frozenset({"TERMINATED", "TERMINATED_WITH_ERRORS"})
 #: A cluster in this state, for this StateChangeReason.Code, was released by its owner.
 RELEASED_STATE: Final = "TERMINATED"
 RELEASED_REASON: Final = "UserRequest"
@@ -48,6 +52,48 @@ PAYMENT_TYPES: Final[Mapping[str, Billing]] = {
     "PostPaid": Billing.PAY_AS_YOU_GO,
     "PrePaid": Billing.SUBSCRIPTION,
 }
+
+#: The GetCluster fields that say what the cluster is, as a clone needs them.
+CLUSTER_SHAPE_FIELDS: Final = (
+    "ClusterId",
+    "ClusterName",
+    "ClusterType",
+    "ClusterState",
+    "ReleaseVersion",
+    "PaymentType",
+    "SubscriptionConfig",
+    "DeployMode",
+    "SecurityMode",
+    "ResourceGroupId",
+    "DeletionProtection",
+    "EmrDefaultRole",
+    "NodeAttributes",
+    "Tags",
+    "Description",
+    "CreateTime",
+    "ExpireTime",
+)
+#: The ListNodeGroups fields of one node group: its role, instance types, count, disks, network.
+NODE_GROUP_FIELDS: Final = (
+    "NodeGroupId",
+    "NodeGroupName",
+    "NodeGroupType",
+    "NodeGroupState",
+    "PaymentType",
+    "InstanceTypes",
+    "RunningNodeCount",
+    "ZoneId",
+    "VSwitchIds",
+    "WithPublicIp",
+    "AdditionalSecurityGroupIds",
+    "SystemDisk",
+    "DataDisks",
+    "SpotStrategy",
+    "SpotBidPrices",
+    "DeploymentSetStrategy",
+    "NodeResizeStrategy",
+    "GracefulShutdown",
+)
 
 # The wire shape of an amount: digits, optionally in groups of three ("1,234.50").
 _AMOUNT: Final = re.compile(r"^[+-]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?$")
@@ -198,4 +244,68 @@ def transaction(item: object, api: str, request_id: str | None) -> AccountTransa
         ),
         flow=text(data.get("TransactionFlow")) or "",
         number=number,
+    )
+
+
+def shape_fields(data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The ``fields`` of ``data`` that the cloud filled in, with its names and values."""
+    return {name: data[name] for name in fields if data.get(name) not in (None, "", [], {})}
+
+
+def node_group(item: object, api: str, request_id: str | None) -> dict[str, Any]:
+    """One entry of ListNodeGroups, reduced to the fields of its shape."""
+    data = mapping(item, api, "NodeGroups[]", request_id)
+    if text(data.get("NodeGroupId")) is None:
+        raise unexpected(
+            api, "NodeGroups[].NodeGroupId", data.get("NodeGroupId"), "an id", request_id
+        )
+    return shape_fields(data, NODE_GROUP_FIELDS)
+
+
+def config_entry(item: object, api: str, request_id: str | None) -> tuple[str, str]:
+    """(ApplicationName, ConfigFileName) of one entry of ListApplicationConfigs."""
+    data = mapping(item, api, "ApplicationConfigs[]", request_id)
+    application = text(data.get("ApplicationName"))
+    name = text(data.get("ConfigFileName"))
+    if application is None or name is None:
+        raise unexpected(
+            api,
+            "ApplicationConfigs[].ApplicationName/ConfigFileName",
+            data,
+            "an application and a file name",
+            request_id,
+        )
+    return application, name
+
+
+def config_file(item: object, api: str, request_id: str | None) -> ConfigFile:
+    """One entry of ExportApplicationConfigs: its Content is Base64."""
+    application, name = config_entry(item, api, request_id)
+    data = mapping(item, api, "ApplicationConfigs[]", request_id)
+    raw = data.get("Content")
+    field = f"{application}/{name}.Content"
+    if raw is None or raw == "":
+        return ConfigFile(application, name, b"")
+    if not isinstance(raw, str):
+        raise unexpected(api, field, type(raw).__name__, "Base64 text", request_id)
+    try:
+        content = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise unexpected(api, field, raw[:40], "Base64 text", request_id) from None
+    return ConfigFile(application, name, content)
+
+
+def node(item: object, cluster_id: str, api: str, request_id: str | None) -> CloudNode:
+    """One entry of ListNodes: NodeId is the ECS instance id."""
+    data = mapping(item, api, "Nodes[]", request_id)
+    node_id = text(data.get("NodeId"))
+    if node_id is None:
+        raise unexpected(api, "Nodes[].NodeId", data.get("NodeId"), "an instance id", request_id)
+    return CloudNode(
+        node_id=node_id,
+        cluster_id=cluster_id,
+        node_group_id=text(data.get("NodeGroupId")),
+        node_group_type=text(data.get("NodeGroupType")),
+        instance_type=text(data.get("InstanceType")),
+        state=text(data.get("NodeState")),
     )

@@ -39,6 +39,7 @@ from urllib.parse import quote
 from fsm.errors import FsmError, InputError, SourceError
 
 from ._decode import text
+from ._sts import DEFAULT_STS_ENDPOINT, AssumeRole, assumed
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,24 @@ INSTALL_HINT: Final = "pip install 'overdue-fsm[aliyun]'"
 ENV_KEY_ID: Final = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_KEY_SECRET: Final = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 ENV_TOKEN: Final = "ALIBABA_CLOUD_SECURITY_TOKEN"
-CREDENTIAL_ENV: Final = (ENV_KEY_ID, ENV_KEY_SECRET, ENV_TOKEN)
+#: alibaba.alicloud's names for the same, read when the SDK's are not set.
+ENV_ALICLOUD_KEY_ID: Final = "ALICLOUD_ACCESS_KEY"
+ENV_ALICLOUD_KEY_SECRET: Final = "ALICLOUD_SECRET_KEY"
+ENV_ALICLOUD_TOKEN: Final = "ALICLOUD_SECURITY_TOKEN"
+#: alibaba.alicloud's profile (of ~/.aliyun/config.json) and ECS RAM role, when none is given.
+ENV_ALICLOUD_PROFILE: Final = "ALICLOUD_PROFILE"
+ENV_ALICLOUD_ECS_ROLE_NAME: Final = "ALICLOUD_ECS_ROLE_NAME"
+#: The region when a face is given none: the SDK's name, then alibaba.alicloud's.
+REGION_ENV: Final = ("ALIBABA_CLOUD_REGION_ID", "ALICLOUD_REGION")
+#: Every variable a credential is read from, in the order they are tried (pairs of id, secret).
+CREDENTIAL_ENV: Final = (
+    ENV_KEY_ID,
+    ENV_KEY_SECRET,
+    ENV_TOKEN,
+    ENV_ALICLOUD_KEY_ID,
+    ENV_ALICLOUD_KEY_SECRET,
+    ENV_ALICLOUD_TOKEN,
+)
 
 #: Seconds to wait for each answer: the default, and the most a caller may ask for.
 DEFAULT_TIMEOUT_S: Final = 10.0
@@ -59,6 +77,14 @@ DEFAULT_BSS_ENDPOINT: Final = (
 )
 #: The region BSS (billing) clients are made for: the API is global.
 BSS_REGION: Final = "cn-hangzhou"
+
+#: Error codes of EMR 2021-03-20 as its error tables list them: 404 ResourceNotFound
+#: (no such cluster or resource), 400 ThrottlingException, 500 InternalError. Older
+#: and other products' spellings (NotFound.Cluster, Throttling.User) are kept too.
+NOT_FOUND_CODES: Final = frozenset({"ResourceNotFound"})
+THROTTLING_CODES: Final = frozenset({"ThrottlingException", "Throttling", "Throttling.User"})
+# "no such cluster" where the code names it (NotFound.Cluster, InvalidClusterId.NotFound).
+_CLUSTER_NOT_FOUND: Final = re.compile(r"(?i)cluster.*not\.?found|not\.?found.*cluster")
 
 _ENDPOINT: Final = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 # Scrubbing: what a key id or a signature looks like wherever a server echoes it.
@@ -96,7 +122,7 @@ class _Credentials:
     key_id: _Secret
     key_secret: _Secret
     token: _Secret | None
-    origin: str  # 'explicit' | 'environment'
+    origin: str  # 'explicit' | 'environment' | 'assumed role'
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,10 @@ class _Sdk:
     bss_client: Any
     bss_models: Any
     credentials: Any
+    credentials_config: Any
+    cli_profile: Any
+    sts_client: Any  # None without alibabacloud-sts20150401
+    sts_models: Any
 
 
 @dataclass(frozen=True)
@@ -119,6 +149,23 @@ class _Failure:
     request_id: str | None
     retryable: bool
     retry_after_s: float | None = None
+
+
+def default_region() -> str | None:
+    """The region of the environment (:data:`REGION_ENV`, the first set), or None."""
+    for name in REGION_ENV:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def is_not_found(code: str) -> bool:
+    """Whether an error code says the cluster (or a resource of it) does not exist.
+
+    Not every 404 is one: InvalidAction.NotFound means the API is unknown.
+    """
+    return code in NOT_FOUND_CODES or bool(_CLUSTER_NOT_FOUND.search(code))
 
 
 def check_number(
@@ -154,8 +201,19 @@ class Transport:
         timeout_s: float,
         max_retries: int,
         backoff_s: float,
+        profile: str | None = None,
+        ecs_role_name: str | None = None,
+        assume_role: object = None,
+        sts_endpoint: str | None = None,
     ) -> None:
         self._endpoint = _check_endpoint(endpoint, "endpoint")
+        self._sts_endpoint = _check_endpoint(sts_endpoint, "sts_endpoint")
+        self._profile = _optional_name(profile, "profile", ENV_ALICLOUD_PROFILE)
+        self._ecs_role_name = _optional_name(
+            ecs_role_name, "ecs_role_name", ENV_ALICLOUD_ECS_ROLE_NAME
+        )
+        self._assume_role = AssumeRole.parse(assume_role) or AssumeRole.from_environment()
+        self._base: _Credentials | None = None  # what the role was assumed with
         self._bss_endpoint = _check_endpoint(bss_endpoint, "bss_endpoint")
         if protocol not in ("http", "https"):
             raise InputError("protocol", protocol, "http or https")
@@ -215,10 +273,75 @@ class Transport:
             if self._credentials.token is not None:
                 config.security_token = self._credentials.token.reveal()
         else:
-            if self._chain is None:
-                self._chain = self._sdk.credentials()  # the SDK's default credential chain
-            config.credential = self._chain
+            config.credential = self._credential_chain()
         return config
+
+    def _credential_chain(self) -> Any:
+        """The SDK's credentials: the profile or ECS role asked for, else its default chain."""
+        if self._chain is None:
+            if self._profile is not None:
+                provider = self._sdk.cli_profile(profile_name=self._profile)
+                self._chain = self._sdk.credentials(provider=provider)
+            elif self._ecs_role_name is not None:
+                self._chain = self._sdk.credentials(
+                    self._sdk.credentials_config(type="ecs_ram_role", role_name=self._ecs_role_name)
+                )
+            else:
+                self._chain = self._sdk.credentials()  # the SDK's default credential chain
+        return self._chain
+
+    def _assume(self) -> None:
+        """Trade the credentials in hand for the role's (STS AssumeRole), once."""
+        role = self._assume_role
+        if role is None:
+            return
+        api = "AssumeRole"
+        if self._sdk.sts_client is None:
+            raise FsmError(
+                "assuming a RAM role needs the STS SDK (alibabacloud_sts20150401 is missing): "
+                + INSTALL_HINT
+            )
+        endpoint = self._sts_endpoint or DEFAULT_STS_ENDPOINT
+        base = self._credentials
+        if base is None:
+            found = self._call(api, endpoint, lambda: _chain_body(self._credential_chain()))
+            base = _Credentials(
+                _Secret(str(found["AccessKeyId"])),
+                _Secret(str(found["AccessKeySecret"])),
+                _Secret(str(found["SecurityToken"])) if found.get("SecurityToken") else None,
+                "credential chain",
+            )
+        self._base = base
+        config = self._sdk.config(
+            protocol=self._protocol,
+            endpoint=endpoint,
+            region_id=BSS_REGION,
+            read_timeout=self._timeout_ms,
+            connect_timeout=self._timeout_ms,
+            access_key_id=base.key_id.reveal(),
+            access_key_secret=base.key_secret.reveal(),
+        )
+        if base.token is not None:
+            config.security_token = base.token.reveal()
+        try:
+            client = self._sdk.sts_client(config)
+        except Exception as exc:  # the SDK raises many kinds; all become one error
+            raise SourceError(
+                api, "ClientSetup", self._scrub(f"cannot set up the STS client: {exc}")
+            ) from None
+        request = self._sdk.sts_models.AssumeRoleRequest(
+            role_arn=role.role_arn,
+            role_session_name=role.session_name,
+            duration_seconds=role.session_s,
+            policy=role.policy,
+        )
+        body = self._call(
+            api, endpoint, lambda: client.assume_role_with_options(request, self._runtime())
+        )
+        key_id, secret, token, _expiration = assumed(body, api)
+        self._credentials = _Credentials(
+            _Secret(key_id), _Secret(secret), _Secret(token), "assumed role"
+        )
 
     def _emr_client(self, region: str, api: str) -> tuple[Any, str]:
         if region not in self._emr:
@@ -235,6 +358,8 @@ class Transport:
         return client, text(getattr(client, "_endpoint", None)) or DEFAULT_BSS_ENDPOINT
 
     def _make_client(self, api: str, factory: Any, region: str, endpoint: str | None) -> Any:
+        if self._assume_role is not None and self._base is None:
+            self._assume()  # before the first client: every call uses the role's credentials
         failure: str | None = None
         try:
             return factory(self._config(region, endpoint))
@@ -311,6 +436,7 @@ class Transport:
             retryable = (
                 status >= 500
                 or status == 429
+                or code in THROTTLING_CODES
                 or code.lower().startswith("throttling")
                 or type(exc).__name__ == "ThrottlingException"
             )
@@ -370,13 +496,10 @@ class Transport:
 
     def _without_credentials(self, message: str) -> str:
         """``message`` with every credential value, and anything shaped like a key id, as ***."""
-        if self._credentials is not None:
-            secrets = [
-                self._credentials.key_id,
-                self._credentials.key_secret,
-                self._credentials.token,
-            ]
-            for secret in secrets:
+        for held in (self._credentials, self._base):
+            if held is None:
+                continue
+            for secret in (held.key_id, held.key_secret, held.token):
                 value = secret.reveal() if secret is not None else ""
                 if len(value) >= 4:
                     message = message.replace(value, "***").replace(quote(value, safe=""), "***")
@@ -412,6 +535,8 @@ def _load_sdk() -> _Sdk:
         bss_client = importlib.import_module("alibabacloud_bssopenapi20171214.client")
         bss_models = importlib.import_module("alibabacloud_bssopenapi20171214.models")
         credentials = importlib.import_module("alibabacloud_credentials.client")
+        credentials_models = importlib.import_module("alibabacloud_credentials.models")
+        cli_profile = importlib.import_module("alibabacloud_credentials.provider.cli_profile")
         try:
             runtime = importlib.import_module("darabonba.runtime")
         except ImportError:  # tea-openapi before 0.4
@@ -422,6 +547,12 @@ def _load_sdk() -> _Sdk:
             f"the Alibaba Cloud source needs the Alibaba Cloud SDK ({missing} is missing): "
             + INSTALL_HINT
         ) from None
+    _silence_sdk_logs()
+    try:  # only needed to assume a role
+        sts_client: Any = importlib.import_module("alibabacloud_sts20150401.client")
+        sts_models: Any = importlib.import_module("alibabacloud_sts20150401.models")
+    except ImportError:
+        sts_client = sts_models = None
     return _Sdk(
         config=openapi.Config,
         runtime=runtime.RuntimeOptions,
@@ -430,7 +561,25 @@ def _load_sdk() -> _Sdk:
         bss_client=bss_client.Client,
         bss_models=bss_models,
         credentials=credentials.Client,
+        credentials_config=credentials_models.Config,
+        cli_profile=cli_profile.CLIProfileCredentialsProvider,
+        sts_client=sts_client.Client if sts_client is not None else None,
+        sts_models=sts_models,
     )
+
+
+#: The loggers the SDK attaches its own stderr handlers to.
+_SDK_LOGGERS: Final = ("credentials",)
+
+
+def _silence_sdk_logs() -> None:
+    """Keep the SDK's own log lines (tracebacks of each failed credential provider) off stderr.
+
+    The credential chain logs every provider that failed, with its traceback, through a
+    handler of its own; what failed reaches the user once, as a SourceError.
+    """
+    for name in _SDK_LOGGERS:
+        logging.getLogger(name).disabled = True
 
 
 def _resolve_credentials(
@@ -457,16 +606,42 @@ def _resolve_credentials(
             "(not shown)",
             "a token only together with access_key_id and access_key_secret",
         )
-    env_id, env_secret = os.environ.get(ENV_KEY_ID) or None, os.environ.get(ENV_KEY_SECRET) or None
-    if env_id is not None and env_secret is not None:
-        env_token = os.environ.get(ENV_TOKEN) or None
-        return _Credentials(
-            _Secret(env_id),
-            _Secret(env_secret),
-            _Secret(env_token) if env_token else None,
-            "environment",
-        )
+    # The SDK's names first, then alibaba.alicloud's: a pair is used only when complete.
+    for id_name, secret_name, token_name in (
+        (ENV_KEY_ID, ENV_KEY_SECRET, ENV_TOKEN),
+        (ENV_ALICLOUD_KEY_ID, ENV_ALICLOUD_KEY_SECRET, ENV_ALICLOUD_TOKEN),
+    ):
+        env_id = os.environ.get(id_name) or None
+        env_secret = os.environ.get(secret_name) or None
+        if env_id is not None and env_secret is not None:
+            env_token = os.environ.get(token_name) or None
+            return _Credentials(
+                _Secret(env_id),
+                _Secret(env_secret),
+                _Secret(env_token) if env_token else None,
+                "environment",
+            )
     return None
+
+
+def _optional_name(value: str | None, field: str, env: str) -> str | None:
+    """A profile or role name given, else the one of ``env``, else None."""
+    chosen = value if value else os.environ.get(env) or None
+    if chosen is None:
+        return None
+    if not isinstance(chosen, str) or not re.match(r"^[A-Za-z0-9._@-]{1,128}$", chosen):
+        raise InputError(field, chosen, "a name of letters, digits and . _ @ -")
+    return chosen
+
+
+def _chain_body(chain: Any) -> dict[str, Any]:
+    """The credential chain's current credentials, as an answer's fields."""
+    found = chain.get_credential()
+    return {
+        "AccessKeyId": found.access_key_id,
+        "AccessKeySecret": found.access_key_secret,
+        "SecurityToken": found.security_token,
+    }
 
 
 def _check_endpoint(value: str | None, field: str) -> str | None:
