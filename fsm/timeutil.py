@@ -33,8 +33,12 @@ _DURATION_UNITS: Final = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 def utcnow() -> datetime:
-    """The wall clock, to the second: what overdue-fsm records "now" is what it prints."""
-    return datetime.now(UTC).replace(microsecond=0)
+    """The wall clock, to the microsecond.
+
+    Printed to the second (:func:`format_time`), but recorded whole: two looks a moment
+    apart stay two instants in event-time order, not one instant with two events.
+    """
+    return datetime.now(UTC)
 
 
 def parse_time(value: TimeInput, field: str) -> datetime:

@@ -31,7 +31,7 @@ def test_a_renewal_refused_while_overdue_is_in_the_summary(
     code, summary, _ = sync(capsys, fake)
     assert code == 0
     row = next(c for c in summary["clusters"] if c["cluster_id"] == subscription["ClusterId"])  # type: ignore[union-attr]
-    assert row["recorded"] == ["balance_negative"]
+    assert row["recorded"] == ["balance_negative", "renewed"]  # kept, not applied (SPEC 3)
     [note] = row["notes"]
     assert note.startswith("refused: renewal is fee-generating")
     code, _, _ = sync(capsys, fake)  # the cloud still says so: still refused, still said

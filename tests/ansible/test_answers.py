@@ -201,7 +201,7 @@ def test_the_inventory_doomed_example_groups_a_cluster_observed_now(
 ) -> None:
     """The example's ``doomed`` group parses deadlines with '%Y-%m-%dT%H:%M:%SZ'."""
     examples = _examples("plugins/inventory/clusters.py")
-    prod = examples.split("# prod.overdue_clusters.yml")[1].split("\n# synced")[0]
+    prod = examples.split("# prod.overdue_clusters.yml")[1].split("\n# synced")[0].split("\n---")[0]
     source = tmp_path / "inventory" / "prod.overdue_clusters.yml"
     source.parent.mkdir()
     source.write_text("# prod" + prod)
@@ -227,7 +227,7 @@ def test_the_inventory_doomed_example_groups_a_cluster_observed_now(
     )
     assert listed.returncode == 0, listed.stderr
     groups = json.loads(listed.stdout)
-    assert groups.get("doomed", {}).get("hosts") == ["c-doomed"], listed.stdout
+    assert groups.get("doomed", {}).get("hosts") == ["c-doomed"], listed.stdout + listed.stderr
 
 
 # -- item 11: the docs say what the code does ---------------------------------------------------

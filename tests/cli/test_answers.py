@@ -16,9 +16,7 @@ from typing import IO
 
 import pytest
 
-from .test_stateful import run, store
-
-__all__ = ["store"]  # a fixture, shared with test_stateful
+from .test_stateful import run
 
 T0 = "2026-01-01T00:00:00Z"
 DECISION_KEYS = {
@@ -104,13 +102,16 @@ def test_a_refused_renewal_says_why_on_the_command_line(
     capsys: pytest.CaptureFixture[str], store: Path
 ) -> None:
     argv = ("observe", "s-1", "--billing", "Subscription", "--expires-at", "2027-06-01T00:00:00Z")
-    assert run(capsys, *argv, "--balance", "-3")[0] == 0
+    negative_at = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert run(capsys, *argv, "--balance", "-3", "--at", negative_at)[0] == 0
     renew = ("observe", "s-1", "--renewed-until", "2028-01-01T00:00:00Z")
     code, out, err = run(capsys, *renew)
     assert code == 0, err
     assert "refused: renewal is fee-generating" in out
     assert "recharge" in out
-    code, out, _ = run(capsys, *renew, "--json")
+    # Another look, at an instant of its own (the same one would be an exact repeat).
+    earlier = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out, _ = run(capsys, *renew, "--at", earlier, "--json")
     assert any(note.startswith("refused: renewal") for note in json.loads(out)["notes"])
 
 

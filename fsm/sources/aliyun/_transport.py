@@ -304,7 +304,12 @@ class Transport:
         endpoint = self._sts_endpoint or DEFAULT_STS_ENDPOINT
         base = self._credentials
         if base is None:
-            found = self._call(api, endpoint, lambda: _chain_body(self._credential_chain()))
+            found = self._call(
+                api,
+                endpoint,
+                lambda: _chain_body(self._credential_chain()),
+                gives_credentials=True,
+            )
             base = _Credentials(
                 _Secret(str(found["AccessKeyId"])),
                 _Secret(str(found["AccessKeySecret"])),
@@ -336,7 +341,10 @@ class Transport:
             policy=role.policy,
         )
         body = self._call(
-            api, endpoint, lambda: client.assume_role_with_options(request, self._runtime())
+            api,
+            endpoint,
+            lambda: client.assume_role_with_options(request, self._runtime()),
+            gives_credentials=True,
         )
         key_id, secret, token, _expiration = assumed(body, api)
         self._credentials = _Credentials(
@@ -369,8 +377,14 @@ class Transport:
             api, "ClientSetup", self._scrub(f"cannot set up the SDK client: {failure}")
         )
 
-    def _call(self, api: str, where: str, send: Callable[[], Any]) -> dict[str, Any]:
-        """One SDK call with retries; the response body as a dict, or a SourceError."""
+    def _call(
+        self, api: str, where: str, send: Callable[[], Any], *, gives_credentials: bool = False
+    ) -> dict[str, Any]:
+        """One SDK call with retries; the response body as a dict, or a SourceError.
+
+        ``gives_credentials``: the answer is credentials (STS, the credential chain), so its
+        values are kept as they are; they are scrubbed from every message all the same.
+        """
         attempts = self._max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
@@ -378,7 +392,7 @@ class Transport:
             except Exception as exc:  # classified below, never chained
                 failure = self._classify(where, exc)
             else:
-                return self._body(api, response)
+                return self._body(api, response, scrub=not gives_credentials)
             # Outside the except block: the SDK exception (which holds the signed
             # request) is neither kept nor chained to the error raised below.
             if failure.retryable and attempt < attempts:
@@ -405,14 +419,14 @@ class Transport:
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _body(self, api: str, response: Any) -> dict[str, Any]:
+    def _body(self, api: str, response: Any, *, scrub: bool = True) -> dict[str, Any]:
         body: Any = getattr(response, "body", None)
         raw = body.to_map() if hasattr(body, "to_map") else body
         if not isinstance(raw, dict):
             raise SourceError(api, "InvalidResponse", "the response has no JSON object body")
         # A hostile or broken endpoint may echo a credential in any field: none
         # reaches a value, hence no error message made from one.
-        result: dict[str, Any] = self._scrub_data(raw)
+        result: dict[str, Any] = self._scrub_data(raw) if scrub else raw
         request_id = text(result.get("RequestId"))
         if result.get("Success") is False:  # BSS answers some failures with HTTP 200
             code = text(result.get("Code")) or "Unsuccessful"
