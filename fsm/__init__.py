@@ -41,6 +41,7 @@ from .values import (
     parse_phase,
     parse_region,
 )
+from .warnings import DeadlineWarning, warnings_due
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,7 @@ __all__ = [
     "Category",
     "Cluster",
     "ClusterState",
+    "DeadlineWarning",
     "Decision",
     "Decisions",
     "Event",
@@ -79,4 +81,5 @@ __all__ = [
     "parse_region",
     "report",
     "undecidable",
+    "warnings_due",
 ]
