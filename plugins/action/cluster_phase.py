@@ -42,12 +42,16 @@ class ActionModule(ActionBase):
         if settings.stateless:
             state = common.evaluate(cluster_id, args, settings)
             before, changed, entered = None, False, []
+            warnings = common.fsm.warnings_due(state)  # no ledger: every run returns them
         else:
-            state, before, changed, entered = self._observe(cluster_id, args, settings, check_mode)
+            state, before, changed, entered, warnings = self._observe(
+                cluster_id, args, settings, check_mode
+            )
 
         out = common.report(state)
         out["changed"] = changed
         out["entered"] = [str(phase) for phase in entered]
+        out["warnings_due"] = [warning.as_dict() for warning in warnings]
         if self._task.diff and (changed or before is None) and not settings.stateless:
             out["diff"] = _diff(cluster_id, before, state)
 
@@ -72,7 +76,15 @@ class ActionModule(ActionBase):
                 now=settings.now,
                 dry_run=check_mode,
             )
-        return outcome.after, outcome.before, bool(outcome.changed), list(outcome.entered)
+            # Issued once per episode whoever looks; check mode only says what would be.
+            warnings = store.issue_warnings(
+                cluster_id,
+                common.fsm.warnings_due(outcome.after),
+                now=settings.now,
+                dry_run=check_mode,
+            )
+        after = outcome.after
+        return after, outcome.before, bool(outcome.changed), list(outcome.entered), warnings
 
     @staticmethod
     def _require(state, operations, strict):
