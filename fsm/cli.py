@@ -563,6 +563,8 @@ def _print_status(state: ClusterState) -> None:
 def _print_sync(summary: SyncSummary) -> None:
     for line in summary.lines():
         print(line)
+    for warning in summary.warnings:
+        print(f"  {warning.message}")
     moved = [c for c in summary.clusters if c.phase_changed or c.status in ("failed", "untouched")]
     if not moved:
         print("no phase changed")

@@ -18,6 +18,7 @@ from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
 from .values import ClusterState, parse_account
+from .warnings import DeadlineWarning, warnings_due
 
 if TYPE_CHECKING:
     from .sources.base import AccountSnapshot, CloudCluster, Snapshot, Source
@@ -42,6 +43,7 @@ class ClusterSync:
     next_phase: Phase | None = None
     next_phase_at: datetime | None = None
     error: str | None = None
+    warnings: list[DeadlineWarning] = field(default_factory=list)  # issued by this sync
 
     @property
     def phase_changed(self) -> bool:
@@ -61,6 +63,7 @@ class ClusterSync:
             "next_phase": None if self.next_phase is None else str(self.next_phase),
             "next_phase_at": optional_format(self.next_phase_at),
             "error": self.error,
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 
@@ -85,6 +88,11 @@ class SyncSummary:
     def complete(self) -> bool:
         return all(c.status in ("recorded", "unchanged") for c in self.clusters)
 
+    @property
+    def warnings(self) -> list[DeadlineWarning]:
+        """The warnings this sync issued (dry run: would issue), cluster by cluster."""
+        return [w for c in self.clusters for w in c.warnings]
+
     def counts(self) -> dict[Status, int]:
         """How many clusters ended in each status."""
         return {status: sum(c.status == status for c in self.clusters) for status in STATUSES}
@@ -94,13 +102,16 @@ class SyncSummary:
         since = f", overdue since {format_time(self.overdue_since)}" if self.overdue_since else ""
         overdue = f" (overdue{since}, from {self.overdue_since_source})" if self.overdue else ""
         counts = self.counts()
-        return [
+        lines = [
             f"account {self.account}: balance {self.balance} {self.currency}{overdue}",
             f"{len(self.clusters)} cluster(s) in {', '.join(self.regions)}: "
             f"{counts['recorded']} {'would record' if self.dry_run else 'recorded'}, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed, "
             f"{counts['untouched']} untouched",
         ]
+        if warnings := self.warnings:
+            lines.append(f"{len(warnings)} warning(s) {'would be ' if self.dry_run else ''}issued")
+        return lines
 
     def stopped(self) -> str | None:
         """Why a sync that stopped part way stopped, in words; None when it is complete."""
@@ -132,6 +143,7 @@ class SyncSummary:
             "complete": self.complete,
             "counts": dict(self.counts()),
             "clusters": [c.as_dict() for c in self.clusters],
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 
@@ -197,11 +209,14 @@ def apply_snapshot(
                 now=evaluated_at,
                 dry_run=dry_run,
             )
+            # Issued once per episode, however many syncs and controllers look.
+            due = warnings_due(result.after, evaluated_at)
+            issued = store.issue_warnings(cluster_id, due, now=evaluated_at, dry_run=dry_run)
         except FsmError as err:
             failed = True
             results.append(ClusterSync(cluster_id, region, "failed", error=str(err)))
             continue
-        results.append(_summarise(cluster_id, region, result.before, result.after, result))
+        results.append(_summarise(cluster_id, region, result.before, result.after, result, issued))
         if result.after.overdue and result.after.overdue_since is not None:
             started.append(result.after.overdue_since)
     return SyncSummary(
@@ -245,6 +260,7 @@ def _summarise(
     before: ClusterState | None,
     after: ClusterState,
     result: Any,
+    warnings: list[DeadlineWarning],
 ) -> ClusterSync:
     timeline = after.timeline()
     return ClusterSync(
@@ -258,4 +274,5 @@ def _summarise(
         recorded=[str(e.kind) for e in result.recorded],
         next_phase=timeline[0][0] if timeline else None,
         next_phase_at=timeline[0][1] if timeline else None,
+        warnings=warnings,
     )
