@@ -4,7 +4,9 @@
 #      with the verdict for scale_out and submit_task at each step;
 #   2. a subscription expires and is renewed;
 #   3. playbooks/demo.yml records a small fleet and runs a deployment against it;
-#   4. `overdue-fsm list` shows that fleet, as any pipeline would see it.
+#   4. `overdue-fsm list` shows that fleet, as any pipeline would see it;
+#   5. `overdue-fsm warnings --due` shows the warnings due for it, each sent once (step 3 sent
+#      them; notify_before_deadline.yml, the scheduled job, finds nothing left to send).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,3 +49,9 @@ bash playbooks/run-playbook.sh playbooks/demo.yml
 
 say "4. The fleet as a pipeline sees it: overdue-fsm list"
 overdue-fsm list
+
+say "5. The warnings due for the fleet: overdue-fsm warnings --due"
+overdue-fsm warnings --due
+printf '\nThe scheduled job sends each warning once; step 3 already sent these:\n'
+bash playbooks/run-playbook.sh -i playbooks/inventory/fleet.overdue_clusters.yml \
+  playbooks/notify_before_deadline.yml | sed -n 's/^ *msg: /  /p'
