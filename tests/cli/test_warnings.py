@@ -7,23 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fsm.cli import main
+from .test_stateful import T0, run, store
 
-T0 = "2026-01-01T00:00:00Z"
 HOUR1 = "2026-01-01T01:00:00Z"
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "state" / "clusters.db"
-    monkeypatch.setenv("OVERDUE_FSM_STORE", f"sqlite:///{path}")
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+__all__ = ["store"]  # re-exported: pytest finds the fresh-store fixture of test_stateful by name
 
 
 def listed(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, object]]:
