@@ -244,3 +244,20 @@ def test_a_sync_lists_the_warnings_it_issued_and_the_next_sync_issues_none(
     argv = ["sync", "--region", REGION, "--endpoint", fake.endpoint, "--protocol", "http"]
     assert main(argv) == 0
     assert "warning(s)" not in capsys.readouterr().out  # issued once: the human output is quiet
+
+
+def test_the_human_output_of_a_sync_counts_and_says_each_warning_it_issued(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    sync(capsys, fake)
+    fake.balance = "-11.19"
+    argv = ["sync", "--region", REGION, "--endpoint", fake.endpoint, "--protocol", "http"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    with open_store(store_url, create=False) as store:
+        issued = store.warnings()
+    assert issued
+    assert lines[2] == f"{len(issued)} warning(s) issued"
+    # In the order of the listing, each once.
+    assert sorted(lines[3 : 3 + len(issued)]) == sorted(f"  {e.warning.message}" for e in issued)
+    assert all(e.status == "due" and e.issued_at is not None for e in issued)
