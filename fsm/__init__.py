@@ -41,7 +41,7 @@ from .values import (
     parse_phase,
     parse_region,
 )
-from .warnings import DeadlineWarning, warnings_due
+from .warnings import DeadlineWarning, next_due_at, warnings_due
 
 __version__ = "0.1.0"
 
@@ -73,6 +73,7 @@ __all__ = [
     "decide_all",
     "evaluate",
     "events_for",
+    "next_due_at",
     "parse_account",
     "parse_amount",
     "parse_billing",

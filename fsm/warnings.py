@@ -104,12 +104,7 @@ def warnings_due(state: ClusterState, now: TimeInput | None = None) -> list[Dead
     A warning is due from ``deadline - threshold`` (inclusive) until the
     deadline (exclusive), in deadline order, the longest threshold first.
     """
-    if now is None:
-        if state.evaluated_at is None:
-            raise InputError("now", None, "the instant to warn at (the state was not evaluated)")
-        at_now = state.evaluated_at
-    else:
-        at_now = parse_time(now, "now")
+    at_now = _instant(state, now)
     due: list[DeadlineWarning] = []
     before = state.phase
     ahead = steps_ahead(
@@ -139,6 +134,27 @@ def warnings_due(state: ClusterState, now: TimeInput | None = None) -> list[Dead
     return due
 
 
+def next_due_at(state: ClusterState, now: TimeInput | None = None) -> datetime | None:
+    """The first instant after ``now`` at which a warning of ``state`` falls due (None: never).
+
+    Nothing falls due before it unless something is recorded, so a watcher may sleep until
+    then (or until the next phase begins, whichever is first).
+    """
+    at_now = _instant(state, now)
+    ahead = steps_ahead(
+        state.billing, state.phase, state.overdue_since, state.expires_at, state.policy
+    )
+    return min(
+        (
+            due_at
+            for _, deadline in ahead
+            for threshold in state.policy.warn_before
+            if (due_at := _minus(deadline, threshold)) > at_now
+        ),
+        default=None,
+    )
+
+
 def status(warning: DeadlineWarning, *, acknowledged: bool, due: bool, now: datetime) -> Status:
     """Where a warning of the ledger stands, given whether it is among those due at ``now``."""
     if acknowledged:
@@ -146,6 +162,14 @@ def status(warning: DeadlineWarning, *, acknowledged: bool, due: bool, now: date
     if due:
         return "due"
     return "passed" if warning.deadline <= now else "ended"
+
+
+def _instant(state: ClusterState, now: TimeInput | None) -> datetime:
+    if now is not None:
+        return parse_time(now, "now")
+    if state.evaluated_at is None:
+        raise InputError("now", None, "the instant to warn at (the state was not evaluated)")
+    return state.evaluated_at
 
 
 def _minus(deadline: datetime, threshold: timedelta) -> datetime:

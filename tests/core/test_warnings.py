@@ -176,3 +176,12 @@ def test_warn_before_is_kept_longest_first_and_printed_as_written() -> None:
     assert policy.as_dict()["warn_before"] == ["14d", "24h", "3h"]
     again = {"warn_before": policy.as_dict()["warn_before"]}
     assert fsm.Policy.from_mapping(again).warn_before == policy.warn_before
+
+
+def test_next_due_at_is_when_the_next_warning_falls_due() -> None:
+    c = _overdue()
+    assert fsm.next_due_at(c.state(T0)) == T0 + 8 * DAY  # restriction, 7d ahead
+    assert fsm.next_due_at(c.state(T0 + 8 * DAY)) == T0 + 14 * DAY
+    assert fsm.next_due_at(c.state(T0 + 59 * DAY)) is None  # both deletion warnings are due
+    assert fsm.warnings_due(c.state(fsm.next_due_at(c.state(T0 + 20 * DAY)))) != []
+    assert fsm.next_due_at(fsm.Cluster("c-2", "pay_as_you_go").state(T0)) is None
