@@ -79,6 +79,7 @@ _LEDGER_COLUMNS: Final = (
     "cluster_id, step, threshold, episode, due_at, deadline, message, issued_at, acknowledged_at"
 )
 _LEDGER_KEY: Final = "step, threshold, episode"
+_LEDGER_KEY_COLUMNS: Final = "cluster_id, " + _LEDGER_KEY  # the ledger's primary key
 LedgerKey = tuple[str, str, datetime]
 """A warning's key in its cluster's ledger rows: (step, threshold as written, episode)."""
 
@@ -494,14 +495,14 @@ class Store(Transactional):
         entries: list[WarningEntry] = []
         for warning, issued_at, acknowledged_at in self._ledger_rows(cid, acct):
             current = due.pop(warning.key, None)
-            state = status(
+            standing = status(
                 warning,
                 acknowledged=acknowledged_at is not None,
                 due=current is not None,
                 now=at_now,
             )
-            if not due_only or state == "due":
-                entries.append(WarningEntry(warning, state, issued_at, acknowledged_at))
+            if not due_only or standing == "due":
+                entries.append(WarningEntry(warning, standing, issued_at, acknowledged_at))
         entries += [WarningEntry(w, "due", None, None) for w in due.values()]
         entries.sort(key=_entry_order)
         return entries
@@ -528,7 +529,8 @@ class Store(Transactional):
     ) -> list[tuple[DeadlineWarning, datetime, datetime | None]]:
         if not self._has_ledger():
             return []
-        where, params = "", ()  # type: tuple[str, tuple[object, ...]]
+        where: str = ""
+        params: tuple[object, ...] = ()
         if cid is not None:
             where, params = " WHERE w.cluster_id = ?", (cid,)
         elif acct is not None:
@@ -736,9 +738,6 @@ class Store(Transactional):
 
 def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
-
-
-_LEDGER_KEY_COLUMNS: Final = "cluster_id, " + _LEDGER_KEY
 
 
 def _ledger_key(warning: DeadlineWarning) -> LedgerKey:
