@@ -42,6 +42,7 @@ from .values import (
     parse_phase,
     parse_region,
 )
+from .warnings import DeadlineWarning, next_due_at, warnings_due
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ __all__ = [
     "Checkpoint",
     "Cluster",
     "ClusterState",
+    "DeadlineWarning",
     "Decision",
     "Decisions",
     "Event",
@@ -73,6 +75,7 @@ __all__ = [
     "decide_all",
     "evaluate",
     "events_for",
+    "next_due_at",
     "parse_account",
     "parse_amount",
     "parse_billing",
@@ -82,4 +85,5 @@ __all__ = [
     "report",
     "undecidable",
     "unheeded",
+    "warnings_due",
 ]

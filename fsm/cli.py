@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
@@ -233,6 +234,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--account", help="only this billing account")
     sub.add_argument("--phase", help="only clusters in this phase")
+
+    sub = add(
+        "warnings",
+        _warnings,
+        "the warnings ahead of each deadline: due, issued, acknowledged (--ack)",
+        store,
+        reading,
+    )
+    sub.description = (
+        "List the warnings of the ledger and those due now. A warning is due when a step "
+        "ahead of a cluster (suspension, restriction, data deletion, subscription expiry) is "
+        "one of the policy's warn_before thresholds or less away, until its deadline, its "
+        "acknowledgement, or a recharge or renewal ending its episode. Exit 0 whether or not "
+        "any is due, 1 if a CLUSTER is not tracked, 2 on bad input or store."
+    )
+    sub.add_argument("cluster_ids", nargs="*", metavar="CLUSTER", help="only these clusters")
+    sub.add_argument("--account", help="only this billing account")
+    sub.add_argument(
+        "--due", action="store_true", help="only the warnings due now (issued or not yet)"
+    )
+    sub.add_argument(
+        "--ack",
+        action="store_true",
+        help="acknowledge the warnings due (of CLUSTER / --account): they are due no more "
+        "and never issued again in their episode",
+    )
 
     sub = add(
         "sync",
@@ -594,6 +621,54 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _warnings(args: argparse.Namespace) -> int:
+    clusters = [parse_cluster_id(cid, "CLUSTER") for cid in dict.fromkeys(args.cluster_ids)]
+    now = _now(args)
+    due_only = args.due or args.ack
+    selected: list[str | None] = [*clusters] or [None]
+    with _open_store(args, create=args.ack) as store:
+        entries = [
+            entry
+            for cid in selected
+            for entry in store.warnings(
+                cluster_id=cid, account=args.account, due_only=due_only, now=now
+            )
+        ]
+        if args.ack:
+            done = {w.key for w in store.acknowledge([e.warning for e in entries], now=now)}
+            entries = [
+                replace(
+                    entry,
+                    status="acknowledged",
+                    issued_at=entry.issued_at or now,
+                    acknowledged_at=now,
+                )
+                for entry in entries
+                if entry.warning.key in done
+            ]
+    if args.json:
+        _print_json([entry.as_dict() for entry in entries])
+        return EXIT_OK
+    if entries:
+        _print_table(
+            {
+                "CLUSTER": "cluster_id",
+                "STEP": "step",
+                "WITHIN": "threshold",
+                "DEADLINE": "deadline",
+                "STATUS": "status",
+                "ISSUED": "issued_at",
+            },
+            [entry.as_dict() for entry in entries],
+        )
+    for entry in entries:
+        if entry.status == ("acknowledged" if args.ack else "due"):
+            print(f"  {entry.warning.message}")
+    done_words = "acknowledged" if args.ack else ("due" if args.due else "listed")
+    print(f"{len(entries)} warning(s) {done_words}", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- shared pieces ------------------------------------------------------------------------
 
 
@@ -744,6 +819,8 @@ def _print_status(state: ClusterState) -> None:
 def _print_sync(summary: SyncSummary) -> None:
     for line in summary.lines():
         print(line)
+    for warning in summary.warnings:
+        print(f"  {warning.message}")
     moved = [c for c in summary.clusters if c.phase_changed or c.status in ("failed", "untouched")]
     if not moved:
         print("no phase changed")

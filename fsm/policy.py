@@ -43,6 +43,8 @@ MAX_POLICY_ALIASES: Final = 64
 MAX_POLICY_DEPTH: Final = 16
 _DURATION_EXPECTED: Final = "a duration with a unit, such as 24h, 15d, 90m or 3600s"
 _BARE_NUMBER: Final = re.compile(r"^[+-]?[0-9.]+$")
+_DEFAULT_WARN_BEFORE: Final[tuple[timedelta, ...]] = (timedelta(days=7), timedelta(days=1))
+_WARN_BEFORE_EXPECTED: Final = "a list of durations such as [7d, 1d] (empty: no warnings)"
 _OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
 # A phase split by billing (``overdue_grace``, or an alias of it) in an override means
@@ -75,6 +77,8 @@ class Policy:
     # How far before its cluster's newest event an event may be dated and still
     # be applied: a checkpoint older than this never has to be rebuilt.
     late_tolerance: timedelta = timedelta(days=7)
+    # How long before each scheduled step a warning falls due, longest first.
+    warn_before: tuple[timedelta, ...] = _DEFAULT_WARN_BEFORE
     operations: Mapping[str, Category] = field(default_factory=lambda: OPERATIONS)
     # (category, column name) -> verdict, on top of the specification's table.
     verdict_overrides: Mapping[tuple[Category, str], Verdict] = field(
@@ -136,7 +140,7 @@ class Policy:
         """Build a policy from the parsed form of a policy file."""
         if not isinstance(document, Mapping):
             raise PolicyError(source, document, "a mapping of policy keys")
-        known = {*_DURATIONS, "operations", "verdicts"}
+        known = {*_DURATIONS, "warn_before", "operations", "verdicts"}
         for key in document:
             if key not in known:
                 raise PolicyError(
@@ -146,6 +150,9 @@ class Policy:
         for key in _DURATIONS:
             if key in document:
                 durations[key] = _duration(document[key], f"{source}: {key}")
+        warn_before = _DEFAULT_WARN_BEFORE
+        if "warn_before" in document:
+            warn_before = _warn_before(document["warn_before"], source)
         operations = dict(OPERATIONS)
         operations.update(_operations(document.get("operations"), source))
         overrides = _overrides(document.get("verdicts"), source)
@@ -153,6 +160,7 @@ class Policy:
             return replace(
                 _DEFAULT,
                 **durations,  # type: ignore[arg-type]
+                warn_before=warn_before,
                 operations=MappingProxyType(operations),
                 verdict_overrides=MappingProxyType(overrides),
                 source=source,
@@ -186,6 +194,7 @@ class Policy:
             }
         return {
             **{key: format_duration(self.threshold(key)) for key in _DURATIONS},
+            "warn_before": [format_duration(before) for before in self.warn_before],
             "operations": {name: str(category) for name, category in self.operations.items()},
             "verdicts": verdicts,
         }
@@ -200,6 +209,13 @@ class Policy:
                 value = getattr(self, item.name)
                 if not isinstance(value, timedelta) or value <= timedelta(0):
                     raise PolicyError(item.name, value, "a positive duration")
+        befores = self.warn_before
+        if (
+            not isinstance(befores, tuple)
+            or not all(isinstance(b, timedelta) and b > timedelta(0) for b in befores)
+            or list(befores) != sorted(set(befores), reverse=True)
+        ):
+            raise PolicyError("warn_before", befores, "distinct positive durations, longest first")
         if not self.grace < self.restrict_after < self.purge_after:
             raise PolicyError(
                 "thresholds",
@@ -233,6 +249,20 @@ def _duration(value: object, where: str) -> timedelta:
     if duration <= timedelta(0):
         raise PolicyError(where, value, "a positive duration")
     return duration
+
+
+def _warn_before(section: object, source: str) -> tuple[timedelta, ...]:
+    """The thresholds of ``warn_before``: distinct durations, kept longest first."""
+    where = f"{source}: warn_before"
+    if not isinstance(section, list):
+        raise PolicyError(where, section, _WARN_BEFORE_EXPECTED)
+    befores = [_duration(item, f"{where}[{index}]") for index, item in enumerate(section)]
+    for index, before in enumerate(befores):
+        if before in befores[:index]:
+            raise PolicyError(
+                f"{where}[{index}]", section[index], "a duration not already in the list"
+            )
+    return tuple(sorted(befores, reverse=True))
 
 
 def _operations(section: object, source: str) -> dict[str, Category]:

@@ -56,12 +56,26 @@ def timeline(
     policy: Policy,
 ) -> list[tuple[Phase, datetime]]:
     """The phases ahead of ``phase`` if nothing is recorded: each with when it begins."""
-    ahead: list[tuple[Phase, datetime]] = []
+    return [
+        (step.dest, at)
+        for step, at in steps_ahead(billing, phase, overdue_since, expires_at, policy)
+    ]
+
+
+def steps_ahead(
+    billing: Billing,
+    phase: Phase,
+    overdue_since: datetime | None,
+    expires_at: datetime | None,
+    policy: Policy,
+) -> list[tuple[TimedTransition, datetime]]:
+    """The timed steps ahead of ``phase`` if nothing is recorded: each with when it fires."""
+    ahead: list[tuple[TimedTransition, datetime]] = []
     while (step := SCHEDULE.get((billing, phase))) is not None:
         at = deadline(step, overdue_since, expires_at, policy)
         if at is None:
             break
-        ahead.append((step.dest, at))
+        ahead.append((step, at))
         phase = step.dest
     return ahead
 

@@ -19,6 +19,7 @@ from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
 from .values import ClusterState, parse_account
+from .warnings import DeadlineWarning, warnings_due
 
 if TYPE_CHECKING:
     from .sources.base import AccountSnapshot, CloudCluster, Snapshot, Source
@@ -44,6 +45,7 @@ class ClusterSync:
     next_phase_at: datetime | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)  # why an event was refused or too late
+    warnings: list[DeadlineWarning] = field(default_factory=list)  # issued by this sync
 
     @property
     def phase_changed(self) -> bool:
@@ -64,6 +66,7 @@ class ClusterSync:
             "next_phase_at": optional_format(self.next_phase_at),
             "error": self.error,
             "notes": list(self.notes),
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 
@@ -88,6 +91,11 @@ class SyncSummary:
     def complete(self) -> bool:
         return all(c.status in ("recorded", "unchanged") for c in self.clusters)
 
+    @property
+    def warnings(self) -> list[DeadlineWarning]:
+        """The warnings this sync issued (dry run: would issue), cluster by cluster."""
+        return [w for c in self.clusters for w in c.warnings]
+
     def counts(self) -> dict[Status, int]:
         """How many clusters ended in each status."""
         return {status: sum(c.status == status for c in self.clusters) for status in STATUSES}
@@ -97,7 +105,7 @@ class SyncSummary:
         since = f", overdue since {format_time(self.overdue_since)}" if self.overdue_since else ""
         overdue = f" (overdue{since}, from {self.overdue_since_source})" if self.overdue else ""
         counts = self.counts()
-        return [
+        lines = [
             f"account {self.account}: balance {self.balance} {self.currency}{overdue}",
             f"{len(self.clusters)} cluster(s) in {', '.join(self.regions)}: "
             f"{counts['recorded']} {'would record' if self.dry_run else 'recorded'}, "
@@ -105,6 +113,9 @@ class SyncSummary:
             f"{counts['untouched']} untouched",
             *self.notes(),
         ]
+        if warnings := self.warnings:
+            lines.append(f"{len(warnings)} warning(s) {'would be ' if self.dry_run else ''}issued")
+        return lines
 
     def notes(self) -> list[str]:
         """Each event the sync saw refused, with its cluster and why."""
@@ -140,6 +151,7 @@ class SyncSummary:
             "complete": self.complete,
             "counts": dict(self.counts()),
             "clusters": [c.as_dict() for c in self.clusters],
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 
@@ -205,11 +217,14 @@ def apply_snapshot(
                 now=evaluated_at,
                 dry_run=dry_run,
             )
+            # Issued once per episode, however many syncs and controllers look.
+            due = warnings_due(result.after, evaluated_at)
+            issued = store.issue_warnings(cluster_id, due, now=evaluated_at, dry_run=dry_run)
         except FsmError as err:
             failed = True
             results.append(ClusterSync(cluster_id, region, "failed", error=str(err)))
             continue
-        results.append(_summarise(cluster_id, region, result.before, result.after, result))
+        results.append(_summarise(cluster_id, region, result.before, result.after, result, issued))
         if result.after.overdue and result.after.overdue_since is not None:
             started.append(result.after.overdue_since)
     if not dry_run and not failed:
@@ -256,6 +271,7 @@ def _summarise(
     before: ClusterState | None,
     after: ClusterState,
     result: Any,
+    warnings: list[DeadlineWarning],
 ) -> ClusterSync:
     timeline = after.timeline()
     return ClusterSync(
@@ -270,4 +286,5 @@ def _summarise(
         next_phase=timeline[0][0] if timeline else None,
         next_phase_at=timeline[0][1] if timeline else None,
         notes=unheeded(result.outcomes, (REFUSED, TOO_LATE)),  # a terminal cluster's: routine
+        warnings=warnings,
     )

@@ -5,7 +5,9 @@
 #   2. a subscription expires and is renewed;
 #   3. playbooks/demo.yml records a small fleet and runs a deployment against it;
 #   4. `overdue-fsm list` shows that fleet, as any pipeline would see it;
-#   5. `overdue-fsm metrics` writes what Prometheus would scrape of it (a node-exporter textfile).
+#   5. `overdue-fsm warnings --due` shows the warnings due for it, each sent once (step 3 sent
+#      them; notify_before_deadline.yml, the scheduled job, finds nothing left to send).
+#   6. `overdue-fsm metrics` writes what Prometheus would scrape of it (a node-exporter textfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +53,13 @@ bash playbooks/run-playbook.sh playbooks/demo.yml
 say "4. The fleet as a pipeline sees it: overdue-fsm list"
 overdue-fsm list
 
-say "5. The metrics it would export: overdue-fsm metrics --textfile .demo/overdue_emr.prom"
+say "5. The warnings due for the fleet: overdue-fsm warnings --due"
+overdue-fsm warnings --due
+printf '\nThe scheduled job sends each warning once; step 3 already sent these:\n'
+bash playbooks/run-playbook.sh -i playbooks/inventory/fleet.overdue_clusters.yml \
+  playbooks/notify_before_deadline.yml | sed -n 's/^ *msg: /  /p'
+
+say "6. The metrics it would export: overdue-fsm metrics --textfile .demo/overdue_emr.prom"
 overdue-fsm metrics --textfile "$demo_dir/overdue_emr.prom"
 # Each phase is one series per cluster; the zeros (the phases a cluster is not in) are left out here.
 grep -v -e '^# HELP' -e 'phase="[a-z_]*"} 0.0$' "$demo_dir/overdue_emr.prom"

@@ -21,7 +21,7 @@ from typing import Final
 
 from ..errors import StoreError
 from ..policy import Policy
-from .base import AccountSync, ObserveResult, RecordResult, Store, StoredEvent
+from .base import AccountSync, ObserveResult, RecordResult, Store, StoredEvent, WarningEntry
 from .schema import SCHEMA_VERSION
 from .url import (
     STORE_ENV,
@@ -43,6 +43,7 @@ __all__ = [
     "StoreError",
     "StoreURL",
     "StoredEvent",
+    "WarningEntry",
     "default_store_url",
     "mask_password",
     "open_store",

@@ -1,4 +1,4 @@
-"""What the store hands back: a row of an event log, and what a write did."""
+"""What the store hands back: a row of an event log, what a write did, a warning's entry."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 from ..lifecycle import Cluster
 from ..table import EventKind, Phase
-from ..timeutil import format_time
+from ..timeutil import format_time, optional_format
 from ..values import ClusterState, Event, Outcome
+from ..warnings import DeadlineWarning, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +84,21 @@ class ObserveResult:
     def too_late(self) -> list[str]:
         """One line for each event kept but too late to apply, with both instants."""
         return [o.note for o in self.outcomes if o.recorded and not o.applied and o.note]
+
+
+@dataclass(frozen=True, slots=True)
+class WarningEntry:
+    """A warning as the ledger and the clock see it at one instant (see :meth:`Store.warnings`)."""
+
+    warning: DeadlineWarning
+    status: Status
+    issued_at: datetime | None  # None: due, not issued yet
+    acknowledged_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.warning.as_dict(),
+            "status": self.status,
+            "issued_at": optional_format(self.issued_at),
+            "acknowledged_at": optional_format(self.acknowledged_at),
+        }

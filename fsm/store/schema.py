@@ -16,21 +16,25 @@ from typing import Final
 
 from ..errors import NoStoreError, StoreError
 from ..table import Billing, EventKind, Phase
+from ..warnings import Step
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 """The schema this code writes. 1: facts and events; 2: the phase cache and the region;
 3: each account's last successful sync; 4: every observation kept (``events.applied``,
-``events.effect``) and checkpoints."""
+``events.effect``) and checkpoints; 5: the ledger of warnings issued."""
 SYNCS_FROM: Final = 3
 """The first schema that keeps the accounts' last syncs (an older one reads as none)."""
 CHECKPOINTS_FROM: Final = 4
 """The first schema that marks each event applied and keeps checkpoints (an older one is
 read by replaying its whole log, every event of it applied)."""
+WARNINGS_FROM: Final = 5
+"""The first schema with the ledger of warnings issued (older ones have none to read)."""
 READABLE_FROM: Final = 1
 """The oldest schema a reader can read without migrating (reads never write)."""
 
 SCHEMA_TABLE: Final = "overdue_fsm_schema"
-TABLES: Final = (SCHEMA_TABLE, "clusters", "events", "account_syncs", "checkpoints")
+WARNINGS_TABLE: Final = "warnings"
+TABLES: Final = (SCHEMA_TABLE, "clusters", "events", "account_syncs", "checkpoints", WARNINGS_TABLE)
 """Every table the store owns."""
 VERSION_SQL: Final = f"SELECT max(version) FROM {SCHEMA_TABLE}"
 RECORD_VERSION_SQL: Final = f"INSERT INTO {SCHEMA_TABLE} (version, applied_at) VALUES (?, ?)"
@@ -144,7 +148,25 @@ def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
             "CREATE INDEX checkpoints_by_position ON checkpoints (cluster_id, at, rank, expiry)",
             "CREATE INDEX events_by_instant ON events (cluster_id, at)",
         ),
+        WARNINGS_FROM: _warnings_ledger(d),
     }
+
+
+def _warnings_ledger(d: Dialect) -> tuple[str, ...]:
+    """The ledger of warnings issued: its key is issued once, by whoever inserts it first."""
+    return (
+        f"CREATE TABLE {WARNINGS_TABLE} ("
+        f" cluster_id {d.text} NOT NULL REFERENCES clusters (cluster_id),"
+        f" step {d.text} NOT NULL CHECK (step IN ({one_of(Step)})),"
+        f" threshold {d.text} NOT NULL,"
+        f" episode {d.time} NOT NULL,"
+        f" due_at {d.time} NOT NULL,"
+        f" deadline {d.time} NOT NULL,"
+        f" message {d.text} NOT NULL,"
+        f" issued_at {d.time} NOT NULL,"
+        f" acknowledged_at {d.time},"
+        " PRIMARY KEY (cluster_id, step, threshold, episode))",
+    )
 
 
 def _add_columns(dialect: Dialect, table: str, *columns: str) -> tuple[str, ...]:

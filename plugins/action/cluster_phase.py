@@ -42,15 +42,17 @@ class ActionModule(ActionBase):
         if settings.stateless:
             state = common.evaluate(cluster_id, args, settings)
             before, changed, entered, notes, too_late, pending = None, False, [], [], [], None
+            warnings = common.fsm.warnings_due(state)  # no ledger: every run returns them
         else:
             observed = self._observe(cluster_id, args, settings, check_mode)
-            state, before, changed, entered, notes, too_late, pending = observed
+            state, before, changed, entered, notes, too_late, pending, warnings = observed
 
         out = common.report(state)
         out["changed"] = changed
         out["entered"] = [str(phase) for phase in entered]
         out["notes"] = notes
         out["too_late"] = too_late
+        out["warnings_due"] = [warning.as_dict() for warning in warnings]
         if notes:
             # Refused, ignored or too late: said where a person looks; the task still succeeds.
             out["msg"] = "; ".join(notes)
@@ -88,6 +90,13 @@ class ActionModule(ActionBase):
                 now=settings.now,
                 dry_run=check_mode,
             )
+            # Issued once per episode whoever looks; check mode only says what would be.
+            warnings = store.issue_warnings(
+                cluster_id,
+                common.fsm.warnings_due(outcome.after),
+                now=settings.now,
+                dry_run=check_mode,
+            )
         return (
             outcome.after,
             outcome.before,
@@ -96,6 +105,7 @@ class ActionModule(ActionBase):
             common.fsm.unheeded(outcome.outcomes),
             list(outcome.too_late),
             pending,
+            warnings,
         )
 
     @staticmethod

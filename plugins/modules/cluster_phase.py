@@ -266,6 +266,53 @@ notes:
     - >-
       refused: renewal is fee-generating and the account balance is negative; recharge the
       account first
+warnings_due:
+  description:
+    - The warnings this run issued. A warning falls due when a scheduled step ahead (the
+      cluster's V(suspension), V(restriction), V(data_deletion) or V(subscription_expiry)) is one
+      of the policy's C(warn_before) thresholds (default 7 days and 1 day) or less away. Each is
+      issued once per overdue episode (or subscription period), however many runs, forks or
+      controllers look, so send each one on as it comes; a recharge or renewal ends the episode.
+    - In check mode, the warnings this run would issue; nothing is written.
+    - With O(store=none) nothing is recorded, so every run returns every warning due.
+    - C(overdue-fsm warnings --due) lists the warnings due, and C(--ack) acknowledges them.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    cluster_id:
+      description: The cluster.
+      type: str
+    account:
+      description: Its billing account.
+      type: str
+    step:
+      description: V(suspension), V(restriction), V(data_deletion) or V(subscription_expiry).
+      type: str
+      sample: data_deletion
+    threshold:
+      description: The threshold of C(warn_before) crossed, as a duration.
+      type: str
+      sample: 7d
+    episode:
+      description: What the warning belongs to, as an instant - the cluster's RV(overdue_since)
+        for pay-as-you-go steps, its RV(expires_at) for subscription steps.
+      type: str
+      sample: "2026-01-05T08:00:00Z"
+    due_at:
+      description: When the warning fell due (its deadline minus its threshold).
+      type: str
+      sample: "2026-02-27T08:00:00Z"
+    deadline:
+      description: When the step happens if nobody acts.
+      type: str
+      sample: "2026-03-06T08:00:00Z"
+    message:
+      description: The warning in words a person can act on.
+      type: str
+      sample: >-
+        c-1 has its data deleted within 7d, on 2026-03-06T08:00:00Z; to prevent it, recharge
+        the account
 decision:
   description:
     - The verdict on the operation of O(require) that decides the task, the first one denied

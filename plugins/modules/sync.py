@@ -289,6 +289,31 @@ clusters:
         released cluster are routine for a sync and not listed.)
       type: list
       elements: str
+    warnings:
+      description: The warnings this sync issued for the cluster (the same keys as RV(warnings)).
+      type: list
+      elements: dict
+warnings:
+  description:
+    - The warnings of deadlines ahead this sync issued (in check mode, would issue), cluster by
+      cluster. Each is issued once per overdue episode or subscription period, by whichever run
+      sees it due first (this module, or overdue.emr.cluster_phase), so send each one on as it
+      comes; C(overdue-fsm warnings --due) lists every warning due.
+    - The keys are those of RV(overdue.emr.cluster_phase#module:warnings_due).
+  returned: when the cloud was read
+  type: list
+  elements: dict
+  sample:
+    - cluster_id: c-b933c5aac8fe1a2b
+      account: default
+      step: suspension
+      threshold: 24h
+      episode: "2026-01-05T08:00:00Z"
+      due_at: "2026-01-05T08:00:00Z"
+      deadline: "2026-01-06T08:00:00Z"
+      message: >-
+        c-b933c5aac8fe1a2b is suspended within 24h, on 2026-01-06T08:00:00Z; to prevent it,
+        recharge the account
 error:
   description: The error the cloud answered with; nothing was recorded.
   returned: when the cloud failed

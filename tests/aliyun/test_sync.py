@@ -226,3 +226,53 @@ def test_human_output_says_since_when_and_from_what_the_balance_is_overdue(
         "from first_seen)",
         "250 cluster(s) in cn-hangzhou: 0 recorded, 250 unchanged, 0 failed, 0 untouched",
     ]
+
+
+def test_a_sync_lists_the_warnings_it_issued_and_the_next_sync_issues_none(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    sync(capsys, fake)
+    fake.balance = "-11.19"
+    code, preview, _ = sync(capsys, fake, "--dry-run")
+    assert code == 0
+    with open_store(store_url, create=False) as store:
+        assert store.warnings() == []  # the dry run issued nothing (nor recorded the debt)
+    code, summary, _ = sync(capsys, fake)
+    assert code == 0
+    warnings = summary["warnings"]
+
+    def keys(listed: object) -> list[tuple[str, str, str]]:
+        return [(w["cluster_id"], w["step"], w["threshold"]) for w in listed]  # type: ignore[attr-defined]
+
+    assert keys(warnings) == keys(preview["warnings"])  # the same, but for the clock's start
+    payg = {c["cluster_id"] for c in summary["clusters"] if c["billing"] == "pay_as_you_go"}  # type: ignore[union-attr]
+    overdue = {c["cluster_id"] for c in summary["clusters"] if c["phase"] == "overdue_grace"}  # type: ignore[union-attr]
+    # Every pay-as-you-go cluster that went overdue is 24h from suspension: both thresholds.
+    assert sorted((w["cluster_id"], w["threshold"]) for w in warnings) == sorted(  # type: ignore[union-attr]
+        (cid, threshold) for cid in overdue & payg for threshold in ("7d", "24h")
+    )
+    assert {w["step"] for w in warnings} == {"suspension"}  # type: ignore[union-attr]
+    for row in summary["clusters"]:  # type: ignore[union-attr]
+        assert row["warnings"] == [w for w in warnings if w["cluster_id"] == row["cluster_id"]]  # type: ignore[index]
+    code, again, _ = sync(capsys, fake)
+    assert again["warnings"] == []
+    argv = ["sync", "--region", REGION, "--endpoint", fake.endpoint, "--protocol", "http"]
+    assert main(argv) == 0
+    assert "warning(s)" not in capsys.readouterr().out  # issued once: the human output is quiet
+
+
+def test_the_human_output_of_a_sync_counts_and_says_each_warning_it_issued(
+    capsys: pytest.CaptureFixture[str], fake: FakeAliyun, store_url: str
+) -> None:
+    sync(capsys, fake)
+    fake.balance = "-11.19"
+    argv = ["sync", "--region", REGION, "--endpoint", fake.endpoint, "--protocol", "http"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    with open_store(store_url, create=False) as store:
+        issued = store.warnings()
+    assert issued
+    assert lines[2] == f"{len(issued)} warning(s) issued"
+    # In the order of the listing, each once.
+    assert sorted(lines[3 : 3 + len(issued)]) == sorted(f"  {e.warning.message}" for e in issued)
+    assert all(e.status == "due" and e.issued_at is not None for e in issued)

@@ -304,3 +304,50 @@ def test_a_now_from_the_environment_is_named_in_a_warning(
     monkeypatch.delenv("OVERDUE_FSM_NOW")
     given = run(balance="-5", now=NOW, **args)
     assert not any("pinned" in w for w in given.get("warnings", []))
+
+
+def test_warnings_due_are_returned_by_one_run_each_and_not_issued_in_check_mode(
+    run: Any, store_url: str, tmp_path: Path
+) -> None:
+    args = {
+        "cluster_id": "c-w",
+        "store": store_url,
+        "billing": "pay_as_you_go",
+        "overdue_since": "2026-01-01T00:00:00Z",
+    }
+    preview = run(check_mode=True, now="2026-01-01T00:00:00Z", **args)
+    assert [(w["step"], w["threshold"]) for w in preview["warnings_due"]] == [
+        ("suspension", "7d"),
+        ("suspension", "24h"),
+    ]
+    assert not (tmp_path / "state").exists()  # check mode issued nothing
+
+    first = run(now="2026-01-01T00:00:00Z", **args)
+    assert first["warnings_due"] == preview["warnings_due"]
+    assert first["warnings_due"][1] == {
+        "cluster_id": "c-w",
+        "account": "default",
+        "step": "suspension",
+        "threshold": "24h",
+        "episode": "2026-01-01T00:00:00Z",
+        "due_at": "2026-01-01T00:00:00Z",
+        "deadline": "2026-01-02T00:00:00Z",
+        "message": "c-w is suspended within 24h, on 2026-01-02T00:00:00Z; "
+        "to prevent it, recharge the account",
+    }
+    assert run(now="2026-01-01T06:00:00Z", **args)["warnings_due"] == []
+    assert run(check_mode=True, now="2026-01-01T07:00:00Z", **args)["warnings_due"] == []
+    later = run(now="2026-01-09T00:00:00Z", **args)["warnings_due"]
+    assert [(w["step"], w["threshold"]) for w in later] == [("restriction", "7d")]
+
+
+def test_without_a_store_every_run_returns_every_warning_due(run: Any) -> None:
+    args = {
+        "cluster_id": "c-1",
+        "store": "none",
+        "billing": "PayAsYouGo",
+        "overdue_since": "2026-01-01T00:00:00Z",
+        "now": "2026-02-28T00:00:00Z",
+    }
+    for _ in range(2):
+        assert [w["threshold"] for w in run(**args)["warnings_due"]] == ["7d"]

@@ -97,6 +97,19 @@ def test_demo_skips_scale_out_on_overdue_clusters_and_the_gate_fails_on_restrict
         m.startswith("notify team-etl: c-demo-restricted is now restricted;") for m in notified
     )
 
+    warned = [
+        e["msg"]
+        for e in run.items(
+            "Warn the owner of each deadline ahead (a warning is returned by one run only)"
+        )
+    ]
+    # The grace period ends in 21 hours: both thresholds of warn_before are crossed.
+    assert [re.sub(r"on \S+;", "on T;", m) for m in warned] == [
+        f"warn team-data: c-demo-grace is suspended within {within}, on T; "
+        "to prevent it, recharge the account"
+        for within in ("7d", "24h")
+    ]
+
 
 def test_the_runner_script_resolves_the_collection_from_the_checkout(
     ansible_env: dict[str, str], tmp_path: Path
