@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .test_stateful import T0, run, store
+from .test_stateful import T0, run
 
 HOUR1 = "2026-01-01T01:00:00Z"
-__all__ = ["store"]  # re-exported: pytest finds the fresh-store fixture of test_stateful by name
 
 
 def listed(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, object]]:
