@@ -116,6 +116,10 @@ def warnings_due(state: ClusterState, now: TimeInput | None = None) -> list[Dead
         if episode is not None and at_now < deadline:
             for threshold in state.policy.warn_before:
                 due_at = _minus(deadline, threshold)
+                if timed.anchor == "overdue_since":
+                    # Nothing is due before its episode began: a suspension 24h after the
+                    # balance went negative is less than 7 days away from the first instant.
+                    due_at = max(due_at, episode)
                 if due_at <= at_now:
                     message = _message(state, step, before, timed.dest, deadline, threshold)
                     due.append(

@@ -16,15 +16,16 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .decisions import report
 from .errors import InputError
-from .table import Billing, Phase
+from .table import Phase
 from .timeutil import format_duration, format_time, optional_format, parse_duration
+from .warnings import DeadlineWarning, next_due_at, warnings_due
 
 if TYPE_CHECKING:
     from .store import Store
@@ -32,67 +33,18 @@ if TYPE_CHECKING:
 
 EVENT_KEY: Final = "overdue_emr"
 CURSOR_VERSION: Final = 1
-DEFAULT_WARN_BEFORE: Final = (timedelta(days=7), timedelta(days=1))
 
 Kind = Literal["phase", "warning"]
-
-# The scheduled steps ahead of a cluster, named as the specification names them (section 7).
-_STEP: Final = {
-    (Billing.PAY_AS_YOU_GO, Phase.SUSPENDED): "suspension",
-    (Billing.PAY_AS_YOU_GO, Phase.RESTRICTED): "restriction",
-    (Billing.PAY_AS_YOU_GO, Phase.PURGED): "data_deletion",
-    (Billing.SUBSCRIPTION, Phase.SUSPENDED): "subscription_expiry",
-    (Billing.SUBSCRIPTION, Phase.PURGED): "data_deletion",
-}
-
-
-class DeadlineWarning(NamedTuple):
-    """A scheduled step is ``before`` away: due from ``due_at`` until the step at ``deadline``."""
-
-    step: str
-    before: timedelta
-    due_at: datetime
-    deadline: datetime
-
-    @property
-    def key(self) -> str:
-        return f"warning:{self.step}:{format_duration(self.before)}:{format_time(self.deadline)}"
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "step": self.step,
-            "before": format_duration(self.before),
-            "due_at": format_time(self.due_at),
-            "deadline_at": format_time(self.deadline),
-        }
-
-
-def warnings_due(state: ClusterState, before: Sequence[timedelta]) -> list[DeadlineWarning]:
-    """The warnings of ``state`` due at its evaluation instant: step ahead minus a threshold.
-
-    A threshold is due from the instant it is crossed until the step itself,
-    but never before the cluster entered its phase: a step 24 hours ahead is
-    already less than 7 days away when the episode starts.
-    """
-    now = state.evaluated_at
-    due: list[DeadlineWarning] = []
-    if now is None:
-        return due
-    for phase, at in state.timeline():
-        step = _STEP.get((state.billing, phase))
-        if step is None:
-            continue
-        for threshold in before:
-            crossed = at - threshold
-            if state.phase_since is not None:
-                crossed = max(crossed, state.phase_since)
-            if crossed <= now < at:
-                due.append(DeadlineWarning(step, threshold, crossed, at))
-    return due
 
 
 def _transition_key(transition: Transition) -> str:
     return f"phase:{transition.dest}:{format_time(transition.at)}"
+
+
+def _warning_key(warning: DeadlineWarning) -> str:
+    """A warning as the cursor remembers it: once per step, threshold and episode (SPEC 7)."""
+    threshold = format_duration(warning.threshold)
+    return f"warning:{warning.step}:{threshold}:{format_time(warning.episode)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +143,12 @@ class Watcher:
         store: Store,
         cursor: Cursor,
         *,
-        warn_before: Sequence[timedelta] = DEFAULT_WARN_BEFORE,
+        warn_before: Sequence[timedelta] | None = None,
     ) -> None:
         self.store = store
         self.cursor = cursor
-        self.warn_before = tuple(warn_before)
+        # The policy's warn_before unless the source is told otherwise.
+        self.warn_before = None if warn_before is None else tuple(warn_before)
 
     def poll(self, now: datetime) -> tuple[list[WatchEvent], datetime | None]:
         """The events not reported yet, in event-time order, and when the next one is due.
@@ -204,7 +157,7 @@ class Watcher:
         last phase it entered and the warnings due now; its older history is
         taken as reported. Call :meth:`reported` after delivering each event.
         """
-        states = self.store.clusters(now=now)
+        states = [self._with_thresholds(s) for s in self.store.clusters(now=now)]
         first = not self.cursor.started
         events: list[WatchEvent] = []
         tracked = set()
@@ -216,19 +169,24 @@ class Watcher:
                 seen.update(_transition_key(t) for t in new[:-1])
                 new = new[-1:]
             events += self._phase_events(state, new)
-            due = warnings_due(state, self.warn_before)
-            fresh = [warning for warning in due if warning.key not in seen]
+            due = warnings_due(state)
+            fresh = [warning for warning in due if _warning_key(warning) not in seen]
             if fresh:
                 current = report(state)
                 events += [self._warning_event(state, w, current) for w in fresh]
             # Keep only what the cluster can still report: its history and the warnings due.
             seen.intersection_update(
-                {_transition_key(t) for t in state.history} | {w.key for w in due}
+                {_transition_key(t) for t in state.history} | {_warning_key(w) for w in due}
             )
         for gone in set(self.cursor.seen) - tracked:
             del self.cursor.seen[gone]
         events.sort(key=_event_time)
-        return events, next_due(states, self.warn_before)
+        return events, next_due(states)
+
+    def _with_thresholds(self, state: ClusterState) -> ClusterState:
+        if self.warn_before is None:
+            return state
+        return state._replace(policy=replace(state.policy, warn_before=self.warn_before))
 
     def reported(self, event: WatchEvent) -> None:
         """Remember ``event`` as delivered, in the cursor file too."""
@@ -266,7 +224,7 @@ class Watcher:
         last = state.history[-1] if state.history else None
         return WatchEvent(
             kind="warning",
-            key=warning.key,
+            key=_warning_key(warning),
             cluster_id=state.cluster_id,
             phase=state.phase,
             previous_phase=None if last is None else last.source,
@@ -283,15 +241,17 @@ def _event_time(event: WatchEvent) -> datetime:
     return event.entered_at
 
 
-def next_due(states: Iterable[ClusterState], warn_before: Sequence[timedelta]) -> datetime | None:
-    """The earliest instant after each state's evaluation at which something falls due."""
+def next_due(states: Iterable[ClusterState]) -> datetime | None:
+    """The earliest instant after each state's evaluation at which something falls due:
+    its next phase, or its next warning."""
     ahead: list[datetime] = []
     for state in states:
-        now = state.evaluated_at
-        for phase, at in state.timeline():
-            ahead.append(at)
-            if (state.billing, phase) in _STEP:
-                ahead += [at - b for b in warn_before if now is None or at - b > now]
+        timeline = state.timeline()
+        if timeline:
+            ahead.append(timeline[0][1])
+        warning_at = next_due_at(state)
+        if warning_at is not None:
+            ahead.append(warning_at)
     return min(ahead, default=None)
 
 

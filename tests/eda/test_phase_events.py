@@ -67,7 +67,7 @@ def brief(event: dict[str, Any]) -> tuple[str, ...]:
     if data["warning"] is None:
         return (data["cluster_id"], data["phase"], data["entered_at"])
     warning = data["warning"]
-    return (data["cluster_id"], warning["step"], warning["before"], warning["due_at"])
+    return (data["cluster_id"], warning["step"], warning["threshold"], warning["due_at"])
 
 
 def args_for(
@@ -155,12 +155,15 @@ def test_a_warning_event_names_the_step_and_its_deadline(
     assert data["kind"] == "warning"
     assert data["phase"] == "restricted"
     assert data["data_deletion_at"] == at(60 * D)
-    assert data["warning"] == {
+    warning = data["warning"]
+    assert {key: warning[key] for key in ("cluster_id", "step", "threshold", "due_at")} == {
+        "cluster_id": "c-1",
         "step": "data_deletion",
-        "before": "7d",
+        "threshold": "7d",
         "due_at": at(53 * D),
-        "deadline_at": at(60 * D),
     }
+    assert warning["deadline"] == at(60 * D)
+    assert warning["episode"] == at(timedelta(0)) and "within 7d" in warning["message"]
     assert events[0]["meta"] == {"hosts": "c-1"}
 
 

@@ -31,7 +31,8 @@ description:
   - Each event is C({"overdue_emr": {...}, "meta": {"hosts": cluster_id}}); C(overdue_emr) holds
     C(kind) (phase or warning), C(cluster_id), C(account), C(billing), C(phase),
     C(previous_phase), C(entered_at), C(next_phase), C(next_phase_at), C(data_deletion_at) and
-    C(warning) (null for a phase event; else C(step), C(before), C(due_at) and C(deadline_at)).
+    C(warning) (null for a phase event; else the warning as overdue.emr.cluster_phase returns it
+    in C(warnings_due): C(step), C(threshold), C(episode), C(due_at), C(deadline), C(message)).
   - On its first run (no cursor file yet) it reports where each cluster is, the last phase it
     entered and the warnings due, not its older history.
   - Requires the overdue-fsm Python package where ansible-rulebook runs.
@@ -55,10 +56,12 @@ options:
     default: "60"
   warn_before:
     description:
-      - How long before each scheduled step a warning event is emitted, once per step.
+      - How long before each scheduled step a warning event is emitted, once per step and
+        episode.
+      - Default is the policy's C(warn_before) (7 days and 1 day unless the policy says
+        otherwise).
     type: list
     elements: str
-    default: ["7d", "1d"]
   policy:
     description:
       - A policy YAML file of overdue-fsm (its thresholds move the deadlines).
@@ -121,7 +124,7 @@ def _settings(args: dict[str, Any]) -> dict[str, Any]:
     from fsm.policy import Policy
     from fsm.store import default_store_url, parse_store_url
     from fsm.timeutil import parse_duration, parse_time
-    from fsm.watch import DEFAULT_WARN_BEFORE, Cursor, parse_warn_before
+    from fsm.watch import Cursor, parse_warn_before
 
     if not args.get("cursor"):
         raise InputError("cursor", args.get("cursor"), "the path of this source's cursor file")
@@ -138,7 +141,7 @@ def _settings(args: dict[str, Any]) -> dict[str, Any]:
         "policy": Policy.load(args["policy"]) if args.get("policy") else Policy.default(),
         "cursor": Cursor.load(args["cursor"]),
         "interval": interval,
-        "warn_before": DEFAULT_WARN_BEFORE if warn is None else parse_warn_before(warn),
+        "warn_before": None if warn is None else parse_warn_before(warn),
         "clock": _Clock(None if now is None else parse_time(now, "now")),
         "stop_at": None if stop_at is None else parse_time(stop_at, "stop_at"),
     }
@@ -151,7 +154,7 @@ async def _watch(
     policy: Any,
     cursor: Any,
     interval: timedelta,
-    warn_before: tuple[timedelta, ...],
+    warn_before: tuple[timedelta, ...] | None,
     clock: _Clock,
     stop_at: datetime | None,
 ) -> None:
