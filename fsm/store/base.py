@@ -17,23 +17,18 @@ from __future__ import annotations
 
 import builtins
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from ..errors import FsmError, InputError, NotTrackedError, StoreError
+from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
 from ..observations import Observation, events_for
 from ..policy import Policy
-from ..table import Billing, EventKind, Phase
+from ..table import Billing, Phase
 from ..timeutil import (
     TimeInput,
-    format_duration,
-    format_time,
     optional_time,
-    parse_duration,
     parse_time,
     utcnow,
 )
@@ -49,11 +44,10 @@ from ..values import (
     parse_phase,
     parse_region,
 )
-from ..warnings import DeadlineWarning, Step, status, warnings_due
+from ..warnings import status, warnings_due
+from .ledger import LedgerStore
 from .plan import (
-    CheckpointChange,
     Facts,
-    Loaded,
     ObserveRequest,
     RowChange,
     Writes,
@@ -66,15 +60,14 @@ from .plan import (
     resume,
 )
 from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
+from .rows import KINDS, cell
 from .schema import (
     CHECKPOINTS_FROM,
     READABLE_FROM,
     SCHEMA_VERSION,
     SYNCS_FROM,
-    WARNINGS_FROM,
-    WARNINGS_TABLE,
 )
-from .transaction import Transactional, Tx, note_token
+from .transaction import Tx
 from .url import StoreURL
 
 __all__ = [
@@ -89,83 +82,16 @@ __all__ = [
     "WarningEntry",
 ]
 
-_KINDS: Final = {str(kind): kind for kind in EventKind}
 _MAX_KEY: Final = 200
 _MAX_SOURCE: Final = 64
-_BEFORE_ANY: Final = datetime(1, 1, 1, tzinfo=UTC)  # earlier than every event
-_AFTER_ALL: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)  # later than every one
-_LEDGER_COLUMNS: Final = (
-    "cluster_id, step, threshold, episode, due_at, deadline, message, issued_at, acknowledged_at"
-)
-_LEDGER_KEY: Final = "step, threshold, episode"
-_LEDGER_KEY_COLUMNS: Final = "cluster_id, " + _LEDGER_KEY  # the ledger's primary key
-LedgerKey = tuple[str, str, datetime]
-"""A warning's key in its cluster's ledger rows: (step, threshold as written, episode)."""
 
 
-class Store(Transactional):
+class Store(LedgerStore):
     """A store of cluster facts and event logs. Use as a context manager, or ``close()``.
 
     Open one with :func:`fsm.store.open_store`. ``writable`` is False for
     readers (``create=False``): they never create, migrate or write anything.
     """
-
-    def __init__(self, url: str, policy: Policy, writable: bool, rehearsal: bool = False) -> None:
-        super().__init__(url, writable)
-        self.policy = policy
-        self.rehearsal = rehearsal
-        # The schema found when opened (None: no store yet); an engine sets it.
-        self.schema_version: int | None = SCHEMA_VERSION
-        # The checkpoint each cluster's row held when last read, decoded: a writer that
-        # observes one cluster over and over decodes its transitions once.
-        self._decoded: dict[str, tuple[object, Checkpoint]] = {}
-
-    @property
-    def pending(self) -> tuple[str, ...]:
-        """What opening this store for writing would do before any write (a rehearsal's news)."""
-        if self.schema_version is None:
-            return (f"create the store at {self.url}",)
-        steps = list(self._engine_pending())
-        if self.schema_version < SCHEMA_VERSION:
-            steps.insert(
-                0, f"migrate its schema from version {self.schema_version} to {SCHEMA_VERSION}"
-            )
-        return tuple(steps)
-
-    def _engine_pending(self) -> tuple[str, ...]:
-        """What else the engine would change on opening for writing (a journal mode, say)."""
-        return ()
-
-    def _nothing_stored(self) -> bool:
-        """No store exists yet, and the engine cannot read one that is not there.
-
-        Only a rehearsal (or a writer before its first write) meets it; reads
-        then answer for an empty store without asking the engine.
-        """
-        return self.schema_version is None
-
-    @property
-    def _current(self) -> bool:
-        """The store has this code's schema (an older one is read by a reader as it is)."""
-        return self.schema_version == SCHEMA_VERSION
-
-    def _has(self, version: int) -> bool:
-        """The store as opened has the tables and columns of schema ``version``."""
-        return self.schema_version is not None and self.schema_version >= version
-
-    # -- engine hooks: how values travel -------------------------------------------------
-
-    def _time_in(self, value: datetime) -> object:
-        return value
-
-    def _time_out(self, value: Any) -> datetime:
-        return parse_time(value, "stored time")
-
-    def _json_in(self, value: dict[str, Any]) -> object:
-        return value
-
-    def _json_out(self, value: Any) -> dict[str, Any]:
-        return dict(value)
 
     @classmethod
     def from_url(
@@ -444,12 +370,12 @@ class Store(Transactional):
                     StoredEvent(
                         seq=int(seq),
                         cluster_id=cid,
-                        kind=_cell("events.kind", _KINDS.__getitem__, kind),
-                        at=_cell("events.at", self._time_out, at),
-                        recorded_at=_cell("events.recorded_at", self._time_out, recorded_at),
+                        kind=cell("events.kind", KINDS.__getitem__, kind),
+                        at=cell("events.at", self._time_out, at),
+                        recorded_at=cell("events.recorded_at", self._time_out, recorded_at),
                         source=src,
                         idempotency_key=key,
-                        payload=_cell("events.payload", self._json_out, payload),
+                        payload=cell("events.payload", self._json_out, payload),
                         applied=bool(applied),
                         effect=effect,
                     )
@@ -528,8 +454,8 @@ class Store(Transactional):
                     current, log, flags = cid, [], []
                     facts = Facts(
                         acc,
-                        _cell("clusters.billing", Billing, billing),
-                        _cell("clusters.expires_at", opt_time_out, expiry),
+                        cell("clusters.billing", Billing, billing),
+                        cell("clusters.expires_at", opt_time_out, expiry),
                     )
                     usable = tip is not None and newest is not None
                     if usable and self._time_out(newest) > at_now:
@@ -575,80 +501,6 @@ class Store(Transactional):
             for account, at, balance, currency in self._read(work)
         ]
 
-    # -- the warning ledger -------------------------------------------------------------------
-
-    def issue_warnings(
-        self,
-        cluster_id: str,
-        warnings: Iterable[DeadlineWarning],
-        *,
-        now: TimeInput | None = None,
-        dry_run: bool = False,
-    ) -> list[DeadlineWarning]:
-        """Enter ``warnings`` of one cluster in the ledger; the ones this call entered come back.
-
-        Each (cluster, step, threshold, episode) is entered once, however many
-        runs, processes or controllers issue it at once: one statement inserts
-        what is absent and returns what it inserted. ``dry_run`` writes nothing
-        and returns those not entered yet. The cluster must be tracked.
-        """
-        cid = parse_cluster_id(cluster_id)
-        given = list(warnings)
-        wanted = _of_cluster(cid, given)
-        other = next((w.cluster_id for w in given if w.cluster_id != cid), None)
-        if other is not None:
-            raise InputError("warnings", other, f"warnings of cluster {cid} only")
-        at_now = utcnow() if now is None else parse_time(now, "now")
-        entered = self._ledger_keys(cid) if wanted else set()
-        fresh = [w for w in wanted if _ledger_key(w) not in entered]
-        if dry_run or not fresh:
-            return fresh
-        issued_at = self._time_in(at_now)
-
-        def work(tx: Tx) -> set[LedgerKey]:
-            if tx.row("SELECT 1 FROM clusters WHERE cluster_id = ?", (cid,)) is None:
-                raise NotTrackedError(cid)
-            rows = tx.rows(
-                self._ledger_insert(fresh) + f" ON CONFLICT DO NOTHING RETURNING {_LEDGER_KEY}",
-                self._ledger_values(fresh, issued_at, None),
-            )
-            return {self._ledger_key_out(*row) for row in rows}
-
-        inserted = self._write(cid, work)
-        return [w for w in fresh if _ledger_key(w) in inserted]
-
-    def acknowledge(
-        self, warnings: Iterable[DeadlineWarning], *, now: TimeInput | None = None
-    ) -> list[DeadlineWarning]:
-        """Mark ``warnings`` acknowledged; the ones this call acknowledged come back.
-
-        An acknowledged warning is no longer due and is never issued again in
-        its episode; one not issued yet is entered in the ledger as issued now.
-        """
-        given = list(warnings)
-        at_now = self._time_in(utcnow() if now is None else parse_time(now, "now"))
-        done: list[DeadlineWarning] = []
-        for cid in dict.fromkeys(w.cluster_id for w in given if isinstance(w, DeadlineWarning)):
-            wanted = _of_cluster(cid, given)
-
-            def work(
-                tx: Tx, cid: str = cid, wanted: list[DeadlineWarning] = wanted
-            ) -> set[LedgerKey]:
-                if tx.row("SELECT 1 FROM clusters WHERE cluster_id = ?", (cid,)) is None:
-                    raise NotTrackedError(cid)
-                rows = tx.rows(
-                    self._ledger_insert(wanted) + f" ON CONFLICT ({_LEDGER_KEY_COLUMNS}) DO UPDATE"
-                    " SET acknowledged_at = excluded.acknowledged_at"
-                    f" WHERE {WARNINGS_TABLE}.acknowledged_at IS NULL"
-                    f" RETURNING {_LEDGER_KEY}",
-                    self._ledger_values(wanted, at_now, at_now),
-                )
-                return {self._ledger_key_out(*row) for row in rows}
-
-            acknowledged = self._write(cid, work)
-            done += [w for w in wanted if _ledger_key(w) in acknowledged]
-        return done
-
     def warnings(
         self,
         *,
@@ -683,459 +535,8 @@ class Store(Transactional):
             if not due_only or standing == "due":
                 entries.append(WarningEntry(warning, standing, issued_at, acknowledged_at))
         entries += [WarningEntry(w, "due", None, None) for w in due.values()]
-        entries.sort(key=_entry_order)
+        entries.sort(key=_ledger_order)
         return entries
-
-    def _has_ledger(self) -> bool:
-        """Whether the schema has the ledger: a writer migrated it; a reader may read older."""
-        return self._has(WARNINGS_FROM)  # a rehearsal or a reader reads an older one as it is
-
-    def _ledger_keys(self, cid: str) -> set[LedgerKey]:
-        if not self._has_ledger():
-            return set()
-        rows = self._read(
-            lambda tx: tx.rows(
-                f"SELECT {_LEDGER_KEY} FROM {WARNINGS_TABLE} WHERE cluster_id = ?", (cid,)
-            )
-        )
-        return {self._ledger_key_out(*row) for row in rows}
-
-    def _ledger_rows(
-        self, cid: str | None, acct: str | None
-    ) -> list[tuple[DeadlineWarning, datetime, datetime | None]]:
-        if not self._has_ledger():
-            return []
-        where: str = ""
-        params: tuple[object, ...] = ()
-        if cid is not None:
-            where, params = " WHERE w.cluster_id = ?", (cid,)
-        elif acct is not None:
-            where, params = " WHERE c.account = ?", (acct,)
-        rows = self._read(
-            lambda tx: tx.rows(
-                "SELECT w.cluster_id, c.account, w.step, w.threshold, w.episode, w.due_at,"
-                " w.deadline, w.message, w.issued_at, w.acknowledged_at"
-                f" FROM {WARNINGS_TABLE} w JOIN clusters c ON c.cluster_id = w.cluster_id" + where,
-                params,
-            )
-        )
-        out = self._time_out
-        ledger = []
-        for wid, account, step, threshold, episode, due_at, deadline, message, *stamps in rows:
-            warning = DeadlineWarning(
-                wid,
-                account,
-                Step(step),
-                parse_duration(threshold, "stored threshold"),
-                out(episode),
-                out(due_at),
-                out(deadline),
-                message,
-            )
-            ledger.append((warning, out(stamps[0]), self._opt_time_out(stamps[1])))
-        return ledger
-
-    def _ledger_insert(self, warnings: Sequence[DeadlineWarning]) -> str:
-        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(warnings))
-        return f"INSERT INTO {WARNINGS_TABLE} ({_LEDGER_COLUMNS}) VALUES {rows}"
-
-    def _ledger_values(
-        self, warnings: Sequence[DeadlineWarning], issued_at: object, acknowledged_at: object
-    ) -> list[object]:
-        values: list[object] = []
-        for w in warnings:
-            values += [
-                w.cluster_id,
-                str(w.step),
-                format_duration(w.threshold),
-                self._time_in(w.episode),
-                self._time_in(w.due_at),
-                self._time_in(w.deadline),
-                w.message,
-                issued_at,
-                acknowledged_at,
-            ]
-        return values
-
-    def _ledger_key_out(self, step: str, threshold: str, episode: Any) -> LedgerKey:
-        return (step, threshold, self._time_out(episode))
-
-    # -- rows -----------------------------------------------------------------------------------
-
-    def _load(
-        self, tx: Tx, cid: str, *, cache: bool = False, key: str | None = None
-    ) -> tuple[Facts | None, list[Event], list[bool], Event | None]:
-        """A cluster's facts, its whole log in recording order, which events were applied,
-        and the event stored under ``key``.
-
-        One statement, so one snapshot and one round trip. It also notes the
-        token of what it read, for a planned write (see :meth:`_token`).
-        """
-        columns = "c.account, c.billing, c.expires_at" + (
-            ", c.region, c.last_phase, c.last_evaluated_at, c.updated_at"
-            if cache  # the columns of schema 2: writers only (readers read schema 1 too)
-            else ", NULL, NULL, NULL, NULL"
-        )
-        applied = "e.applied" if self._has(CHECKPOINTS_FROM) else "1"
-        rows = tx.rows(
-            f"SELECT {columns}, e.seq, e.kind, e.at, e.expires_at, e.idempotency_key, {applied}"
-            " FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
-            " WHERE c.cluster_id = ? ORDER BY e.seq",
-            (cid,),
-        )
-        if not rows:
-            note_token(tx, None)  # what _token finds for a cluster not tracked
-            return None, [], [], None
-        events: list[Event] = []
-        flags: list[bool] = []
-        keyed = None
-        with self._damaged(cid):
-            for *_, kind, at, expiry, stored_key, flag in rows:
-                if kind is None:
-                    continue  # no events yet: the one row holds the facts alone
-                events.append(self._event_out(kind, at, expiry))
-                flags.append(bool(flag))
-                if key is not None and stored_key == key:
-                    keyed = events[-1]
-            account, billing, expires_at, region, last_phase, last_at, updated_at, seq = rows[-1][
-                :8
-            ]
-            note_token(
-                tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq)
-            )
-            facts = self._facts(account, billing, expires_at, region, last_phase, last_at)
-        return facts, events, flags, keyed
-
-    def _load_whole(self, tx: Tx, cid: str, key: str | None) -> Loaded | None:
-        """What a write needs of a cluster of an older schema: its whole log, every event
-        applied (a rehearsal reads it so; a writer has migrated it first)."""
-        facts, events, flags, keyed = self._load(tx, cid, cache=self._has(2), key=key)
-        if facts is None:
-            return None
-        applied = [event for event, flag in zip(events, flags, strict=True) if flag]
-        return Loaded(
-            facts=facts,
-            tip=None,
-            anchor=None,
-            events=applied,
-            whole=True,
-            repeats=frozenset(events),
-            keyed=keyed,
-            newest=max((event.at for event in events), default=None),
-            since=0,
-        )
-
-    def _load_for_write(
-        self,
-        tx: Tx,
-        cid: str,
-        wanted: Sequence[Event],
-        key: str | None,
-        new_expiry: datetime | None,
-    ) -> Loaded | None:
-        """What a write of ``wanted`` needs of a cluster, in one statement (None: not tracked).
-
-        The row with its checkpoint; the kept events at the instants of
-        ``wanted`` (to find exact repeats) and the one under ``key``; and the
-        applied events a replay needs: none when ``wanted`` comes after the
-        checkpoint, those after the newest older checkpoint when one of them
-        is late, the whole log when there is no checkpoint yet or the expiry
-        changes. It notes the token of what it read, as :meth:`_load` does.
-        """
-        instants = sorted({event.at for event in wanted})
-        earliest = self._time_in(instants[0]) if instants else self._time_in(_AFTER_ALL)
-        whole = 1 if new_expiry is not None else 0
-        expiry = None if new_expiry is None else self._time_in(new_expiry)
-        event_columns = "seq, kind, at, expires_at, idempotency_key, applied"
-        repeat = (
-            f" UNION SELECT {event_columns} FROM events WHERE cluster_id = ? AND at IN ("
-            + ", ".join("?" * len(instants))
-            + ")"
-            if instants
-            else ""
-        )
-        # Each part of the log is read through an index: the replay window (from the
-        # older checkpoint, the whole log, or nothing), the instants asked about, the key.
-        rows = tx.rows(
-            "SELECT c.account, c.billing, c.expires_at, c.region, c.last_phase,"
-            " c.last_evaluated_at, c.updated_at,"
-            " (SELECT max(seq) FROM events WHERE cluster_id = c.cluster_id),"
-            " c.checkpoint, c.newest_at, c.since_checkpoint, a.state,"
-            " e.seq, e.kind, e.at, e.expires_at, e.idempotency_key, e.applied"
-            " FROM clusters c"
-            " LEFT JOIN (SELECT at, state FROM checkpoints WHERE cluster_id = ? AND at < ?"
-            " ORDER BY at DESC, rank DESC, expiry DESC LIMIT 1) a ON 1 = 1"
-            f" LEFT JOIN (SELECT {event_columns} FROM events WHERE cluster_id = ? AND applied = 1"
-            " AND at >= (SELECT CASE"
-            " WHEN checkpoint IS NULL OR (? = 1 AND (expires_at IS NULL OR expires_at <> ?))"
-            " THEN ?"
-            " WHEN newest_at >= ? THEN COALESCE((SELECT max(at) FROM checkpoints"
-            " WHERE cluster_id = ? AND at < ?), ?)"
-            " ELSE ? END FROM clusters WHERE cluster_id = ?)"
-            f"{repeat}"
-            f" UNION SELECT {event_columns} FROM events"
-            " WHERE cluster_id = ? AND idempotency_key = ?"
-            ") e ON 1 = 1"
-            " WHERE c.cluster_id = ? ORDER BY e.seq",
-            (
-                cid,
-                earliest,
-                cid,
-                whole,
-                expiry,
-                self._time_in(_BEFORE_ANY),
-                earliest,
-                cid,
-                earliest,
-                self._time_in(_BEFORE_ANY),
-                self._time_in(_AFTER_ALL),
-                cid,
-                *((cid, *(self._time_in(at) for at in instants)) if instants else ()),
-                cid,
-                key,
-                cid,
-            ),
-        )
-        if not rows:
-            note_token(tx, None)
-            return None
-        first = rows[0]
-        account, billing, expires_at, region, last_phase, last_at, updated_at, seq = first[:8]
-        note_token(tx, (account, billing, expires_at, region, updated_at, last_phase, last_at, seq))
-        tip_data, newest_at, since, anchor_data = first[8:12]
-        with self._damaged(cid):
-            facts = self._facts(account, billing, expires_at, region, last_phase, last_at)
-        tip = None if tip_data is None else self._checkpoint_out(cid, tip_data)
-        wanted_at = set(instants)
-        events: list[Event] = []
-        repeats: set[Event] = set()
-        keyed = None
-        for row in rows:
-            kind, at, renewal, stored_key, applied = row[13:18]
-            if kind is None:
-                continue  # no matching events: the one row holds the facts alone
-            with self._damaged(cid):
-                event = self._event_out(kind, at, renewal)
-            if event.at in wanted_at:
-                repeats.add(event)
-            if key is not None and stored_key == key:
-                keyed = event
-            if applied:
-                events.append(event)
-        changes_expiry = new_expiry is not None and new_expiry != facts.expires_at
-        # The older checkpoint is read only for a late event (it is read on every write).
-        late = tip is not None and any(
-            event.order <= tip.position for event in wanted if event not in repeats
-        )
-        return Loaded(
-            facts=facts,
-            tip=tip,
-            anchor=None
-            if anchor_data is None or not late
-            else self._checkpoint_out(cid, anchor_data),
-            events=events,
-            whole=tip is None or changes_expiry,
-            repeats=frozenset(repeats),
-            keyed=keyed,
-            newest=self._opt_time_out(newest_at),
-            since=int(since),
-        )
-
-    def _facts(
-        self,
-        account: str,
-        billing: str,
-        expires_at: Any,
-        region: str | None,
-        last_phase: str | None,
-        last_at: Any,
-    ) -> Facts:
-        opt_time_out = self._opt_time_out
-        return Facts(
-            account,
-            _cell("clusters.billing", Billing, billing),
-            _cell("clusters.expires_at", opt_time_out, expires_at),
-            region,
-            None if last_phase is None else _cell("clusters.last_phase", Phase, last_phase),
-            _cell("clusters.last_evaluated_at", opt_time_out, last_at),
-        )
-
-    def _checkpoint_out(self, cid: str, value: Any) -> Checkpoint:
-        cached = self._decoded.get(cid)
-        if cached is not None and isinstance(value, str) and cached[0] == value:
-            return cached[1]
-        try:
-            checkpoint = Checkpoint.from_dict(self._json_out(value))
-        except ValueError as error:
-            raise StoreError(
-                f"the store at {self.url} is damaged: cluster {cid!r} has an unreadable "
-                f"checkpoint ({error}); it is a cache of the event log: set it to NULL "
-                "to have the next write replay the log"
-            ) from None
-        if isinstance(value, str):  # SQLite's text; PostgreSQL hands over decoded JSON
-            if len(self._decoded) > 4096:
-                self._decoded.clear()
-            self._decoded[cid] = (value, checkpoint)
-        return checkpoint
-
-    def _token(self, tx: Tx, cluster_id: str) -> object:
-        """What a write depends on: the cluster's row and the end of its log, as ``_load``."""
-        return tx.row(
-            "SELECT account, billing, expires_at, region, updated_at, last_phase,"
-            " last_evaluated_at, (SELECT max(seq) FROM events WHERE cluster_id = ?) FROM clusters"
-            " WHERE cluster_id = ?",
-            (cluster_id, cluster_id),
-        )
-
-    def _apply(self, tx: Tx, cid: str, writes: Writes) -> None:
-        """Write what a plan decided: the cluster's row first, its new events, its checkpoints."""
-        if writes.row is not None:
-            self._save_row(tx, cid, writes.row, writes.checkpoints)
-        self._insert_events(tx, cid, writes)
-        if writes.checkpoints is not None:
-            self._save_checkpoints(tx, cid, writes.checkpoints)
-
-    def _save_checkpoints(self, tx: Tx, cid: str, change: CheckpointChange) -> None:
-        """Lay the older checkpoints a late event may rebuild from; drop those never needed."""
-        if change.rebuilt:
-            if change.drop_from is None:
-                tx.run("DELETE FROM checkpoints WHERE cluster_id = ?", (cid,))
-            else:
-                tx.run(
-                    "DELETE FROM checkpoints WHERE cluster_id = ? AND at >= ?",
-                    (cid, self._time_in(change.drop_from)),
-                )
-        if change.add:
-            values: list[object] = []
-            for checkpoint in change.add:
-                at, rank, expiry = checkpoint.position
-                values += [
-                    cid,
-                    self._time_in(at),
-                    rank,
-                    self._time_in(expiry),
-                    self._json_in(checkpoint.as_dict()),
-                ]
-            rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(change.add))
-            tx.run(
-                f"INSERT INTO checkpoints (cluster_id, at, rank, expiry, state) VALUES {rows}",
-                values,
-            )
-        if change.prune_before is not None and change.add:
-            # No event dated before the bound is ever applied again: the newest checkpoint
-            # before it is the last one such an event could need.
-            bound = self._time_in(change.prune_before)
-            tx.run(
-                "DELETE FROM checkpoints WHERE cluster_id = ? AND at < (SELECT max(at)"
-                " FROM checkpoints WHERE cluster_id = ? AND at < ?)",
-                (cid, cid, bound),
-            )
-
-    def _save_row(
-        self, tx: Tx, cid: str, change: RowChange, checkpoints: CheckpointChange | None = None
-    ) -> None:
-        """Insert or update the cluster's row in one statement (facts, phase cache, checkpoint)."""
-        facts, mark = change.facts, change.mark
-        phase, at = (None, None) if mark is None else (str(mark[0]), self._time_in(mark[1]))
-        stamp = self._time_in(utcnow())
-        tip_columns: list[str] = []
-        tip_values: list[object] = []
-        if checkpoints is not None:
-            tip = checkpoints.tip
-            tip_columns = ["checkpoint", "newest_at", "since_checkpoint"]
-            tip_values = [
-                None if tip is None else self._json_in(tip.as_dict()),
-                self._opt_time(checkpoints.newest),
-                checkpoints.since,
-            ]
-        if change.create:
-            tip_sql = "".join(f", {column}" for column in tip_columns)
-            tx.run(
-                "INSERT INTO clusters (cluster_id, account, billing, expires_at, region,"
-                f" created_at, updated_at, last_phase, last_evaluated_at{tip_sql})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?" + ", ?" * len(tip_columns) + ")",
-                (
-                    cid,
-                    facts.account,
-                    str(facts.billing),
-                    self._opt_time(facts.expires_at),
-                    facts.region,
-                    stamp,
-                    stamp,
-                    phase,
-                    at,
-                    *tip_values,
-                ),
-            )
-            return
-        columns: list[str] = []
-        values: list[object] = []
-        if change.facts_changed:
-            columns += ["account", "expires_at", "region", "updated_at"]
-            values += [facts.account, self._opt_time(facts.expires_at), facts.region, stamp]
-        if mark is not None:
-            columns += ["last_phase", "last_evaluated_at"]
-            values += [phase, at]
-        columns += tip_columns
-        values += tip_values
-        if columns:
-            assignments = ", ".join(f"{column} = ?" for column in columns)
-            tx.run(f"UPDATE clusters SET {assignments} WHERE cluster_id = ?", (*values, cid))
-
-    def _insert_events(self, tx: Tx, cid: str, writes: Writes) -> None:
-        """Append the planned events (each with its idempotency key) in one statement, in order."""
-        if not writes.events:
-            return
-        recorded_at = self._time_in(utcnow())
-        values: list[object] = []
-        for event, key, applied, effect in writes.events:
-            payload = dict(writes.payload)
-            if event.expires_at is not None:
-                payload["expires_at"] = format_time(event.expires_at)
-            values += [
-                cid,
-                str(event.kind),
-                self._time_in(event.at),
-                self._opt_time(event.expires_at),
-                recorded_at,
-                writes.source,
-                key,
-                self._json_in(payload),
-                1 if applied else 0,
-                effect,
-            ]
-        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(writes.events))
-        tx.run(
-            "INSERT INTO events (cluster_id, kind, at, expires_at, recorded_at, source, "
-            f"idempotency_key, payload, applied, effect) VALUES {rows}",
-            values,
-        )
-
-    def _opt_time(self, value: datetime | None) -> object:
-        return None if value is None else self._time_in(value)
-
-    def _opt_time_out(self, value: Any) -> datetime | None:
-        return None if value is None else self._time_out(value)
-
-    def _event_out(self, kind: str, at: Any, expires_at: Any) -> Event:
-        """An event as the columns ``events.kind, at, expires_at`` hold it."""
-        return Event(
-            _cell("events.kind", _KINDS.__getitem__, kind),
-            _cell("events.at", self._time_out, at),
-            _cell("events.expires_at", self._opt_time_out, expires_at),
-        )
-
-    @contextmanager
-    def _damaged(self, cid: str) -> Iterator[None]:
-        """A value of ``cid``'s rows that this code never writes: a damaged store, said so."""
-        try:
-            yield
-        except _DamagedCell as cell:
-            raise StoreError(
-                f"the store at {self.url} is damaged: cluster {cid!r} has {cell.value!r} "
-                f"in {cell.column}, which overdue-fsm never writes; restore the store from "
-                "a backup, or move it aside"
-            ) from None
 
     # -- deprecated names (last: ``list`` would shadow the builtin in the class body) ------------
 
@@ -1156,46 +557,8 @@ class Store(Transactional):
 # -- helpers ----------------------------------------------------------------------------------
 
 
-class _DamagedCell(Exception):
-    def __init__(self, column: str, value: object) -> None:
-        super().__init__(column)
-        self.column = column
-        self.value = value
-
-
-_T = TypeVar("_T")
-
-
-def _cell(column: str, convert: Callable[[Any], _T], value: Any) -> _T:
-    """``convert(value)`` read from ``column``; a value it refuses is a damaged cell."""
-    try:
-        return convert(value)
-    except (ValueError, KeyError, TypeError, OverflowError, FsmError):
-        raise _DamagedCell(column, value) from None
-
-
 def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
-
-
-def _ledger_key(warning: DeadlineWarning) -> LedgerKey:
-    return (str(warning.step), format_duration(warning.threshold), warning.episode)
-
-
-def _of_cluster(cid: str, warnings: Iterable[DeadlineWarning]) -> list[DeadlineWarning]:
-    """The warnings of ``cid`` among ``warnings``, once each; anything else is an input error."""
-    chosen: dict[LedgerKey, DeadlineWarning] = {}
-    for warning in warnings:
-        if not isinstance(warning, DeadlineWarning):
-            raise InputError("warnings", warning, "fsm.DeadlineWarning values (fsm.warnings_due)")
-        if warning.cluster_id == cid:
-            chosen.setdefault(_ledger_key(warning), warning)
-    return list(chosen.values())
-
-
-def _entry_order(entry: WarningEntry) -> tuple[Any, ...]:
-    w = entry.warning
-    return (w.cluster_id, w.deadline, -w.threshold, w.episode)
 
 
 def _key(value: str | None) -> str | None:
@@ -1214,3 +577,8 @@ def _source(value: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
         raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
     return value
+
+
+def _ledger_order(entry: WarningEntry) -> tuple[Any, ...]:
+    w = entry.warning
+    return (w.cluster_id, w.deadline, -w.threshold, w.episode)
