@@ -25,7 +25,7 @@ from .errors import (
     SourceError,
     StoreError,
 )
-from .lifecycle import Cluster, evaluate, unheeded
+from .lifecycle import Cluster, evaluate
 from .observations import Observation, events_for
 from .policy import Policy
 from .table import Billing, Category, EventKind, Phase, Verdict
@@ -41,6 +41,7 @@ from .values import (
     parse_cluster_id,
     parse_phase,
     parse_region,
+    unheeded,
 )
 from .warnings import DeadlineWarning, next_due_at, warnings_due
 

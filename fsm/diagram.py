@@ -12,7 +12,7 @@ from typing import Any
 
 from transitions.extensions import GraphMachine
 
-from .lifecycle import machine_definition
+from .machine import machine_definition
 from .policy import Policy
 from .schedule import due_at
 from .table import PHASES, TIMED_TRANSITIONS, Billing, TimedTransition

@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .errors import FsmError
-from .lifecycle import REFUSED, TOO_LATE, unheeded
 from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
-from .values import ClusterState, parse_account
+from .values import REFUSED, TOO_LATE, ClusterState, parse_account, unheeded
 from .warnings import DeadlineWarning, warnings_due
 
 if TYPE_CHECKING:

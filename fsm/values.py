@@ -9,7 +9,7 @@ knows the machine: the phases ahead come from :mod:`fsm.schedule`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
@@ -131,6 +131,25 @@ class Outcome(NamedTuple):
         if self.changed:
             return f"changed the facts; the phase stays {self.phase}"
         return self.note or "no change"
+
+
+#: How the note of an event begins when it was refused (it could apply, but not now).
+REFUSED: Final = "refused:"
+#: How the note of an event begins when it was ignored (it cannot apply: a terminal cluster...).
+IGNORED: Final = "ignored:"
+#: How the note of an event begins when it was kept but not applied: it came too late.
+TOO_LATE: Final = "too late:"
+
+
+def unheeded(
+    outcomes: Iterable[Outcome], kinds: tuple[str, ...] = (REFUSED, IGNORED, TOO_LATE)
+) -> list[str]:
+    """Why events were refused or ignored: what a person must be told (repeats are not).
+
+    ``kinds``: which notes, by how they begin; a sync, which sees every listed cluster on
+    every run, asks for :data:`REFUSED` only.
+    """
+    return [o.note for o in outcomes if o.note is not None and o.note.startswith(kinds)]
 
 
 class ClusterState(NamedTuple):
