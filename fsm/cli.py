@@ -2,6 +2,9 @@
 
 Exit codes: 0 success (``check``: allowed), 1 denied or not tracked (a guard
 fails closed), 2 bad input or an unusable store, 3 an internal error.
+
+This module is the entry point and holds the pieces every command shares; the
+cloud commands live in :mod:`fsm.cli_cloud`, the fleet commands in :mod:`fsm.cli_fleet`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,8 @@ import argparse
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
@@ -24,21 +25,22 @@ from .decisions import Decision, deadline_ahead, decide, report
 from .diagram import mermaid
 from .docs import all_tables
 from .environment import POLICY_ENV, STORE_ENV
-from .errors import REPORT_BUGS_AT, DeniedError, FsmError, InputError, NotTrackedError
+from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
 from .lifecycle import evaluate, unheeded
 from .observations import Observation
 from .policy import Policy
-from .sources.aliyun import DEFAULT_TIMEOUT_S
 from .table import BILLING_SPELLINGS, Verdict
 from .timeutil import format_time, parse_time, parse_time_ms, utcnow
 from .values import ClusterState, parse_cluster_id, parse_phase
 
 if TYPE_CHECKING:
     from .store import Store
-    from .sync import SyncSummary
 
 EXIT_OK, EXIT_DENIED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 TABLES = ("phases", "transitions", "operations", "verdicts")
+
+#: How a command module registers a subcommand: name, handler, help, parent parsers.
+AddCommand = Callable[..., argparse.ArgumentParser]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,18 +86,19 @@ def _failed(args: argparse.Namespace, message: str, code: int) -> int:
     every other command answers ``{"error": MESSAGE, "exit_code": CODE}``.
     """
     if args.handler is _check:
-        _fail(f"{args.operation} is denied: {message}")
+        fail(f"{args.operation} is denied: {message}")
     else:
-        _fail(message)
+        fail(message)
     if getattr(args, "json", False):
         if args.handler is _check:
-            _print_json(_decision_json(_undecided(args, message), error=message))
+            print_json(_decision_json(_undecided(args, message), error=message))
         else:
-            _print_json({"error": message, "exit_code": code})
+            print_json({"error": message, "exit_code": code})
     return code
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
+    """Say MESSAGE on stderr, as every command says why it failed."""
     print(f"overdue-fsm: {message}", file=sys.stderr)
 
 
@@ -235,105 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--account", help="only this billing account")
     sub.add_argument("--phase", help="only clusters in this phase")
 
-    sub = add(
-        "warnings",
-        _warnings,
-        "the warnings ahead of each deadline: due, issued, acknowledged (--ack)",
-        store,
-        reading,
-    )
-    sub.description = (
-        "List the warnings of the ledger and those due now. A warning is due when a step "
-        "ahead of a cluster (suspension, restriction, data deletion, subscription expiry) is "
-        "one of the policy's warn_before thresholds or less away, until its deadline, its "
-        "acknowledgement, or a recharge or renewal ending its episode. Exit 0 whether or not "
-        "any is due, 1 if a CLUSTER is not tracked, 2 on bad input or store."
-    )
-    sub.add_argument("cluster_ids", nargs="*", metavar="CLUSTER", help="only these clusters")
-    sub.add_argument("--account", help="only this billing account")
-    sub.add_argument(
-        "--due", action="store_true", help="only the warnings due now (issued or not yet)"
-    )
-    sub.add_argument(
-        "--ack",
-        action="store_true",
-        help="acknowledge the warnings due (of CLUSTER / --account): they are due no more "
-        "and never issued again in their episode",
-    )
+    # Imported here, not above: they import this module's shared pieces.
+    from . import cli_cloud, cli_fleet
 
-    sub = add(
-        "sync",
-        _sync,
-        "read balances and clusters from Alibaba Cloud and record what changed",
-        store,
-    )
-    sub.add_argument(
-        "--region", action="append", required=True, metavar="R", help="EMR region (repeatable)"
-    )
-    sub.add_argument("--account", default="default", help="the account name to file clusters under")
-    sub.add_argument(
-        "--since-from-transactions",
-        action="store_true",
-        help="date the overdue start from QueryAccountTransactions "
-        "(default: the first sync that saw the balance negative)",
-    )
-    sub.add_argument("--dry-run", action="store_true", help="read the cloud, write nothing")
-    sub.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_argument(
-        "--endpoint", help="EMR endpoint override (host[:port]), for private endpoints"
-    )
-    sub.add_argument("--bss-endpoint", help="BSS (billing) endpoint override; default: --endpoint")
-    sub.add_argument("--protocol", choices=("https", "http"), default="https")
-    sub.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="per request (s)"
-    )
-
-    sub = add(
-        "metrics",
-        _metrics,
-        "the fleet as Prometheus metrics: printed, written to --textfile, or served on --listen",
-        store,
-    )
-    sub.add_argument("--now", metavar="T", help="evaluate at this instant (default: at each read)")
-    where = sub.add_mutually_exclusive_group()
-    where.add_argument(
-        "--textfile",
-        metavar="PATH",
-        help="write node-exporter's textfile format to PATH (a temporary file, then a rename)",
-    )
-    where.add_argument(
-        "--listen",
-        metavar="HOST:PORT",
-        help="serve /metrics on HOST:PORT (such as 127.0.0.1:9464; port 0: any free one)",
-    )
-
-    _add_export(add, store)
+    # In this order, as `overdue-fsm --help` lists them.
+    cli_fleet.add_warnings(add, store, reading)
+    cli_cloud.add_sync(add, store)
+    cli_fleet.add_metrics(add, store)
+    cli_cloud.add_export(add, store)
     return parser
-
-
-def _add_export(add: Callable[..., argparse.ArgumentParser], store: _Parser) -> None:
-    sub = add(
-        "export",
-        _export,
-        "save a cluster's service configuration and shape before its data is deleted "
-        "(exit 1 when its phase denies export_service_config)",
-        store,
-    )
-    sub.add_argument("cluster_id", metavar="CLUSTER")
-    sub.add_argument("--dest", required=True, metavar="DIR", help="directory of this cluster")
-    sub.add_argument(
-        "--region", help="the cluster's region (default: as recorded by sync, else the env's)"
-    )
-    sub.add_argument("--mode", choices=("all", "modification"), default="all", help="ExportMode")
-    sub.add_argument("--format", choices=("json", "xml"), default="json", help="FileFormat")
-    sub.add_argument("--now", metavar="T", help="decide the phase at this instant")
-    sub.add_argument("--dry-run", action="store_true", help="read the cloud, write nothing")
-    sub.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_argument("--endpoint", help="EMR endpoint override (host[:port])")
-    sub.add_argument("--protocol", choices=("https", "http"), default="https")
-    sub.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="per request (s)"
-    )
 
 
 # -- commands ------------------------------------------------------------------------
@@ -342,7 +255,7 @@ def _add_export(add: Callable[..., argparse.ArgumentParser], store: _Parser) -> 
 def _status(args: argparse.Namespace) -> int:
     state = _evaluate(args)
     if args.json:
-        _print_json(report(state))
+        print_json(report(state))
     else:
         _print_status(state)
     return EXIT_OK
@@ -353,7 +266,7 @@ def _check(args: argparse.Namespace) -> int:
     state = _evaluate(args)
     decision = decide(state, args.operation, strict=args.strict)
     if args.json:
-        _print_json(_decision_json(decision))
+        print_json(_decision_json(decision))
     else:
         print(decision.verdict)
     print(decision.reason, file=sys.stderr)
@@ -364,7 +277,7 @@ def _timeline(args: argparse.Namespace) -> int:
     state = _evaluate(args)
     data = report(state)
     if args.json:
-        _print_json({key: data[key] for key in ("cluster_id", "phase", "history", "timeline")})
+        print_json({key: data[key] for key in ("cluster_id", "phase", "history", "timeline")})
         return EXIT_OK
     print(f"{state.cluster_id} ({state.billing}, account {state.account})")
     for item in data["history"]:
@@ -379,7 +292,7 @@ def _timeline(args: argparse.Namespace) -> int:
 
 
 def _diagram(args: argparse.Namespace) -> int:
-    print(mermaid(_load_policy(args)), end="")
+    print(mermaid(load_policy(args)), end="")
     return EXIT_OK
 
 
@@ -388,16 +301,16 @@ def _tables(args: argparse.Namespace) -> int:
     for name in args.which:
         if name not in TABLES:
             raise InputError("TABLE", name, ", ".join(TABLES))
-    tables = all_tables(_load_policy(args))
+    tables = all_tables(load_policy(args))
     names = args.which or list(tables)
     print("\n".join(tables[name] for name in names), end="")
     return EXIT_OK
 
 
 def _policy(args: argparse.Namespace) -> int:
-    data = _load_policy(args).as_dict()
+    data = load_policy(args).as_dict()
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
         print(yaml.safe_dump(data, sort_keys=False), end="")
     return EXIT_OK
@@ -419,7 +332,7 @@ def _observe(args: argparse.Namespace) -> int:
     # A rehearsal (--dry-run) opens the store as a reader does: it creates, migrates
     # and switches nothing, and says what a write would have done first.
     with (
-        _open_store(args, create=True, rehearsal=args.dry_run) as store,
+        opened_store(args, create=True, rehearsal=args.dry_run) as store,
         _as_options(OBSERVE_OPTIONS),
     ):
         pending = store.pending if args.dry_run else ()
@@ -444,9 +357,9 @@ def _observe(args: argparse.Namespace) -> int:
     if args.dry_run:
         data["would_also"] = list(pending)
     if args.json:
-        _print_json(data)
+        print_json(data)
         return EXIT_OK
-    _print_pending(pending)
+    print_pending(pending)
     verb = "would record" if result.dry_run else "recorded"
     if result.recorded:
         kinds = ", ".join(f"{e.kind} at {format_time(e.at)}" for e in result.recorded)
@@ -462,11 +375,11 @@ def _observe(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    with _open_store(args, create=False) as store:
+    with opened_store(args, create=False) as store:
         events = store.history(args.cluster_id)
-        state = store.load(args.cluster_id).state(_now(args))
+        state = store.load(args.cluster_id).state(evaluation_time(args))
     if args.json:
-        _print_json(
+        print_json(
             {
                 "cluster_id": state.cluster_id,
                 "events": [event.as_dict() for event in events],
@@ -495,13 +408,13 @@ def _history(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     phase = None if args.phase is None else parse_phase(args.phase, "--phase")
-    with _open_store(args, create=False) as store:
-        states = store.clusters(account=args.account, phase=phase, now=_now(args))
+    with opened_store(args, create=False) as store:
+        states = store.clusters(account=args.account, phase=phase, now=evaluation_time(args))
     rows = [report(state) for state in states]
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return EXIT_OK
-    _print_table(
+    print_table(
         {
             "CLUSTER": "cluster_id",
             "ACCOUNT": "account",
@@ -517,177 +430,28 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sync(args: argparse.Namespace) -> int:
-    from .sources.aliyun import AliyunSource
-    from .sync import sync
-
-    # Credentials come only from the SDK's chain (environment, profiles):
-    # a secret on the command line would show in `ps` and shell history.
-    source = AliyunSource(
-        endpoint=args.endpoint,
-        bss_endpoint=args.bss_endpoint or args.endpoint,
-        protocol=args.protocol,
-        timeout_s=args.timeout,
-    )
-    with _open_store(args, create=True, rehearsal=args.dry_run) as store:
-        pending = store.pending if args.dry_run else ()
-        summary = sync(
-            store,
-            source,
-            args.region,
-            account=args.account,
-            since_from_transactions=args.since_from_transactions,
-            dry_run=args.dry_run,
-        )
-    if args.json:
-        data = summary.as_dict()
-        if args.dry_run:
-            data["would_also"] = list(pending)
-        _print_json(data)
-    else:
-        _print_pending(pending)
-        _print_sync(summary)
-    stopped = summary.stopped()
-    if stopped is not None:
-        _fail(stopped)
-        return EXIT_INPUT
-    return EXIT_OK
-
-
-def _metrics(args: argparse.Namespace) -> int:
-    try:
-        from . import metrics
-    except ImportError as exc:
-        raise FsmError(
-            f"overdue-fsm metrics needs prometheus_client ({exc.name} is missing): "
-            "pip install 'overdue-fsm[metrics]'"
-        ) from None
-    from .store import open_store
-
-    policy = _load_policy(args)
-    fixed = None if args.now is None else _now(args)
-    collector = metrics.FleetCollector(
-        lambda: open_store(args.store, policy=policy, create=False),
-        utcnow if fixed is None else lambda: fixed,
-        serving=args.listen is not None,
-    )
-    if args.textfile is not None:
-        metrics.write_textfile(args.textfile, collector)
-    elif args.listen is not None:
-        host, port, stop = metrics.serve(collector, args.listen)
-        print(f"serving http://{host}:{port}/metrics until interrupted", file=sys.stderr)
-        sys.stderr.flush()
-        try:
-            threading.Event().wait()
-        finally:
-            stop()
-    else:
-        sys.stdout.write(metrics.exposition(collector).decode())
-    return EXIT_OK
-
-
-def _export(args: argparse.Namespace) -> int:
-    from .export import export
-    from .sources.aliyun import AliyunSource, default_region
-
-    with _open_store(args, create=False) as store:
-        try:
-            result = export(
-                store,
-                # Credentials from the SDK's chain only, as for sync.
-                AliyunSource(
-                    endpoint=args.endpoint, protocol=args.protocol, timeout_s=args.timeout
-                ),
-                args.cluster_id,
-                args.dest,
-                region=args.region,
-                default_region=default_region(),
-                export_mode=args.mode,
-                file_format=args.format,
-                dry_run=args.dry_run,
-                now=_now(args),
-            )
-        except DeniedError as err:
-            _fail(f"not exported: {err}")
-            return EXIT_DENIED
-    if args.json:
-        _print_json(result.as_dict())
-        return EXIT_OK
-    for line in result.lines():
-        print(line)
-    for item in result.files:
-        if item.status != "unchanged":
-            print(f"  {item.status:<9} {item.path}")
-    return EXIT_OK
-
-
-def _warnings(args: argparse.Namespace) -> int:
-    clusters = [parse_cluster_id(cid, "CLUSTER") for cid in dict.fromkeys(args.cluster_ids)]
-    now = _now(args)
-    due_only = args.due or args.ack
-    selected: list[str | None] = [*clusters] or [None]
-    with _open_store(args, create=args.ack) as store:
-        entries = [
-            entry
-            for cid in selected
-            for entry in store.warnings(
-                cluster_id=cid, account=args.account, due_only=due_only, now=now
-            )
-        ]
-        if args.ack:
-            done = {w.key for w in store.acknowledge([e.warning for e in entries], now=now)}
-            entries = [
-                replace(
-                    entry,
-                    status="acknowledged",
-                    issued_at=entry.issued_at or now,
-                    acknowledged_at=now,
-                )
-                for entry in entries
-                if entry.warning.key in done
-            ]
-    if args.json:
-        _print_json([entry.as_dict() for entry in entries])
-        return EXIT_OK
-    if entries:
-        _print_table(
-            {
-                "CLUSTER": "cluster_id",
-                "STEP": "step",
-                "WITHIN": "threshold",
-                "DEADLINE": "deadline",
-                "STATUS": "status",
-                "ISSUED": "issued_at",
-            },
-            [entry.as_dict() for entry in entries],
-        )
-    for entry in entries:
-        if entry.status == ("acknowledged" if args.ack else "due"):
-            print(f"  {entry.warning.message}")
-    done_words = "acknowledged" if args.ack else ("due" if args.due else "listed")
-    print(f"{len(entries)} warning(s) {done_words}", file=sys.stderr)
-    return EXIT_OK
-
-
 # -- shared pieces ------------------------------------------------------------------------
 
 
-def _now(args: argparse.Namespace) -> datetime:
+def evaluation_time(args: argparse.Namespace) -> datetime:
+    """The instant a command evaluates at: its --now, else the wall clock."""
     value = getattr(args, "now", None)
     return utcnow() if value is None else parse_time(value, "--now")
 
 
-def _load_policy(args: argparse.Namespace) -> Policy:
+def load_policy(args: argparse.Namespace) -> Policy:
+    """The policy of --policy FILE, else the built-in one."""
     return Policy.default() if not args.policy else Policy.load(args.policy)
 
 
 @contextmanager
-def _open_store(
+def opened_store(
     args: argparse.Namespace, *, create: bool, rehearsal: bool = False
 ) -> Iterator[Store]:
+    """The store of --store, closed when the block ends."""
     from .store import open_store  # the stateless commands need no store code
 
-    store = open_store(args.store, policy=_load_policy(args), create=create, rehearsal=rehearsal)
+    store = open_store(args.store, policy=load_policy(args), create=create, rehearsal=rehearsal)
     try:
         yield store
     finally:
@@ -703,13 +467,13 @@ def _facts_given(args: argparse.Namespace) -> bool:
 
 def _evaluate(args: argparse.Namespace) -> ClusterState:
     """The cluster at ``--now``: from the facts given, else from the store."""
-    now = _now(args)
+    now = evaluation_time(args)
     if not _facts_given(args):
         if getattr(args, "account", None) is not None:
             raise InputError(
                 "--account", args.account, "--billing too (facts are evaluated without a store)"
             )
-        with _open_store(args, create=False) as store:
+        with opened_store(args, create=False) as store:
             return store.load(parse_cluster_id(args.cluster_id)).state(now)
     if args.billing is None:
         raise InputError("--billing", None, "pay_as_you_go or subscription when facts are given")
@@ -729,7 +493,7 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
         account=args.account,
         expires_at=_expiry_option(args),
         observation=seen,
-        policy=_load_policy(args),
+        policy=load_policy(args),
         now=now,
     )
 
@@ -787,7 +551,7 @@ def _decision_json(decision: Decision, error: str | None = None) -> dict[str, An
     return {**decision.as_dict(), "error": error}
 
 
-def _print_json(data: Any, out: TextIO | None = None) -> None:
+def print_json(data: Any, out: TextIO | None = None) -> None:
     json.dump(data, out or sys.stdout, indent=2, sort_keys=False)
     (out or sys.stdout).write("\n")
 
@@ -816,30 +580,7 @@ def _print_status(state: ClusterState) -> None:
             print(f"  {label:<14}{', '.join(by_verdict[verdict])}")
 
 
-def _print_sync(summary: SyncSummary) -> None:
-    for line in summary.lines():
-        print(line)
-    for warning in summary.warnings:
-        print(f"  {warning.message}")
-    moved = [c for c in summary.clusters if c.phase_changed or c.status in ("failed", "untouched")]
-    if not moved:
-        print("no phase changed")
-        return
-    _print_table(
-        {
-            "CLUSTER": "cluster_id",
-            "REGION": "region",
-            "WAS": "phase_before",
-            "NOW": "phase",
-            "NEXT": "next_phase",
-            "AT": "next_phase_at",
-            "STATUS": "status",
-        },
-        [c.as_dict() for c in moved],
-    )
-
-
-def _print_pending(pending: Sequence[str]) -> None:
+def print_pending(pending: Sequence[str]) -> None:
     """What a rehearsal's write would have done to the store first."""
     for step in pending:
         print(f"would {step}")
@@ -849,7 +590,7 @@ def _transition_line(item: dict[str, str]) -> str:
     return f"  {item['at']}  {item['from']} -> {item['to']}  ({item['trigger']})"
 
 
-def _print_table(columns: dict[str, str], rows: Sequence[dict[str, Any]]) -> None:
+def print_table(columns: dict[str, str], rows: Sequence[dict[str, Any]]) -> None:
     """An aligned text table: title -> key of each row; a missing value prints as -."""
     table = [tuple(columns)] + [
         tuple("-" if row[key] is None else str(row[key]) for key in columns.values())
