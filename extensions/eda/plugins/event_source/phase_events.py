@@ -27,12 +27,14 @@ description:
     released) and when a scheduled step ahead (suspension, restriction, data deletion,
     subscription expiry) is one of O(warn_before) away.
   - Timed steps write nothing to the store, so the plugin computes them from the store at the
-    instant it wakes: at the earlier of the next step or warning and O(interval).
-  - Each event is C({"overdue_emr": {...}, "meta": {"hosts": cluster_id}}); C(overdue_emr) holds
+    instant it wakes, at the earlier of the next step or warning and O(interval).
+  - Each event is a dictionary with the key C(overdue_emr) and C(meta.hosts) set to the cluster
+    id; C(overdue_emr) holds
     C(kind) (phase or warning), C(cluster_id), C(account), C(billing), C(phase),
     C(previous_phase), C(entered_at), C(next_phase), C(next_phase_at), C(data_deletion_at) and
-    C(warning) (null for a phase event; else the warning as overdue.emr.cluster_phase returns it
-    in C(warnings_due): C(step), C(threshold), C(episode), C(due_at), C(deadline), C(message)).
+    C(warning) (null for a phase event; else the warning in the shape of the C(warnings_due) of
+    overdue.emr.cluster_phase, with C(step), C(threshold), C(episode), C(due_at), C(deadline)
+    and C(message)).
   - On its first run (no cursor file yet) it reports where each cluster is, the last phase it
     entered and the warnings due, not its older history.
   - Requires the overdue-fsm Python package where ansible-rulebook runs.
