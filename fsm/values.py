@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from .errors import InputError
@@ -204,10 +205,7 @@ class Checkpoint(NamedTuple):
             "overdue": self.overdue,
             "overdue_since": _opt_micros(self.overdue_since),
             "expires_at": _opt_micros(self.expires_at),
-            "history": [
-                [str(step.source), str(step.dest), _micros(step.at), step.trigger]
-                for step in self.history
-            ],
+            "history": _encoded_history(self.history),
         }
 
     @classmethod
@@ -233,6 +231,13 @@ class Checkpoint(NamedTuple):
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _PHASE_NAMES: Final = {str(phase): phase for phase in Phase}
+
+
+@lru_cache(maxsize=1024)
+def _encoded_history(history: tuple[Transition, ...]) -> list[list[object]]:
+    """The transitions as the checkpoint keeps them; a write re-encodes an unchanged history
+    on every observation, so the last ones are remembered (callers only read the list)."""
+    return [[str(step.source), str(step.dest), _micros(step.at), step.trigger] for step in history]
 
 
 def _micros(value: datetime) -> int:
