@@ -29,6 +29,7 @@ from .policy import Policy
 from .table import Billing, EventKind, Phase
 from .timeutil import (
     TimeInput,
+    at_least_start,
     at_most_end,
     format_duration,
     format_time,
@@ -303,7 +304,7 @@ class Cluster:
     def too_late(self, event: Event) -> str | None:
         """Why ``event`` is too late to apply (kept, not replayed), if it is."""
         tolerance = self.policy.late_tolerance
-        if self._newest is None or event.at >= self._newest - tolerance:
+        if self._newest is None or event.at >= at_least_start(self._newest, tolerance):
             return None
         return (
             f"{TOO_LATE} dated {format_time(event.at)}, more than the late tolerance of "

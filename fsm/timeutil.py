@@ -100,6 +100,14 @@ def at_most_end(value: datetime, delta: timedelta) -> datetime:
         return datetime.max.replace(tzinfo=UTC)
 
 
+def at_least_start(value: datetime, delta: timedelta) -> datetime:
+    """``value - delta``, or the first representable instant when that is before year 1."""
+    try:
+        return value - delta
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def optional_time(value: TimeInput | None, field: str) -> datetime | None:
     return None if value is None else parse_time(value, field)
 

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal, NamedTuple, get_args
 from .errors import InputError
 from .schedule import steps_ahead
 from .table import PHASES, TIMED_TRANSITIONS, Phase
-from .timeutil import TimeInput, format_duration, format_time, parse_time
+from .timeutil import TimeInput, at_least_start, format_duration, format_time, parse_time
 from .values import ClusterState
 
 
@@ -115,7 +115,7 @@ def warnings_due(state: ClusterState, now: TimeInput | None = None) -> list[Dead
         step = STEP_OF_TRIGGER[timed.trigger]
         if episode is not None and at_now < deadline:
             for threshold in state.policy.warn_before:
-                due_at = _minus(deadline, threshold)
+                due_at = at_least_start(deadline, threshold)
                 if timed.anchor == "overdue_since":
                     # Nothing is due before its episode began: a suspension 24h after the
                     # balance went negative is less than 7 days away from the first instant.
@@ -153,7 +153,7 @@ def next_due_at(state: ClusterState, now: TimeInput | None = None) -> datetime |
             due_at
             for _, deadline in ahead
             for threshold in state.policy.warn_before
-            if (due_at := _minus(deadline, threshold)) > at_now
+            if (due_at := at_least_start(deadline, threshold)) > at_now
         ),
         default=None,
     )
@@ -174,13 +174,6 @@ def _instant(state: ClusterState, now: TimeInput | None) -> datetime:
     if state.evaluated_at is None:
         raise InputError("now", None, "the instant to warn at (the state was not evaluated)")
     return state.evaluated_at
-
-
-def _minus(deadline: datetime, threshold: timedelta) -> datetime:
-    try:
-        return deadline - threshold
-    except OverflowError:
-        return datetime.min.replace(tzinfo=deadline.tzinfo)  # before year 1: always crossed
 
 
 def _message(

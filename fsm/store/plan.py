@@ -25,7 +25,7 @@ from ..lifecycle import Cluster, record_observed
 from ..observations import Observation, check_fits
 from ..policy import Policy
 from ..table import BILLING_SPELLINGS, Billing, Phase
-from ..timeutil import format_time
+from ..timeutil import at_least_start, format_time
 from ..values import Checkpoint, Event, Outcome
 from .results import ObserveResult
 
@@ -200,7 +200,7 @@ def checkpoint_change(
         newest = loaded.newest if newest is None else max(newest, loaded.newest)
     if loaded is not None and tip == loaded.tip and newest == loaded.newest:
         return None  # nothing applied, nothing newer kept
-    bound = None if newest is None else _minus(newest, cluster.policy.late_tolerance)
+    bound = None if newest is None else at_least_start(newest, cluster.policy.late_tolerance)
     base = cluster.base
     if loaded is not None and base is not None and base == loaded.tip:
         # Resumed from the tip: events in order. Every so often the tip is kept too.
@@ -219,14 +219,6 @@ def checkpoint_change(
         add=[*again, *cluster.checkpoints()],
         prune_before=bound,
     )
-
-
-def _minus(at: datetime, delta: Any) -> datetime | None:
-    try:
-        result: datetime = at - delta
-    except OverflowError:
-        return None
-    return result
 
 
 def check_same_billing(cid: str, stored: Billing, given: Billing) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from ..lifecycle import Cluster
 from ..table import EventKind, Phase
 from ..timeutil import format_time, optional_format
-from ..values import ClusterState, Event, Outcome
+from ..values import TOO_LATE, ClusterState, Event, Outcome, unheeded
 from ..warnings import DeadlineWarning, Status
 
 
@@ -83,7 +83,7 @@ class ObserveResult:
     @property
     def too_late(self) -> list[str]:
         """One line for each event kept but too late to apply, with both instants."""
-        return [o.note for o in self.outcomes if o.recorded and not o.applied and o.note]
+        return unheeded(self.outcomes, (TOO_LATE,))
 
 
 @dataclass(frozen=True, slots=True)
