@@ -10,7 +10,6 @@ cloud commands live in :mod:`fsm.cli_cloud`, the fleet commands in :mod:`fsm.cli
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -18,12 +17,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
-import yaml
-
 from . import __version__
 from .decisions import Decision, deadline_ahead, decide, report
-from .diagram import mermaid
-from .docs import all_tables
 from .environment import POLICY_ENV, STORE_ENV
 from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
 from .lifecycle import evaluate, unheeded
@@ -38,6 +33,22 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_DENIED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 TABLES = ("phases", "transitions", "operations", "verdicts")
+#: Every command, as ``overdue-fsm --help`` lists them.
+COMMANDS: Final = (
+    "status",
+    "check",
+    "timeline",
+    "diagram",
+    "tables",
+    "policy",
+    "observe",
+    "history",
+    "list",
+    "warnings",
+    "sync",
+    "metrics",
+    "export",
+)
 
 #: How a command module registers a subcommand: name, handler, help, parent parsers.
 AddCommand = Callable[..., argparse.ArgumentParser]
@@ -55,7 +66,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The parser of the command named, alone: a guard's `check` need not build (nor
+    # import) every other command's options. Anything else (--help, --version, a
+    # mistyped command) gets the whole parser, and says what it says.
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
@@ -105,7 +120,12 @@ def fail(message: str) -> None:
 # -- arguments ----------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of COMMAND (one of COMMANDS) alone."""
+
+    def wanted(name: str) -> bool:
+        return command is None or name == command
+
     parser = _Parser(
         prog="overdue-fsm",
         description=(
@@ -164,88 +184,126 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    sub = add(
-        "status",
-        _status,
-        "the phase of a cluster and every operation's verdict",
-        store,
-        reading,
-        facts,
-    )
-    sub.add_argument("cluster_id", metavar="CLUSTER")
+    if wanted("status"):
+        sub = add(
+            "status",
+            _status,
+            "the phase of a cluster and every operation's verdict",
+            store,
+            reading,
+            facts,
+        )
+        sub.add_argument("cluster_id", metavar="CLUSTER")
 
-    sub = add(
-        "check",
-        _check,
-        "may OPERATION run on CLUSTER now? (exit 0 yes, 1 no)",
-        store,
-        reading,
-        facts,
-    )
-    sub.add_argument("cluster_id", metavar="CLUSTER")
-    sub.add_argument("operation", metavar="OPERATION")
-    sub.add_argument("--strict", action="store_true", help="treat warn (may fail) as deny")
+    if wanted("check"):
+        sub = add(
+            "check",
+            _check,
+            "may OPERATION run on CLUSTER now? (exit 0 yes, 1 no)",
+            store,
+            reading,
+            facts,
+        )
+        sub.add_argument("cluster_id", metavar="CLUSTER")
+        sub.add_argument("operation", metavar="OPERATION")
+        sub.add_argument("--strict", action="store_true", help="treat warn (may fail) as deny")
 
-    sub = add(
-        "timeline", _timeline, "the transitions so far and the phases ahead", store, reading, facts
-    )
-    sub.add_argument("cluster_id", metavar="CLUSTER")
+    if wanted("timeline"):
+        sub = add(
+            "timeline",
+            _timeline,
+            "the transitions so far and the phases ahead",
+            store,
+            reading,
+            facts,
+        )
+        sub.add_argument("cluster_id", metavar="CLUSTER")
 
-    add("diagram", _diagram, "the lifecycle as a Mermaid state diagram")
+    if wanted("diagram"):
+        add("diagram", _diagram, "the lifecycle as a Mermaid state diagram")
 
-    sub = add("tables", _tables, "the phase, transition, operation and verdict tables (Markdown)")
-    sub.add_argument(
-        "which",
-        nargs="*",
-        metavar="TABLE",
-        help=f"{', '.join(TABLES)} (default: all of them)",
-    )
+    if wanted("tables"):
+        sub = add(
+            "tables", _tables, "the phase, transition, operation and verdict tables (Markdown)"
+        )
+        sub.add_argument(
+            "which",
+            nargs="*",
+            metavar="TABLE",
+            help=f"{', '.join(TABLES)} (default: all of them)",
+        )
 
-    sub = add("policy", _policy, "the policy in force (validates --policy FILE)")
-    sub.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    if wanted("policy"):
+        sub = add("policy", _policy, "the policy in force (validates --policy FILE)")
+        sub.add_argument("--json", action="store_true", help="JSON instead of YAML")
 
-    sub = add("observe", _observe, "record what was observed about a cluster", store)
-    sub.add_argument("cluster_id", metavar="CLUSTER")
-    sub.add_argument("--billing", help="pay_as_you_go or subscription (needed for a new cluster)")
-    sub.add_argument("--account", help="billing account (default: default)")
-    sub.add_argument("--balance", metavar="AMOUNT", help="account balance; negative means overdue")
-    sub.add_argument(
-        "--overdue-since", metavar="T", help="when the balance went negative (default: --at)"
-    )
-    sub.add_argument(
-        "--expires-at", metavar="T", help="subscription expiry (a fact of the cluster)"
-    )
-    sub.add_argument(
-        "--expires-at-ms", metavar="MS", help="subscription expiry in epoch ms (EMR's ExpireTime)"
-    )
-    sub.add_argument("--renewed-until", metavar="T", help="the subscription was renewed until T")
-    sub.add_argument("--released", action="store_true", help="the owner released the cluster")
-    sub.add_argument("--at", metavar="T", help="when this was observed (default: now)")
-    sub.add_argument(
-        "--key", metavar="KEY", help="idempotency key: a retried write with it is stored once"
-    )
-    sub.add_argument("--dry-run", action="store_true", help="compute the result, write nothing")
-    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    if wanted("observe"):
+        sub = add("observe", _observe, "record what was observed about a cluster", store)
+        sub.add_argument("cluster_id", metavar="CLUSTER")
+        sub.add_argument(
+            "--billing", help="pay_as_you_go or subscription (needed for a new cluster)"
+        )
+        sub.add_argument("--account", help="billing account (default: default)")
+        sub.add_argument(
+            "--balance", metavar="AMOUNT", help="account balance; negative means overdue"
+        )
+        sub.add_argument(
+            "--overdue-since", metavar="T", help="when the balance went negative (default: --at)"
+        )
+        sub.add_argument(
+            "--expires-at", metavar="T", help="subscription expiry (a fact of the cluster)"
+        )
+        sub.add_argument(
+            "--expires-at-ms",
+            metavar="MS",
+            help="subscription expiry in epoch ms (EMR's ExpireTime)",
+        )
+        sub.add_argument(
+            "--renewed-until", metavar="T", help="the subscription was renewed until T"
+        )
+        sub.add_argument("--released", action="store_true", help="the owner released the cluster")
+        sub.add_argument("--at", metavar="T", help="when this was observed (default: now)")
+        sub.add_argument(
+            "--key", metavar="KEY", help="idempotency key: a retried write with it is stored once"
+        )
+        sub.add_argument("--dry-run", action="store_true", help="compute the result, write nothing")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
 
-    sub = add("history", _history, "the event log of a cluster and its transitions", store)
-    sub.add_argument("cluster_id", metavar="CLUSTER")
-    sub.add_argument("--now", metavar="T", help="evaluate the transitions at this instant")
-    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    if wanted("history"):
+        sub = add("history", _history, "the event log of a cluster and its transitions", store)
+        sub.add_argument("cluster_id", metavar="CLUSTER")
+        sub.add_argument("--now", metavar="T", help="evaluate the transitions at this instant")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
 
-    sub = add(
-        "list", _list, "every tracked cluster with its phase and what comes next", store, reading
-    )
-    sub.add_argument("--account", help="only this billing account")
-    sub.add_argument("--phase", help="only clusters in this phase")
+    if wanted("list"):
+        sub = add(
+            "list",
+            _list,
+            "every tracked cluster with its phase and what comes next",
+            store,
+            reading,
+        )
+        sub.add_argument("--account", help="only this billing account")
+        sub.add_argument("--phase", help="only clusters in this phase")
 
-    # Imported here, not above: they import this module's shared pieces.
-    from . import cli_cloud, cli_fleet
+    # Imported here, not above: they import this module's shared pieces. In this
+    # order, as `overdue-fsm --help` lists them.
+    if wanted("warnings"):
+        from .cli_fleet import add_warnings
 
-    # In this order, as `overdue-fsm --help` lists them.
-    cli_fleet.add_warnings(add, store, reading)
-    cli_cloud.add_sync(add, store)
-    cli_fleet.add_metrics(add, store)
-    cli_cloud.add_export(add, store)
+        add_warnings(add, store, reading)
+    if wanted("sync"):
+        from .cli_cloud import add_sync
+
+        add_sync(add, store)
+    if wanted("metrics"):
+        from .cli_fleet import add_metrics
+
+        add_metrics(add, store)
+    if wanted("export"):
+        from .cli_cloud import add_export
+
+        add_export(add, store)
     return parser
 
 
@@ -292,6 +350,8 @@ def _timeline(args: argparse.Namespace) -> int:
 
 
 def _diagram(args: argparse.Namespace) -> int:
+    from .diagram import mermaid  # transitions' diagram extension, for this command only
+
     print(mermaid(load_policy(args)), end="")
     return EXIT_OK
 
@@ -301,6 +361,8 @@ def _tables(args: argparse.Namespace) -> int:
     for name in args.which:
         if name not in TABLES:
             raise InputError("TABLE", name, ", ".join(TABLES))
+    from .docs import all_tables
+
     tables = all_tables(load_policy(args))
     names = args.which or list(tables)
     print("\n".join(tables[name] for name in names), end="")
@@ -312,6 +374,8 @@ def _policy(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
     else:
+        import yaml
+
         print(yaml.safe_dump(data, sort_keys=False), end="")
     return EXIT_OK
 
@@ -552,6 +616,8 @@ def _decision_json(decision: Decision, error: str | None = None) -> dict[str, An
 
 
 def print_json(data: Any, out: TextIO | None = None) -> None:
+    import json
+
     json.dump(data, out or sys.stdout, indent=2, sort_keys=False)
     (out or sys.stdout).write("\n")
 
