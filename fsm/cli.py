@@ -55,11 +55,36 @@ AddCommand = Callable[..., argparse.ArgumentParser]
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors are input errors: exit 2 with one line, as argparse does."""
+    """Usage errors are input errors: exit 2 with one line, as argparse does.
+
+    Help and usage are sized to the terminal when they are printed, and only then:
+    argparse also makes a formatter for each option added, just to check its metavar,
+    and sizing those imports shutil (with zlib, bz2 and lzma) into every command.
+    """
+
+    _printing = 0  # help or usage being laid out (the formatters then ask the terminal)
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+    def format_usage(self) -> str:
+        return self._sized(super().format_usage)
+
+    def format_help(self) -> str:
+        return self._sized(super().format_help)
+
+    def _sized(self, layout: Callable[[], str]) -> str:
+        _Parser._printing += 1
+        try:
+            return layout()
+        finally:
+            _Parser._printing -= 1
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if _Parser._printing:
+            return super()._get_formatter()
+        return self.formatter_class(prog=self.prog, width=80)  # type: ignore[call-arg]
 
 
 # -- entry point -----------------------------------------------------------------

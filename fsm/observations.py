@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .table import Billing, EventKind
 from .timeutil import TimeInput, format_time, optional_time, parse_time, utcnow
 from .values import Event, parse_amount
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)

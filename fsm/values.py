@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
@@ -29,6 +28,8 @@ from .table import (
 from .timeutil import TimeInput, format_time, optional_time, parse_time
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from .policy import Policy
 
 _CLUSTER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -309,6 +310,8 @@ def parse_region(value: object, field: str = "region") -> str:
 
 def parse_amount(value: object, field: str) -> Decimal:
     """A money amount as a Decimal; floats go through their shortest repr."""
+    from decimal import Decimal, InvalidOperation  # only where a balance is read
+
     if isinstance(value, bool) or not isinstance(value, Decimal | str | int | float):
         raise InputError(field, value, _AMOUNT_EXPECTED)
     try:
