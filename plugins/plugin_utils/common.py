@@ -7,7 +7,8 @@ The plugins are faces: they parse what Ansible hands them, call the domain
 (``fsm``) and its store, and render. Nothing here derives a phase or a verdict.
 
 Everything runs on the controller. ``fsm`` is imported when this module is
-first loaded, and a missing package is reported once, with the command that
+first loaded (lazily: each of its modules when first used, the store when a plugin
+first opens one), and a missing package is reported once, with the command that
 installs it, when a plugin is used (the import sanity test runs without it).
 """
 
@@ -34,14 +35,9 @@ else:
     HAS_FSM = True
     FSM_IMPORT_ERROR = None
 
-try:
-    from fsm import store as fsm_store
-    from fsm.store.url import canonical_store_url
-except ImportError:
-    fsm_store = canonical_store_url = None
-    HAS_FSM_STORE = False
-else:
-    HAS_FSM_STORE = True
+# The store (with sqlite3 and the rest of fsm) is imported by the first plugin call that
+# uses one: a forked worker answering a stateless lookup never pays for it.
+fsm_store = None
 
 
 MISSING_FSM = (
@@ -78,12 +74,17 @@ def require_fsm():
 
 
 def require_store():
+    global fsm_store  # pylint: disable=global-statement
     require_fsm()
-    if not HAS_FSM_STORE:
-        raise OverdueError(
-            "the installed overdue-fsm has no store (fsm.store); "
-            "upgrade it: pip install -U overdue-fsm"
-        )
+    if fsm_store is None:
+        try:
+            from fsm import store
+        except ImportError:
+            raise OverdueError(
+                "the installed overdue-fsm has no store (fsm.store); "
+                "upgrade it: pip install -U overdue-fsm"
+            ) from None
+        fsm_store = store
     return fsm_store
 
 
@@ -215,6 +216,8 @@ def store_url(value, origin=None):
     base = origin_dir(origin)
     if base is not None and "://" not in text and not os.path.isabs(os.path.expanduser(text)):
         text = os.path.join(base, text)
+    from fsm.store.url import canonical_store_url
+
     return canonical_store_url(text)
 
 
