@@ -8,7 +8,6 @@ nothing at all, not a row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,33 +28,10 @@ from fsm.store.base import ClusterObservation
 from fsm.sync import apply_snapshot
 from fsm.timeutil import parse_time
 from fsm.warnings import warnings_due
+from tests.aliyun.conftest import REGION
 from tests.aliyun.fake_endpoint import FakeAliyun, make_fleet
-from tests.store.conftest import pg_base, pg_schema
 
-REGION = "cn-hangzhou"
 TABLES = ("clusters", "events", "checkpoints", "warnings", "account_syncs")
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAliyun]:
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "AKIDbatchDistinctive0042")
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "batch-SeCrEt-Distinctive-9191")
-    server = FakeAliyun(balance="1,000.00")
-    server.set_fleet(REGION, make_fleet(250, REGION))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path}/clusters.db"
-        return
-    with pg_schema(pg_base()) as url:
-        yield url
 
 
 @pytest.fixture
