@@ -258,8 +258,7 @@ class Store(LedgerStore):
         asked = ClusterObservation(
             cluster_id, observation, billing, account, expires_at, region, source, idempotency_key
         )
-        at_now = utcnow() if now is None else parse_time(now, "now")
-        request = _observe_request(asked, at_now, dry_run)
+        request = _observe_request(asked, now, dry_run)
         cid = request.cluster_id
 
         wanted = events_for(observation)
@@ -646,15 +645,16 @@ def _first(row: tuple[Any, ...]) -> Any:
 
 
 def _observe_request(
-    item: ClusterObservation, at_now: datetime, dry_run: bool = False
+    item: ClusterObservation, now: TimeInput | None, dry_run: bool = False
 ) -> ObserveRequest:
-    """What :meth:`Store.observe` is asked of one cluster, its arguments checked."""
+    """What :meth:`Store.observe` is asked of one cluster, its arguments checked in order."""
     if not isinstance(item, ClusterObservation):
         raise InputError("observations", item, "fsm.store.ClusterObservation values")
+    cid = parse_cluster_id(item.cluster_id)
     if not isinstance(item.observation, Observation):
         raise InputError("observation", item.observation, "an fsm.Observation")
     return ObserveRequest(
-        cluster_id=parse_cluster_id(item.cluster_id),
+        cluster_id=cid,
         observation=item.observation,
         billing=None if item.billing is None else parse_billing(item.billing),
         account=None if item.account is None else parse_account(item.account),
@@ -662,7 +662,7 @@ def _observe_request(
         region=_region(item.region),
         idempotency_key=_key(item.idempotency_key),
         source=_source(item.source),
-        now=at_now,
+        now=utcnow() if now is None else parse_time(now, "now"),
         dry_run=dry_run,
     )
 
