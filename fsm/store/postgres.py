@@ -43,7 +43,7 @@ from .schema import (
     migrations,
     no_store,
 )
-from .transaction import Tx
+from .transaction import Planned, Tx, Write
 from .url import StoreURL, mask_password
 
 if TYPE_CHECKING:
@@ -55,6 +55,10 @@ CONNECT_TIMEOUT: Final = 3  # seconds, unless the URL says otherwise
 LOCK_TIMEOUT: Final = "15s"  # the longest a writer waits for a cluster's lock
 WRITE_RETRIES: Final = 3
 LOCK_NAMESPACE: Final = 0x4F444653  # "ODFS": the first key of every advisory lock we take
+STALE_SQLSTATE: Final = "OF001"  # overdue_fsm_expect: the cluster changed since the plan read it
+STALE_MESSAGE: Final = "overdue-fsm: the cluster changed since the write was planned"
+_LOCK_SQL: Final = "SELECT pg_advisory_xact_lock(?, ?)"
+_STILL: Final = "overdue_fsm.still"  # set by a planned write: the cluster is as planned
 
 DIALECT: Final = Dialect(
     text="text",
@@ -70,6 +74,13 @@ DIALECT: Final = Dialect(
     ),
     applied_at_default=" DEFAULT now()",
     adds_columns_at_once=True,
+    functions=(
+        # A planned write's check, sent with the write itself: if the cluster is no longer
+        # what the plan read, the write stops there and nothing of it is stored.
+        "CREATE FUNCTION overdue_fsm_expect(still boolean) RETURNS void LANGUAGE plpgsql AS"
+        " $$ BEGIN IF still IS NOT TRUE THEN RAISE EXCEPTION"
+        f" '{STALE_MESSAGE}' USING ERRCODE = '{STALE_SQLSTATE}'; END IF; END $$",
+    ),
 )
 MIGRATIONS: Final[Migrations] = migrations(DIALECT)
 
@@ -112,13 +123,19 @@ class _Tx:
         """Send the held writes, in order, as one statement."""
         if not self._writes:
             return
-        *first, (sql, params) = self._writes
-        if first:
-            clauses = ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first))
-            sql = f"WITH {clauses} {sql}"
-            params = [value for _, values in first for value in values] + list(params)
+        sql, params = _combined(self._writes)
         self._writes.clear()
         self._cur.execute(sql, params)
+
+
+def _combined(writes: Sequence[Write]) -> tuple[str, list[object]]:
+    """Several writes as one statement: the first ones as data-modifying WITH clauses."""
+    *first, (sql, params) = writes
+    if not first:
+        return sql, list(params)
+    clauses = ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first))
+    values = [value for _, each in first for value in each]
+    return f"WITH {clauses} {sql}", [*values, *params]
 
 
 def _placeholders(sql: str) -> str:
@@ -139,6 +156,7 @@ class PostgresStore(Store):
     """A store in a PostgreSQL database (see the module docstring for the locking)."""
 
     engine = "postgresql"
+    optimistic = True
 
     def __init__(
         self,
@@ -179,6 +197,7 @@ class PostgresStore(Store):
                 raise
             self._conn = conn
             self._cursor = conn.cursor()  # one for every statement: cheaper than one each
+            self._last = conn.cursor()  # a pipeline's last statement: its own result
 
     def _session(self) -> psycopg.Connection[Any]:
         """A new connection, set up as every statement of the store expects."""
@@ -219,6 +238,7 @@ class PostgresStore(Store):
         self._release(old)
         self._conn = conn
         self._cursor = conn.cursor()
+        self._last = conn.cursor()
 
     def _server(self) -> str:
         info = self._psycopg.conninfo.conninfo_to_dict(self._conninfo)
@@ -364,6 +384,90 @@ class PostgresStore(Store):
                     continue
             attempt += 1
             time.sleep(random.uniform(0.001, 0.02) * attempt)
+
+    def _write_planned(
+        self, cluster_id: str, token: object, writes: Sequence[Write], work: Callable[[Tx], T]
+    ) -> Planned[T]:
+        """The planned write in one round trip (see :meth:`planned_statements`).
+
+        If the cluster was no longer at ``token``, nothing is stored and ``work`` runs
+        again under the lock; so it does if a write failed on a cluster another writer
+        created or keyed meanwhile.
+        """
+        statements = self.planned_statements(cluster_id, token, writes)
+        again = False
+        self._check_process()
+        with self._errors(), self._lock:
+            self._connection()
+            try:
+                left = self._one_round_trip(statements, token, cluster_id)
+            except self._psycopg.Error as error:
+                if error.sqlstate != STALE_SQLSTATE and not isinstance(
+                    error, self._psycopg.IntegrityError
+                ):
+                    raise
+                again = True
+        if again:
+            return self._write(cluster_id, lambda tx: Planned(False, None, work(tx)))
+        return Planned(True, left)
+
+    def planned_statements(
+        self, cluster_id: str, token: object, writes: Sequence[Write]
+    ) -> tuple[Write, ...]:
+        """The statements of a planned write, sent as one pipeline with one sync: the
+        server runs them as one transaction, which commits at the sync.
+
+        They take the cluster's lock; note whether the cluster is still at ``token``;
+        write; read the token the write leaves; and stop the transaction, so that
+        nothing of it is stored, if the cluster was not at ``token``. The check comes
+        last so that no statement is ever skipped: psycopg would take a statement it
+        meant to prepare in a skipped part for prepared.
+        """
+        check, check_params = self._token_test(cluster_id, token)
+        return (
+            (_LOCK_SQL, (LOCK_NAMESPACE, self._lock_key(cluster_id))),
+            (f"SELECT set_config('{_STILL}', CASE WHEN {check} THEN 'on' END, true)", check_params),
+            _combined(writes),
+            self._token_read(cluster_id),
+            (f"SELECT overdue_fsm_expect(current_setting('{_STILL}') = 'on')", ()),
+        )
+
+    def _one_round_trip(self, statements: Sequence[Write], token: object, cid: str) -> object:
+        """Send ``statements`` in one pipeline; the row the one before the last returns.
+
+        A connection the server dropped is replaced once, and the write sent again if
+        the cluster is still at ``token`` (it never reached the server); if it is not,
+        whether it was stored is unknown, and the caller is told so. After any other
+        failure the session is replaced too: a failed statement may have made psycopg
+        take a later one for prepared.
+        """
+        q = _Tx._q
+        *first, (read_sql, read_params), (last_sql, last_params) = statements
+        for again in (False, True):
+            conn, cursor, read = self._connection(), self._cursor, self._last
+            try:
+                with conn.pipeline():
+                    for sql, params in first:
+                        cursor.execute(q(sql), params)
+                    read.execute(q(read_sql), read_params)
+                    cursor.execute(q(last_sql), last_params)
+                return read.fetchone()
+            except BaseException as error:
+                lost = self._lost(error)
+                if not lost and isinstance(error, self._psycopg.Error):
+                    if error.sqlstate != STALE_SQLSTATE:
+                        self._reconnect(error)
+                    raise
+                if again or not lost:
+                    raise
+                self._reconnect(error)
+                if self._token(_Tx(self._cursor), cid) != token:
+                    raise StoreError(
+                        f"the PostgreSQL store at {self.url} lost its connection to the "
+                        f"server at {self._server()} while writing; the write may or "
+                        "may not be stored: read it back before retrying"
+                    ) from None
+        raise AssertionError("unreachable")
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
         # Every read is one statement (the base class sees to it), hence one
