@@ -1,11 +1,19 @@
 """The server engine: PostgreSQL through psycopg 3.
 
-Writers serialise per cluster: each write transaction first takes a
-transaction-scoped advisory lock keyed by (schema, cluster id), then reads the
-facts and the log (READ COMMITTED: every statement after the lock sees what
-the previous holder committed), then writes. Writers on different clusters
-never wait for each other. Deadlocks and serialisation failures, which the
-lock order should prevent, are retried a bounded number of times.
+Writers serialise per cluster: each write transaction takes a
+transaction-scoped advisory lock keyed by (schema, cluster id) before it reads
+or writes anything of the cluster (READ COMMITTED: every statement after the
+lock sees what the previous holder committed). Writers on different clusters
+never wait for each other.
+
+Writes are optimistic (see ``Store._change``): planned on one SELECT without
+the lock, or on what this store's own last write to the cluster left, then
+sent as one pipeline in one round trip (``planned_statements``): lock, check
+that the cluster is still as planned, write, read what the write left; the
+server runs it as one transaction and stores nothing of it if the check
+failed. The write is then planned again under the lock, the classic way
+(BEGIN, lock, read, write, COMMIT). Deadlocks and serialisation failures,
+which the lock order should prevent, are retried a bounded number of times.
 
 Every read is one SELECT, hence one snapshot, with no locks beyond what any
 SELECT takes; a reader (``create=False``) sets ``default_transaction_read_only``
@@ -29,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from ..errors import StoreError
 from ..policy import Policy
 from .base import Store
+from .rows import TOKEN_COLUMNS
 from .schema import (
     APPEND_ONLY_MESSAGE,
     SCHEMA_TABLE,
@@ -55,10 +64,46 @@ CONNECT_TIMEOUT: Final = 3  # seconds, unless the URL says otherwise
 LOCK_TIMEOUT: Final = "15s"  # the longest a writer waits for a cluster's lock
 WRITE_RETRIES: Final = 3
 LOCK_NAMESPACE: Final = 0x4F444653  # "ODFS": the first key of every advisory lock we take
-STALE_SQLSTATE: Final = "OF001"  # overdue_fsm_expect: the cluster changed since the plan read it
+STALE_SQLSTATE: Final = "OF001"  # overdue_fsm_finish: the cluster changed since the plan read it
 STALE_MESSAGE: Final = "overdue-fsm: the cluster changed since the write was planned"
-_LOCK_SQL: Final = "SELECT pg_advisory_xact_lock(?, ?)"
 _STILL: Final = "overdue_fsm.still"  # set by a planned write: the cluster is as planned
+_CLAIM_SQL: Final = (
+    f"SELECT overdue_fsm_claim(?, ?, ?, ?, {', '.join('?' for _ in TOKEN_COLUMNS)}, ?)"
+)
+_FINISH_SQL: Final = "SELECT * FROM overdue_fsm_finish(?)"
+
+
+def _planned_write_functions() -> tuple[str, ...]:
+    """The two functions a planned write calls around its writes (see ``planned_statements``).
+
+    ``overdue_fsm_claim`` takes the cluster's lock, then notes whether the cluster is
+    still at the token the plan read (its row's :data:`~.rows.TOKEN_COLUMNS` and the
+    end of its log; ``tracked`` false: no row); ``overdue_fsm_finish`` stops the
+    transaction if it was not, and else returns the token the writes left.
+    """
+    args = ", ".join(f"p_{column} clusters.{column}%TYPE" for column in TOKEN_COLUMNS)
+    same = " AND ".join(f"c.{column} IS NOT DISTINCT FROM p_{column}" for column in TOKEN_COLUMNS)
+    out = ", ".join(f"o_{column} clusters.{column}%TYPE" for column in TOKEN_COLUMNS)
+    return (
+        "CREATE FUNCTION overdue_fsm_claim(lock_space integer, lock_key integer,"
+        f" cid text, tracked boolean, {args}, p_seq bigint)"
+        " RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+        " PERFORM pg_advisory_xact_lock(lock_space, lock_key);"
+        f" PERFORM set_config('{_STILL}', CASE WHEN tracked"
+        f" THEN EXISTS (SELECT 1 FROM clusters c WHERE c.cluster_id = cid AND {same}"
+        " AND (SELECT max(e.seq) FROM events e WHERE e.cluster_id = cid)"
+        " IS NOT DISTINCT FROM p_seq)"
+        " ELSE NOT EXISTS (SELECT 1 FROM clusters c WHERE c.cluster_id = cid)"
+        " END::text, true); END $$",
+        f"CREATE FUNCTION overdue_fsm_finish(cid text) RETURNS TABLE ({out}, o_seq bigint)"
+        " LANGUAGE plpgsql AS $$ BEGIN"
+        f" IF current_setting('{_STILL}', true) IS DISTINCT FROM 'true' THEN"
+        f" RAISE EXCEPTION '{STALE_MESSAGE}' USING ERRCODE = '{STALE_SQLSTATE}'; END IF;"
+        f" RETURN QUERY SELECT {', '.join(f'c.{column}' for column in TOKEN_COLUMNS)},"
+        " (SELECT max(e.seq) FROM events e WHERE e.cluster_id = cid)"
+        " FROM clusters c WHERE c.cluster_id = cid; END $$",
+    )
+
 
 DIALECT: Final = Dialect(
     text="text",
@@ -74,13 +119,7 @@ DIALECT: Final = Dialect(
     ),
     applied_at_default=" DEFAULT now()",
     adds_columns_at_once=True,
-    functions=(
-        # A planned write's check, sent with the write itself: if the cluster is no longer
-        # what the plan read, the write stops there and nothing of it is stored.
-        "CREATE FUNCTION overdue_fsm_expect(still boolean) RETURNS void LANGUAGE plpgsql AS"
-        " $$ BEGIN IF still IS NOT TRUE THEN RAISE EXCEPTION"
-        f" '{STALE_MESSAGE}' USING ERRCODE = '{STALE_SQLSTATE}'; END IF; END $$",
-    ),
+    functions=_planned_write_functions(),
 )
 MIGRATIONS: Final[Migrations] = migrations(DIALECT)
 
@@ -417,23 +456,25 @@ class PostgresStore(Store):
         """The statements of a planned write, sent as one pipeline with one sync: the
         server runs them as one transaction, which commits at the sync.
 
-        They take the cluster's lock; note whether the cluster is still at ``token``;
-        write; read the token the write leaves; and stop the transaction, so that
-        nothing of it is stored, if the cluster was not at ``token``. The check comes
-        last so that no statement is ever skipped: psycopg would take a statement it
-        meant to prepare in a skipped part for prepared.
+        The first takes the cluster's lock and notes whether the cluster is still at
+        ``token``; then the writes; the last stops the transaction, so that nothing of
+        it is stored, if it was not, and else reads the token the writes left. The
+        check comes last so that no statement is ever skipped: psycopg would take one
+        it meant to prepare in a skipped part for prepared.
         """
-        check, check_params = self._token_test(cluster_id, token)
+        if token is None:
+            claim: tuple[object, ...] = (False,) + (None,) * (len(TOKEN_COLUMNS) + 1)
+        else:
+            assert isinstance(token, tuple) and len(token) == len(TOKEN_COLUMNS) + 1
+            claim = (True, *token)
         return (
-            (_LOCK_SQL, (LOCK_NAMESPACE, self._lock_key(cluster_id))),
-            (f"SELECT set_config('{_STILL}', CASE WHEN {check} THEN 'on' END, true)", check_params),
+            (_CLAIM_SQL, (LOCK_NAMESPACE, self._lock_key(cluster_id), cluster_id, *claim)),
             _combined(writes),
-            self._token_read(cluster_id),
-            (f"SELECT overdue_fsm_expect(current_setting('{_STILL}') = 'on')", ()),
+            (_FINISH_SQL, (cluster_id,)),
         )
 
     def _one_round_trip(self, statements: Sequence[Write], token: object, cid: str) -> object:
-        """Send ``statements`` in one pipeline; the row the one before the last returns.
+        """Send ``statements`` in one pipeline; the row the last returns.
 
         A connection the server dropped is replaced once, and the write sent again if
         the cluster is still at ``token`` (it never reached the server); if it is not,
@@ -442,16 +483,15 @@ class PostgresStore(Store):
         take a later one for prepared.
         """
         q = _Tx._q
-        *first, (read_sql, read_params), (last_sql, last_params) = statements
+        *first, (last_sql, last_params) = statements
         for again in (False, True):
-            conn, cursor, read = self._connection(), self._cursor, self._last
+            conn, cursor, last = self._connection(), self._cursor, self._last
             try:
                 with conn.pipeline():
                     for sql, params in first:
                         cursor.execute(q(sql), params)
-                    read.execute(q(read_sql), read_params)
-                    cursor.execute(q(last_sql), last_params)
-                return read.fetchone()
+                    last.execute(q(last_sql), last_params)
+                return last.fetchone()
             except BaseException as error:
                 lost = self._lost(error)
                 if not lost and isinstance(error, self._psycopg.Error):

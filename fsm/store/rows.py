@@ -345,19 +345,6 @@ class RowStore(Transactional):
         """The statement :meth:`_token` runs (None: the cluster is not tracked)."""
         return _TOKEN_SQL, (cluster_id, cluster_id)
 
-    def _token_test(self, cluster_id: str, token: object) -> Write:
-        """An SQL condition that holds while ``cluster_id`` is still at ``token``."""
-        if token is None:
-            return "NOT EXISTS (SELECT 1 FROM clusters WHERE cluster_id = ?)", (cluster_id,)
-        assert isinstance(token, tuple) and len(token) == len(TOKEN_COLUMNS) + 1
-        *values, seq = token
-        same = " AND ".join(f"{column} IS NOT DISTINCT FROM ?" for column in TOKEN_COLUMNS)
-        return (
-            f"EXISTS (SELECT 1 FROM clusters WHERE cluster_id = ? AND {same}"
-            " AND (SELECT max(seq) FROM events WHERE cluster_id = ?) IS NOT DISTINCT FROM ?)",
-            (cluster_id, *values, cluster_id, seq),
-        )
-
     def _apply_loaded(self, tx: Tx, cid: str, writes: Writes, before: Loaded | None) -> None:
         """:meth:`_apply` the writes of a plan made from ``before`` (as
         :meth:`_load_for_write` read it), noting what they leave for the next write."""

@@ -22,8 +22,8 @@ SCHEMA_VERSION: Final = 6
 """The schema this code writes. 1: facts and events; 2: the phase cache and the region;
 3: each account's last successful sync; 4: every observation kept (``events.applied``,
 ``events.effect``) and checkpoints; 5: the ledger of warnings issued; 6: the engine's
-functions for a write in one round trip (PostgreSQL's ``overdue_fsm_expect``; none on
-SQLite)."""
+functions for a write in one round trip (PostgreSQL's ``overdue_fsm_claim`` and
+``overdue_fsm_finish``; none on SQLite)."""
 SYNCS_FROM: Final = 3
 """The first schema that keeps the accounts' last syncs (an older one reads as none)."""
 CHECKPOINTS_FROM: Final = 4
