@@ -81,9 +81,11 @@ def _planned_write_functions() -> tuple[str, ...]:
     end of its log; ``tracked`` false: no row); ``overdue_fsm_finish`` stops the
     transaction if it was not, and else returns the token the writes left.
     """
-    args = ", ".join(f"p_{column} clusters.{column}%TYPE" for column in TOKEN_COLUMNS)
+    # Every time column of the schema is named *_at; the others of the token are text.
+    typed = [(c, "timestamptz" if c.endswith("_at") else "text") for c in TOKEN_COLUMNS]
+    args = ", ".join(f"p_{column} {kind}" for column, kind in typed)
     same = " AND ".join(f"c.{column} IS NOT DISTINCT FROM p_{column}" for column in TOKEN_COLUMNS)
-    out = ", ".join(f"o_{column} clusters.{column}%TYPE" for column in TOKEN_COLUMNS)
+    out = ", ".join(f"o_{column} {kind}" for column, kind in typed)
     return (
         "CREATE FUNCTION overdue_fsm_claim(lock_space integer, lock_key integer,"
         f" cid text, tracked boolean, {args}, p_seq bigint)"
