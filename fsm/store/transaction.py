@@ -52,7 +52,7 @@ let SQLite tidy files the parent still uses; the child only drops its handle.
 """
 
 _UNSEEN: Final = object()
-_REMEMBERED: Final = 4096
+_REMEMBERED: Final = 1024
 """The most clusters a store remembers the state of (see ``Transactional._change``)."""
 
 
