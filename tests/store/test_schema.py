@@ -144,7 +144,8 @@ def test_a_schema_5_store_gains_the_functions_of_a_one_round_trip_write(
     if not raw.sqlite:
         names = raw.query(
             "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-            " WHERE n.nspname = current_schema() AND starts_with(p.proname, 'overdue_fsm_') ORDER BY 1"
+            " WHERE n.nspname = current_schema() AND starts_with(p.proname, 'overdue_fsm_')"
+            " ORDER BY 1"
         )
         assert names == [
             ("overdue_fsm_append_only",),
