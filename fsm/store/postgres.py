@@ -484,15 +484,13 @@ class PostgresStore(Store):
         failure the session is replaced too: a failed statement may have made psycopg
         take a later one for prepared.
         """
-        q = _Tx._q
         *first, (last_sql, last_params) = statements
         for again in (False, True):
             conn, cursor, last = self._connection(), self._cursor, self._last
             try:
-                with conn.pipeline():
-                    for sql, params in first:
-                        cursor.execute(q(sql), params)
-                    last.execute(q(last_sql), last_params)
+                early = self._pipeline(conn, first, (last_sql, last_params), cursor, last)
+                if early is not None:
+                    raise early
                 return last.fetchone()
             except BaseException as error:
                 lost = self._lost(error)
@@ -510,6 +508,34 @@ class PostgresStore(Store):
                         "may not be stored: read it back before retrying"
                     ) from None
         raise AssertionError("unreachable")
+
+    def _pipeline(
+        self,
+        conn: psycopg.Connection[Any],
+        first: Sequence[Write],
+        final: Write,
+        cursor: psycopg.Cursor[Any],
+        last: psycopg.Cursor[Any],
+    ) -> Exception | None:
+        """Run the statements in one pipeline; the error a statement met before its end.
+
+        That error is kept, not raised in the block: psycopg would log the one ending
+        the pipeline then meets ("pipeline aborted") as a warning on stderr.
+        """
+        q = _Tx._q
+        early: Exception | None = None
+        try:
+            with conn.pipeline():
+                try:
+                    for sql, params in first:
+                        cursor.execute(q(sql), params)
+                    last.execute(q(final[0]), final[1])
+                except self._psycopg.Error as error:
+                    early = error
+        except self._psycopg.Error:
+            if early is None:
+                raise
+        return early
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
         # Every read is one statement (the base class sees to it), hence one
