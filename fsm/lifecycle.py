@@ -8,11 +8,13 @@ phase is a pure function of (facts, event log, now).
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from typing import Any, Final
+from datetime import datetime, timedelta
+from typing import Any, Final, NamedTuple
 
+from . import steps
 from .decisions import Decision, decide, report
 from .errors import InputError
 from .machine import (
@@ -53,7 +55,9 @@ from .values import (
 
 __all__ = [
     "Cluster",
+    "FleetRow",
     "evaluate",
+    "evaluate_fleet",
     "machine_definition",  # its home is fsm.machine; kept here for callers of 0.1.0
     "record_observed",
     "unheeded",  # its home is fsm.values; fsm.cli imports it from here
@@ -106,17 +110,10 @@ class Cluster:
         expires_at: TimeInput | None = None,
         policy: Policy | None = None,
     ) -> None:
-        self.cluster_id = parse_cluster_id(cluster_id)
-        self.billing = parse_billing(billing)
-        self.account = parse_account(account)
+        self.cluster_id, self.billing, self.account, self.initial_expires_at = _facts(
+            cluster_id, billing, account, expires_at
+        )
         self.policy = Policy.default() if policy is None else policy
-        self.initial_expires_at = optional_time(expires_at, "expires_at")
-        if self.billing is Billing.PAY_AS_YOU_GO and self.initial_expires_at is not None:
-            raise InputError(
-                "expires_at",
-                format_time(self.initial_expires_at),
-                "nothing for a pay_as_you_go cluster (only subscriptions expire)",
-            )
         self._events: list[Event] = []  # kept, in recording order
         self._seen: set[Event] = set()
         # Applied events after the base, in replay order, and their positions.
@@ -304,7 +301,7 @@ class Cluster:
     def too_late(self, event: Event) -> str | None:
         """Why ``event`` is too late to apply (kept, not replayed), if it is."""
         tolerance = self.policy.late_tolerance
-        if self._newest is None or event.at >= at_least_start(self._newest, tolerance):
+        if self._newest is None or event.at >= earliest_applied(self._newest, tolerance):
             return None
         return (
             f"{TOO_LATE} dated {format_time(event.at)}, more than the late tolerance of "
@@ -473,6 +470,26 @@ def _order(event: Event) -> EventOrder:
     return event.order
 
 
+def _facts(
+    cluster_id: str, billing: Billing | str, account: str, expires_at: TimeInput | None
+) -> tuple[str, Billing, str, datetime | None]:
+    """A cluster's facts, parsed: its id, billing, account and initial expiry."""
+    parsed_billing = parse_billing(billing)
+    expiry = optional_time(expires_at, "expires_at")
+    if parsed_billing is Billing.PAY_AS_YOU_GO and expiry is not None:
+        raise InputError(
+            "expires_at",
+            format_time(expiry),
+            "nothing for a pay_as_you_go cluster (only subscriptions expire)",
+        )
+    return parse_cluster_id(cluster_id), parsed_billing, parse_account(account), expiry
+
+
+def earliest_applied(newest: datetime, tolerance: timedelta) -> datetime:
+    """The earliest instant an event may be dated and still apply, after ``newest``."""
+    return at_least_start(newest, tolerance)
+
+
 # -- stateless ---------------------------------------------------------------------------
 
 
@@ -520,3 +537,76 @@ def record_observed(
         if err.field != "at":
             raise
         raise InputError("observed_at", format_time(observation.at), err.expected) from None
+
+
+# -- a whole fleet at once -------------------------------------------------------------
+
+
+class FleetRow(NamedTuple):
+    """One cluster of :func:`evaluate_fleet`: its facts and its log in recording order."""
+
+    cluster_id: str
+    billing: Billing | str
+    events: Sequence[Event]
+    expires_at: TimeInput | None = None
+    account: str = "default"
+
+
+def evaluate_fleet(
+    rows: Iterable[FleetRow], now: TimeInput, *, policy: Policy | None = None
+) -> list[ClusterState]:
+    """Every cluster of ``rows`` evaluated at ``now``, one state per row, in order.
+
+    Each state is what ``Cluster.from_events(...).state(now)`` gives for the row (the
+    same facts checked, the same events too late to apply, the same history), without
+    a :class:`Cluster` per row: the events replay on the machine's steps compiled into
+    a table (:mod:`fsm.steps`). A row is a :class:`FleetRow` or a tuple of its five
+    fields. Decide on a state with :func:`fsm.decide`, or :func:`fsm.decisions.allowed`
+    when only the verdict counts.
+    """
+    at = parse_time(now, "now")
+    policy = Policy.default() if policy is None else policy
+    tolerance = policy.late_tolerance
+    table = steps.compiled()
+    replay = steps.replay
+    states: list[ClusterState] = []
+    # Nothing here makes cyclic garbage; collecting while the states pile up only
+    # walks them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for cluster_id, billing, events, expires_at, account in rows:
+            identity, kind, owner, expiry = _facts(cluster_id, billing, account, expires_at)
+            newest: datetime | None = None
+            earliest: datetime | None = None
+            taken: list[Event] = []
+            for event in events:
+                when = event.at
+                if earliest is None or when >= earliest:
+                    taken.append(event)
+                if newest is None or when > newest:
+                    newest = when
+                    earliest = earliest_applied(when, tolerance)
+            if len(taken) > 1:
+                taken = sorted(set(taken), key=_order)
+            run = replay(Run(kind, expiry, policy), taken, at, table)
+            states.append(
+                ClusterState(
+                    identity,
+                    owner,
+                    kind,
+                    run.state,
+                    run.phase_since,
+                    run.overdue,
+                    run.overdue_since,
+                    run.expires_at,
+                    tuple(run.history),
+                    at,
+                    policy,
+                    newest,
+                )
+            )
+    finally:
+        if collecting:
+            gc.enable()
+    return states
