@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gc
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final, NamedTuple
+from itertools import repeat
+from typing import Any, Final, NamedTuple, TypeVar
 
 from . import steps
-from .decisions import Decision, decide, report
+from .decisions import Decision, allowed, decide, report
 from .errors import InputError
 from .machine import (
     Run,
@@ -35,7 +36,6 @@ from .timeutil import (
     at_most_end,
     format_duration,
     format_time,
-    optional_time,
     parse_time,
     utcnow,
 )
@@ -56,6 +56,8 @@ from .values import (
 __all__ = [
     "Cluster",
     "FleetRow",
+    "FleetVerdict",
+    "decide_fleet",
     "evaluate",
     "evaluate_fleet",
     "machine_definition",  # its home is fsm.machine; kept here for callers of 0.1.0
@@ -475,14 +477,22 @@ def _facts(
 ) -> tuple[str, Billing, str, datetime | None]:
     """A cluster's facts, parsed: its id, billing, account and initial expiry."""
     parsed_billing = parse_billing(billing)
-    expiry = optional_time(expires_at, "expires_at")
-    if parsed_billing is Billing.PAY_AS_YOU_GO and expiry is not None:
+    expiry = _expiry(parsed_billing, expires_at)
+    return parse_cluster_id(cluster_id), parsed_billing, parse_account(account), expiry
+
+
+def _expiry(billing: Billing, expires_at: TimeInput | None) -> datetime | None:
+    """The initial expiry of a cluster of ``billing``: only subscriptions expire."""
+    if expires_at is None:
+        return None
+    expiry = parse_time(expires_at, "expires_at")
+    if billing is Billing.PAY_AS_YOU_GO:
         raise InputError(
             "expires_at",
             format_time(expiry),
             "nothing for a pay_as_you_go cluster (only subscriptions expire)",
         )
-    return parse_cluster_id(cluster_id), parsed_billing, parse_account(account), expiry
+    return expiry
 
 
 def earliest_applied(newest: datetime, tolerance: timedelta) -> datetime:
@@ -561,25 +571,92 @@ def evaluate_fleet(
     same facts checked, the same events too late to apply, the same history), without
     a :class:`Cluster` per row: the events replay on the machine's steps compiled into
     a table (:mod:`fsm.steps`). A row is a :class:`FleetRow` or a tuple of its five
-    fields. Decide on a state with :func:`fsm.decide`, or :func:`fsm.decisions.allowed`
-    when only the verdict counts.
+    fields. Decide on a state with :func:`fsm.decide`; when only the verdicts count,
+    :func:`decide_fleet` keeps no state at all.
     """
     at = parse_time(now, "now")
-    policy = Policy.default() if policy is None else policy
-    tolerance = policy.late_tolerance
-    table = steps.compiled()
-    replay = steps.replay
-    states: list[ClusterState] = []
-    # Nothing here makes cyclic garbage; collecting while the states pile up only
-    # walks them again and again.
+    return _resting(lambda: list(_states(rows, at, policy, True)))
+
+
+class FleetVerdict(NamedTuple):
+    """What :func:`decide_fleet` says of one cluster."""
+
+    cluster_id: str
+    phase: Phase
+    allowed: bool
+
+
+def decide_fleet(
+    rows: Iterable[FleetRow],
+    now: TimeInput,
+    operations: str | Iterable[str],
+    *,
+    policy: Policy | None = None,
+    strict: bool = False,
+) -> list[FleetVerdict]:
+    """Whether an operation may run on each cluster of ``rows`` at ``now``, and its phase.
+
+    ``operations``: one operation for every row, or one per row. Each verdict is the
+    ``allowed`` of :func:`fsm.decide` on the row's :func:`evaluate_fleet` state; the
+    states themselves are not kept.
+    """
+    at = parse_time(now, "now")
+    asked = repeat(operations) if isinstance(operations, str) else operations
+
+    def verdicts() -> list[FleetVerdict]:
+        return [
+            tuple.__new__(
+                FleetVerdict,
+                (state.cluster_id, state.phase, allowed(state, operation, strict=strict)),
+            )
+            # One operation per row (or the one for all): as many as there are rows.
+            for state, operation in zip(_states(rows, at, policy, False), asked)  # noqa: B905
+        ]
+
+    return _resting(verdicts)
+
+
+_Built = TypeVar("_Built")
+
+
+def _resting(build: Callable[[], _Built]) -> _Built:
+    """``build()`` with the cyclic collector at rest (as it was again afterwards).
+
+    A fleet's evaluation makes no cyclic garbage; collecting while its results pile up
+    only walks them again and again.
+    """
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for cluster_id, billing, events, expires_at, account in rows:
-            identity, kind, owner, expiry = _facts(cluster_id, billing, account, expires_at)
-            newest: datetime | None = None
+        return build()
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _states(
+    rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
+) -> Iterator[ClusterState]:
+    """The state of each row at ``at`` (``record`` False: without history or phase_since)."""
+    policy = Policy.default() if policy is None else policy
+    tolerance = policy.late_tolerance
+    timed = steps.schedule(policy)
+    replay = steps.replay
+    parsed: dict[tuple[Billing | str, str], tuple[Billing, str]] = {}
+    for cluster_id, billing, events, expires_at, account in rows:
+        # A fleet has few billings and accounts: each spelling is parsed once.
+        if (known := parsed.get((billing, account))) is None:
+            known = parsed[(billing, account)] = (parse_billing(billing), parse_account(account))
+        kind, owner = known
+        identity = parse_cluster_id(cluster_id)
+        expiry = None if expires_at is None else _expiry(kind, expires_at)
+        newest: datetime | None = None
+        taken: Sequence[Event] = events
+        if len(events) == 1:
+            newest = events[0].at  # the first event is never too late
+        elif events:
             earliest: datetime | None = None
-            taken: list[Event] = []
+            taken = []
             for event in events:
                 when = event.at
                 if earliest is None or when >= earliest:
@@ -587,26 +664,22 @@ def evaluate_fleet(
                 if newest is None or when > newest:
                     newest = when
                     earliest = earliest_applied(when, tolerance)
-            if len(taken) > 1:
-                taken = sorted(set(taken), key=_order)
-            run = replay(Run(kind, expiry, policy), taken, at, table)
-            states.append(
-                ClusterState(
-                    identity,
-                    owner,
-                    kind,
-                    run.state,
-                    run.phase_since,
-                    run.overdue,
-                    run.overdue_since,
-                    run.expires_at,
-                    tuple(run.history),
-                    at,
-                    policy,
-                    newest,
-                )
-            )
-    finally:
-        if collecting:
-            gc.enable()
-    return states
+            taken = sorted(set(taken), key=_order)
+        run = replay(Run(kind, expiry, policy), taken, at, timed, record)
+        yield tuple.__new__(
+            ClusterState,
+            (
+                identity,
+                owner,
+                kind,
+                run.state,
+                run.phase_since,
+                run.overdue,
+                run.overdue_since,
+                run.expires_at,
+                tuple(run.history),
+                at,
+                policy,
+                newest,
+            ),
+        )

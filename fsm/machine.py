@@ -118,7 +118,10 @@ class Run:
     def record_transition(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
         if step.dest_phase is None:
             return  # internal transition: facts changed, the phase did not
-        self.history.append(Transition(step.source_phase, step.dest_phase, at, step.trigger))
+        # tuple.__new__: the NamedTuple's own __new__ is one Python call more per step.
+        self.history.append(
+            tuple.__new__(Transition, (step.source_phase, step.dest_phase, at, step.trigger))
+        )
         self.phase_since = at
 
 
@@ -196,11 +199,14 @@ class Step(TransitionsTransition):
         at: datetime,
         expires_at: datetime | None,
         checks: tuple[tuple[Callback, bool], ...] | None = None,
+        record: bool = True,
     ) -> bool:
         """Take this transition if its conditions hold; whether it was taken.
 
         ``checks``: the conditions to test, when a caller has settled some already
         (:mod:`fsm.steps` settles the billing once per cluster); default: all of them.
+        ``record``: run the machine's ``after_state_change`` (the history and
+        ``phase_since``); a caller that asks for the phase alone may skip it.
         """
         for check, target in self.checks if checks is None else checks:
             if check(run, at, expires_at, self) != target:
@@ -209,7 +215,8 @@ class Step(TransitionsTransition):
             run.state = self.dest_phase
         for effect in self.effects:
             effect(run, at, expires_at, self)
-        run.record_transition(at, expires_at, self)  # the machine's after_state_change
+        if record:
+            run.record_transition(at, expires_at, self)  # the machine's after_state_change
         return True
 
     def execute(self, event_data: EventData) -> bool:

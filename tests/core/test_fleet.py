@@ -90,8 +90,13 @@ def test_a_cluster_advanced_and_decided_matches_the_fleet(
 
 def test_every_transition_of_the_machine_is_in_the_compiled_table() -> None:
     table = compiled()
-    taken = {id(entry.step) for entries in table.events.values() for entry in entries}
-    taken |= {id(entry.step) for entry in table.timed.values()}
+    taken = {
+        id(entry.step)
+        for by_event in table.events.values()
+        for entries in by_event.values()
+        for entry in entries
+    }
+    taken |= {id(entry.step) for by_phase in table.timed.values() for entry in by_phase.values()}
     for trigger in triggers():
         for phase in fsm.Phase:
             for step in steps_of(trigger, phase):
