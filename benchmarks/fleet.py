@@ -7,7 +7,7 @@ operation is allowed:
 
 - *floor*: a replay written here in dicts and tuples, with no fsm on its hot path: the
   same too-late rule, event-time order, conditions, thresholds and verdicts;
-- *fsm*: ``fsm.Event.create`` for every event, ``fsm.lifecycle.evaluate_fleet`` and
+- *fsm*: ``fsm.Event.create`` for every event, ``fsm.steps.decide_fleet`` and
   ``fsm.decisions.allowed`` (the compiled step table of ``fsm.steps``);
 - *Cluster*: one ``fsm.Cluster`` per row, each event recorded, ``advance``, ``decide``
   (shown, no target: what a caller holding Cluster objects pays).
@@ -190,7 +190,7 @@ def floor_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
 
 
 def fsm_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
-    from fsm.lifecycle import FleetRow, decide_fleet
+    from fsm.steps import FleetRow, decide_fleet
     from fsm.values import Event
 
     create = Event.create

@@ -8,15 +8,12 @@ phase is a pure function of (facts, event log, now).
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from itertools import repeat
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final
 
-from . import steps
-from .decisions import Decision, allowed, decide, report
+from .decisions import Decision, decide, report
 from .errors import InputError
 from .machine import (
     Run,
@@ -55,11 +52,7 @@ from .values import (
 
 __all__ = [
     "Cluster",
-    "FleetRow",
-    "FleetVerdict",
-    "decide_fleet",
     "evaluate",
-    "evaluate_fleet",
     "machine_definition",  # its home is fsm.machine; kept here for callers of 0.1.0
     "record_observed",
     "unheeded",  # its home is fsm.values; fsm.cli imports it from here
@@ -547,139 +540,3 @@ def record_observed(
         if err.field != "at":
             raise
         raise InputError("observed_at", format_time(observation.at), err.expected) from None
-
-
-# -- a whole fleet at once -------------------------------------------------------------
-
-
-class FleetRow(NamedTuple):
-    """One cluster of :func:`evaluate_fleet`: its facts and its log in recording order."""
-
-    cluster_id: str
-    billing: Billing | str
-    events: Sequence[Event]
-    expires_at: TimeInput | None = None
-    account: str = "default"
-
-
-def evaluate_fleet(
-    rows: Iterable[FleetRow], now: TimeInput, *, policy: Policy | None = None
-) -> list[ClusterState]:
-    """Every cluster of ``rows`` evaluated at ``now``, one state per row, in order.
-
-    Each state is what ``Cluster.from_events(...).state(now)`` gives for the row (the
-    same facts checked, the same events too late to apply, the same history), without
-    a :class:`Cluster` per row: the events replay on the machine's steps compiled into
-    a table (:mod:`fsm.steps`). A row is a :class:`FleetRow` or a tuple of its five
-    fields. Decide on a state with :func:`fsm.decide`; when only the verdicts count,
-    :func:`decide_fleet` keeps no state at all.
-    """
-    at = parse_time(now, "now")
-    return _resting(lambda: list(_states(rows, at, policy, True)))
-
-
-class FleetVerdict(NamedTuple):
-    """What :func:`decide_fleet` says of one cluster."""
-
-    cluster_id: str
-    phase: Phase
-    allowed: bool
-
-
-def decide_fleet(
-    rows: Iterable[FleetRow],
-    now: TimeInput,
-    operations: str | Iterable[str],
-    *,
-    policy: Policy | None = None,
-    strict: bool = False,
-) -> list[FleetVerdict]:
-    """Whether an operation may run on each cluster of ``rows`` at ``now``, and its phase.
-
-    ``operations``: one operation for every row, or one per row. Each verdict is the
-    ``allowed`` of :func:`fsm.decide` on the row's :func:`evaluate_fleet` state; the
-    states themselves are not kept.
-    """
-    at = parse_time(now, "now")
-    asked = repeat(operations) if isinstance(operations, str) else operations
-
-    def verdicts() -> list[FleetVerdict]:
-        return [
-            tuple.__new__(
-                FleetVerdict,
-                (state.cluster_id, state.phase, allowed(state, operation, strict=strict)),
-            )
-            # One operation per row (or the one for all): as many as there are rows.
-            for state, operation in zip(_states(rows, at, policy, False), asked)  # noqa: B905
-        ]
-
-    return _resting(verdicts)
-
-
-_Built = TypeVar("_Built")
-
-
-def _resting(build: Callable[[], _Built]) -> _Built:
-    """``build()`` with the cyclic collector at rest (as it was again afterwards).
-
-    A fleet's evaluation makes no cyclic garbage; collecting while its results pile up
-    only walks them again and again.
-    """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return build()
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _states(
-    rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
-) -> Iterator[ClusterState]:
-    """The state of each row at ``at`` (``record`` False: without history or phase_since)."""
-    policy = Policy.default() if policy is None else policy
-    tolerance = policy.late_tolerance
-    timed = steps.schedule(policy)
-    replay = steps.replay
-    parsed: dict[tuple[Billing | str, str], tuple[Billing, str]] = {}
-    for cluster_id, billing, events, expires_at, account in rows:
-        # A fleet has few billings and accounts: each spelling is parsed once.
-        if (known := parsed.get((billing, account))) is None:
-            known = parsed[(billing, account)] = (parse_billing(billing), parse_account(account))
-        kind, owner = known
-        identity = parse_cluster_id(cluster_id)
-        expiry = None if expires_at is None else _expiry(kind, expires_at)
-        newest: datetime | None = None
-        taken: Sequence[Event] = events
-        if len(events) == 1:
-            newest = events[0].at  # the first event is never too late
-        elif events:
-            earliest: datetime | None = None
-            taken = []
-            for event in events:
-                when = event.at
-                if earliest is None or when >= earliest:
-                    taken.append(event)
-                if newest is None or when > newest:
-                    newest = when
-                    earliest = earliest_applied(when, tolerance)
-            taken = sorted(set(taken), key=_order)
-        run = replay(Run(kind, expiry, policy), taken, at, timed, record)
-        yield tuple.__new__(
-            ClusterState,
-            (
-                identity,
-                owner,
-                kind,
-                run.state,
-                run.phase_since,
-                run.overdue,
-                run.overdue_since,
-                run.expires_at,
-                tuple(run.history),
-                at,
-                policy,
-                newest,
-            ),
-        )

@@ -1,4 +1,8 @@
-"""The lifecycle compiled for bulk evaluation: the machine's steps as a lookup table.
+"""A whole fleet at once: the machine's steps compiled into a lookup table.
+
+:func:`evaluate_fleet` gives each cluster's state, :func:`decide_fleet` each one's
+phase and verdict, without a :class:`fsm.Cluster` per row. Nothing is imported by
+``import fsm``: a caller imports ``fsm.steps`` when it needs a fleet.
 
 A fleet evaluates the same few transitions millions of times. This module reads the
 one ``transitions`` machine of :mod:`fsm.machine` (its states, transitions and
@@ -9,23 +13,27 @@ cluster's billing never changes, and a timed step is fired at its own deadline, 
 its ``is_due`` holds by construction; every other condition and every effect is the
 machine's own callback. Nothing here restates a rule: a change to :mod:`fsm.table`
 changes the machine, and with it this table. :func:`replay` is what
-:func:`fsm.machine.replay_from` does, step for step (a property test holds them equal).
+:func:`fsm.machine.replay_from` does, step for step (property tests hold the fleet
+and :class:`fsm.Cluster` equal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, NamedTuple
+from itertools import repeat
+from typing import NamedTuple, TypeVar
 
+from .decisions import allowed
+from .lifecycle import _expiry, _order, earliest_applied
 from .machine import BILLING_CONDITIONS, DUE_CONDITION, Callback, Run, Step, steps_of, triggers
+from .policy import Policy
 from .schedule import TIMED_BY_TRIGGER, wait
 from .table import Billing, Phase, TimedTransition
-
-if TYPE_CHECKING:
-    from .policy import Policy
-    from .values import Event
+from .timeutil import TimeInput, parse_time
+from .values import ClusterState, Event, parse_account, parse_billing, parse_cluster_id
 
 Checks = tuple[tuple[Callback, bool], ...]
 
@@ -164,3 +172,138 @@ def replay(
             if candidate.step.fire(run, at, event.expires_at, candidate.checks, record):
                 break
     return run
+
+
+# -- a whole fleet ---------------------------------------------------------------------
+
+
+class FleetRow(NamedTuple):
+    """One cluster of :func:`evaluate_fleet`: its facts and its log in recording order."""
+
+    cluster_id: str
+    billing: Billing | str
+    events: Sequence[Event]
+    expires_at: TimeInput | None = None
+    account: str = "default"
+
+
+def evaluate_fleet(
+    rows: Iterable[FleetRow], now: TimeInput, *, policy: Policy | None = None
+) -> list[ClusterState]:
+    """Every cluster of ``rows`` evaluated at ``now``, one state per row, in order.
+
+    Each state is what ``Cluster.from_events(...).state(now)`` gives for the row (the
+    same facts checked, the same events too late to apply, the same history), without
+    a :class:`Cluster` per row: the events replay on the machine's steps compiled into
+    a table (above). A row is a :class:`FleetRow` or a tuple of its five
+    fields. Decide on a state with :func:`fsm.decide`; when only the verdicts count,
+    :func:`decide_fleet` keeps no state at all.
+    """
+    at = parse_time(now, "now")
+    return _resting(lambda: list(_states(rows, at, policy, True)))
+
+
+class FleetVerdict(NamedTuple):
+    """What :func:`decide_fleet` says of one cluster."""
+
+    cluster_id: str
+    phase: Phase
+    allowed: bool
+
+
+def decide_fleet(
+    rows: Iterable[FleetRow],
+    now: TimeInput,
+    operations: str | Iterable[str],
+    *,
+    policy: Policy | None = None,
+    strict: bool = False,
+) -> list[FleetVerdict]:
+    """Whether an operation may run on each cluster of ``rows`` at ``now``, and its phase.
+
+    ``operations``: one operation for every row, or one per row. Each verdict is the
+    ``allowed`` of :func:`fsm.decide` on the row's :func:`evaluate_fleet` state; the
+    states themselves are not kept.
+    """
+    at = parse_time(now, "now")
+    asked = repeat(operations) if isinstance(operations, str) else operations
+
+    def verdicts() -> list[FleetVerdict]:
+        return [
+            tuple.__new__(
+                FleetVerdict,
+                (state.cluster_id, state.phase, allowed(state, operation, strict=strict)),
+            )
+            # One operation per row (or the one for all): as many as there are rows.
+            for state, operation in zip(_states(rows, at, policy, False), asked)  # noqa: B905
+        ]
+
+    return _resting(verdicts)
+
+
+_Built = TypeVar("_Built")
+
+
+def _resting(build: Callable[[], _Built]) -> _Built:
+    """``build()`` with the cyclic collector at rest (as it was again afterwards).
+
+    A fleet's evaluation makes no cyclic garbage; collecting while its results pile up
+    only walks them again and again.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return build()
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _states(
+    rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
+) -> Iterator[ClusterState]:
+    """The state of each row at ``at`` (``record`` False: without history or phase_since)."""
+    policy = Policy.default() if policy is None else policy
+    tolerance = policy.late_tolerance
+    timed = schedule(policy)
+    parsed: dict[tuple[Billing | str, str], tuple[Billing, str]] = {}
+    for cluster_id, billing, events, expires_at, account in rows:
+        # A fleet has few billings and accounts: each spelling is parsed once.
+        if (known := parsed.get((billing, account))) is None:
+            known = parsed[(billing, account)] = (parse_billing(billing), parse_account(account))
+        kind, owner = known
+        identity = parse_cluster_id(cluster_id)
+        expiry = None if expires_at is None else _expiry(kind, expires_at)
+        newest: datetime | None = None
+        taken: Sequence[Event] = events
+        if len(events) == 1:
+            newest = events[0].at  # the first event is never too late
+        elif events:
+            earliest: datetime | None = None
+            taken = []
+            for event in events:
+                when = event.at
+                if earliest is None or when >= earliest:
+                    taken.append(event)
+                if newest is None or when > newest:
+                    newest = when
+                    earliest = earliest_applied(when, tolerance)
+            taken = sorted(set(taken), key=_order)
+        run = replay(Run(kind, expiry, policy), taken, at, timed, record)
+        yield tuple.__new__(
+            ClusterState,
+            (
+                identity,
+                owner,
+                kind,
+                run.state,
+                run.phase_since,
+                run.overdue,
+                run.overdue_since,
+                run.expires_at,
+                tuple(run.history),
+                at,
+                policy,
+                newest,
+            ),
+        )

@@ -17,9 +17,12 @@ from hypothesis import strategies as st
 
 import fsm
 from fsm.decisions import allowed
-from fsm.lifecycle import FleetRow, evaluate_fleet
 from fsm.machine import steps_of, triggers
-from fsm.steps import compiled
+from fsm.steps import (
+    FleetRow,
+    compiled,
+    evaluate_fleet,
+)
 from fsm.table import OPERATIONS
 
 from ._support import DAY, T0
