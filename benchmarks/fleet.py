@@ -189,12 +189,13 @@ def floor_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
 # -- fsm ---------------------------------------------------------------------------------
 
 
-def fsm_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
+def fsm_fleet(fleet: list[RawRow], now: datetime) -> list[Any]:
+    """Each cluster's ``FleetVerdict``: its id, phase and verdict (as the caller gets them)."""
     from fsm.steps import FleetRow, decide_fleet
     from fsm.values import Event
 
     create = Event.create
-    verdicts = decide_fleet(
+    return decide_fleet(
         (
             FleetRow(cid, billing, [create(*event) for event in events], expires)
             for cid, billing, expires, events, _ in fleet
@@ -202,7 +203,6 @@ def fsm_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
         now,
         [row[4] for row in fleet],
     )
-    return [(verdict.phase, verdict.allowed) for verdict in verdicts]
 
 
 def cluster_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
@@ -230,13 +230,14 @@ def worker(size: int, side: str) -> dict[str, Any]:
     verdicts = SIDES[side](fleet, NOW)
     seconds = time.perf_counter() - started
     digest = hashlib.sha256(
-        "\n".join(f"{phase}:{int(ok)}" for phase, ok in verdicts).encode()
+        # Every side's items end with (phase, allowed).
+        "\n".join(f"{item[-2]}:{int(item[-1])}" for item in verdicts).encode()
     ).hexdigest()
     return {
         "seconds": seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "digest": digest,
-        "allowed": sum(ok for _, ok in verdicts),
+        "allowed": sum(item[-1] for item in verdicts),
     }
 
 

@@ -21,6 +21,7 @@ from fsm.machine import steps_of, triggers
 from fsm.steps import (
     FleetRow,
     compiled,
+    decide_fleet,
     evaluate_fleet,
 )
 from fsm.table import OPERATIONS
@@ -67,11 +68,16 @@ def test_the_fleet_path_agrees_with_the_cluster(
         "c-prop", billing, events, expires_at=expires_at, policy=policy
     )
     assert state == rebuilt.state(now)
-    for operation in OPERATIONS:
-        for strict in (False, True):
+    row = FleetRow("c-prop", billing, events, expires_at)
+    for strict in (False, True):
+        verdicts = decide_fleet(
+            [row] * len(OPERATIONS), now, OPERATIONS, policy=policy, strict=strict
+        )
+        for operation, verdict in zip(OPERATIONS, verdicts, strict=True):
             decision = fsm.decide(expected, operation, strict=strict)
             assert allowed(state, operation, strict=strict) is decision.allowed
             assert fsm.decide(state, operation, strict=strict) == decision._replace(state=state)
+            assert verdict == ("c-prop", expected.phase, decision.allowed)
 
 
 @PROPERTY
@@ -118,5 +124,8 @@ def test_rows_are_checked_as_a_cluster_checks_its_facts() -> None:
 
 def test_an_empty_fleet_and_a_fresh_cluster() -> None:
     assert evaluate_fleet([], END) == []
+    assert decide_fleet([], END, "scale_out") == []
+    (verdict,) = decide_fleet([FleetRow("c-1", "pay_as_you_go", ())], END, "scale_out")
+    assert verdict == ("c-1", fsm.Phase.ACTIVE, True)
     (state,) = evaluate_fleet([("s-1", "Subscription", (), T0, "acct")], END)
     assert state == fsm.Cluster("s-1", "subscription", account="acct", expires_at=T0).state(END)
