@@ -1,17 +1,30 @@
-"""Fleet benchmark: build N clusters with 1-3 events each, then advance every one
-to a common instant and decide one operation for it.
+"""Fleet benchmark: N clusters with 1-3 events each, built, advanced to a common instant
+and decided one operation each, against a plain-Python replay of the same rows.
 
-Each size runs in its own process so that peak RSS is that size's alone.
-Targets (issue 2, this 2-core machine): 100,000 clusters advanced and decided in
-<= 2 s, <= 300 MB peak RSS, and t(100k) / t(10k) <= 12.
+Every side starts from the same raw rows (cluster id, billing, expiry, events as plain
+tuples, the operation asked) and ends with each cluster's phase and whether its
+operation is allowed:
 
-    .venv/bin/python benchmarks/fleet.py            # 10k and 100k
-    .venv/bin/python benchmarks/fleet.py --sizes 1000 --repeat 1
+- *floor*: a replay written here in dicts and tuples, with no fsm on its hot path: the
+  same too-late rule, event-time order, conditions, thresholds and verdicts;
+- *fsm*: ``fsm.Event.create`` for every event, ``fsm.steps.decide_fleet`` and
+  ``fsm.decisions.allowed`` (the compiled step table of ``fsm.steps``);
+- *Cluster*: one ``fsm.Cluster`` per row, each event recorded, ``advance``, ``decide``
+  (shown, no target: what a caller holding Cluster objects pays).
+
+All sides must agree on every cluster's phase and verdict: the run stops otherwise.
+Each side runs in its own process per round (floor and fsm alternating), so peak RSS
+is that side's alone. Targets (issue 10): fsm <= 4x the floor at 10k and 100k,
+t(100k)/t(10k) <= 11, peak RSS at 100k <= 150 MB.
+
+    .venv/bin/python benchmarks/fleet.py              # 10k and 100k, 3 rounds
+    .venv/bin/python benchmarks/fleet.py --sizes 1000 10000 --rounds 3 --no-cluster
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import resource
@@ -21,65 +34,234 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Runs from a checkout without installing: the repository root holds fsm/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rounds import Row, alternate, print_rows
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = BASE + timedelta(days=90)
 OPERATIONS = ("scale_out", "submit_task", "view_cluster_info", "restart_service")
+RSS_BUDGET_MB = 150.0
+
+RawEvent = tuple[str, datetime, datetime | None]
+RawRow = tuple[str, str, datetime | None, list[RawEvent], str]
 
 
-def build(size: int, seed: int = 7) -> list[object]:
+def rows(size: int, seed: int = 7) -> list[RawRow]:
+    """The fleet as plain data: some recover, some walk on, some are released or renewed."""
+    rnd = random.Random(seed)
+    out: list[RawRow] = []
+    for i in range(size):
+        events: list[RawEvent] = []
+        operation = OPERATIONS[i % len(OPERATIONS)]
+        if i % 3:
+            events.append(
+                ("balance_negative", BASE + timedelta(hours=rnd.randrange(24 * 85)), None)
+            )
+            if i % 7 == 0:
+                events.append(("recharged", BASE + timedelta(days=rnd.randrange(30, 88)), None))
+            if i % 11 == 0:
+                events.append(("released", BASE + timedelta(days=rnd.randrange(40, 89)), None))
+            out.append((f"c-{i:07d}", "pay_as_you_go", None, events, operation))
+        else:
+            expires_at = BASE + timedelta(days=rnd.randrange(0, 100))
+            if i % 2:
+                events.append(
+                    ("balance_negative", BASE + timedelta(days=rnd.randrange(0, 40)), None)
+                )
+            if i % 5 == 0:
+                at = BASE + timedelta(days=rnd.randrange(0, 30))
+                events.append(("renewed", at, BASE + timedelta(days=rnd.randrange(120, 400))))
+            out.append((f"s-{i:07d}", "subscription", expires_at, events, operation))
+    return out
+
+
+# -- the floor: a plain-Python replay of the same rows --------------------------------
+
+GRACE = timedelta(hours=24)
+RESTRICT_AFTER = timedelta(days=15)
+PURGE_AFTER = timedelta(days=60)
+RETENTION = timedelta(days=15)
+LATE_TOLERANCE = timedelta(days=7)
+SAME_INSTANT = {"released": 0, "recharged": 1, "balance_negative": 2, "renewed": 3}
+CATEGORY = {
+    "scale_out": "fee",
+    "submit_task": "task",
+    "view_cluster_info": "read",
+    "restart_service": "om",
+}
+_PHASES = ("active", "overdue_grace", "suspended", "restricted", "purged", "released")
+_ALLOWING = {  # (category, billing) -> the phases it runs in (warn runs: not strict)
+    ("fee", "p"): {"active"},
+    ("fee", "s"): {"active"},
+    ("om", "p"): {"active", "overdue_grace"},
+    ("om", "s"): {"active", "overdue_grace"},
+    ("read", "p"): {"active", "overdue_grace", "suspended", "restricted"},
+    ("read", "s"): {"active", "overdue_grace", "suspended", "restricted"},
+    ("task", "p"): {"active", "overdue_grace", "suspended"},
+    ("task", "s"): {"active", "overdue_grace", "suspended"},
+}
+ALLOWED = {
+    (op, billing, phase): phase in _ALLOWING[(category, billing[0])]
+    for op, category in CATEGORY.items()
+    for billing in ("pay_as_you_go", "subscription")
+    for phase in _PHASES
+}
+
+
+def _by_order(event: RawEvent) -> tuple[datetime, int, datetime]:
+    kind, at, expiry = event
+    return (at, SAME_INSTANT[kind], at if expiry is None else expiry)
+
+
+def floor_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    for _, billing, expires, events, operation in fleet:
+        payg = billing == "pay_as_you_go"
+        newest = earliest = None
+        taken = []
+        for event in events:
+            at = event[1]
+            if earliest is None or at >= earliest:
+                taken.append(event)
+            if newest is None or at > newest:
+                newest, earliest = at, at - LATE_TOLERANCE
+        if len(taken) > 1:
+            taken = sorted(set(taken), key=_by_order)
+        phase, overdue, since = "active", False, None
+        for kind, at, new_expiry in [*taken, ("", now, None)]:
+            if at > now:
+                at, kind = now, ""
+            # time passes up to the event
+            while True:
+                if payg:
+                    if since is None:
+                        break
+                    if phase == "overdue_grace" and since + GRACE <= at:
+                        phase = "suspended"
+                    elif phase == "suspended" and since + RESTRICT_AFTER <= at:
+                        phase = "restricted"
+                    elif phase == "restricted" and since + PURGE_AFTER <= at:
+                        phase = "purged"
+                    else:
+                        break
+                else:
+                    if expires is None:
+                        break
+                    if phase in ("active", "overdue_grace") and expires <= at:
+                        phase = "suspended"
+                    elif phase == "suspended" and expires + RETENTION <= at:
+                        phase = "purged"
+                    else:
+                        break
+            if not kind:
+                break
+            if phase in ("purged", "released"):
+                continue
+            if kind == "balance_negative":
+                if phase == "active":
+                    phase, overdue, since = "overdue_grace", True, at
+                elif phase == "suspended" and not payg and not overdue:
+                    overdue, since = True, at
+            elif kind == "recharged":
+                if phase in ("overdue_grace", "restricted") or (phase == "suspended" and payg):
+                    phase, overdue, since = "active", False, None
+                elif phase == "suspended" and overdue:
+                    overdue, since = False, None
+            elif kind == "renewed":
+                if (
+                    not payg
+                    and not overdue
+                    and phase in ("active", "suspended")
+                    and (expires is None or new_expiry > expires)
+                ):
+                    phase, expires = "active", new_expiry
+            elif kind == "released":
+                phase = "released"
+        out.append((phase, ALLOWED[(operation, billing, phase)]))
+    return out
+
+
+# -- fsm ---------------------------------------------------------------------------------
+
+
+def fsm_fleet(fleet: list[RawRow], now: datetime) -> list[Any]:
+    """Each cluster's ``FleetVerdict``: its id, phase and verdict (as the caller gets them)."""
+    from fsm.steps import FleetRow, decide_fleet
+    from fsm.values import Event
+
+    create = Event.create
+    return decide_fleet(
+        (
+            FleetRow(cid, billing, [create(*event) for event in events], expires)
+            for cid, billing, expires, events, _ in fleet
+        ),
+        now,
+        [row[4] for row in fleet],
+    )
+
+
+def cluster_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
     import fsm
 
-    rnd = random.Random(seed)
-    clusters: list[object] = []
-    for i in range(size):
-        if i % 3:
-            cluster = fsm.Cluster(f"c-{i:07d}", "pay_as_you_go")
-            cluster.balance_negative(BASE + timedelta(hours=rnd.randrange(24 * 85)), now=NOW)
-            if i % 7 == 0:  # some recover, some walk again
-                cluster.recharged(BASE + timedelta(days=rnd.randrange(30, 88)), now=NOW)
-            if i % 11 == 0:
-                cluster.released(BASE + timedelta(days=rnd.randrange(40, 89)), now=NOW)
-        else:
-            cluster = fsm.Cluster(
-                f"s-{i:07d}",
-                "subscription",
-                expires_at=BASE + timedelta(days=rnd.randrange(0, 100)),
-            )
-            if i % 2:
-                cluster.balance_negative(BASE + timedelta(days=rnd.randrange(0, 40)), now=NOW)
-            if i % 5 == 0:
-                cluster.renewed(
-                    BASE + timedelta(days=rnd.randrange(0, 30)),
-                    BASE + timedelta(days=rnd.randrange(120, 400)),
-                    now=NOW,
-                )
-        clusters.append(cluster)
-    return clusters
+    out: list[tuple[str, bool]] = []
+    for cid, billing, expires, events, operation in fleet:
+        cluster = fsm.Cluster(cid, billing, expires_at=expires)
+        for event in events:
+            cluster.record(fsm.Event.create(*event), now=now)
+        cluster.advance(now)
+        out.append((cluster.phase, cluster.decide(operation).allowed))
+    return out
 
 
-def one_size(size: int) -> dict[str, float]:
+SIDES = {"floor": floor_fleet, "fsm": fsm_fleet, "cluster": cluster_fleet}
+
+
+def worker(size: int, side: str) -> dict[str, Any]:
+    fleet = rows(size)
+    if side != "floor":
+        import fsm  # noqa: F401  the import is start-up, timed by the start-up benchmark
+
     started = time.perf_counter()
-    clusters = build(size)
-    built = time.perf_counter()
-    allowed = 0
-    for index, cluster in enumerate(clusters):
-        cluster.advance(NOW)  # type: ignore[attr-defined]
-        decision = cluster.decide(OPERATIONS[index % len(OPERATIONS)])  # type: ignore[attr-defined]
-        allowed += decision.allowed
-    evaluated = time.perf_counter()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    verdicts = SIDES[side](fleet, NOW)
+    seconds = time.perf_counter() - started
+    digest = hashlib.sha256(
+        # Every side's items end with (phase, allowed).
+        "\n".join(f"{item[-2]}:{int(item[-1])}" for item in verdicts).encode()
+    ).hexdigest()
     return {
-        "size": size,
-        "build_s": built - started,
-        "evaluate_s": evaluated - built,
-        "total_s": evaluated - started,
-        "peak_rss_mb": peak_kb / 1024,
-        "allowed": allowed,
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "digest": digest,
+        "allowed": sum(item[-1] for item in verdicts),
     }
+
+
+class Runner:
+    """Runs one side of one size in a fresh process; checks every side agrees."""
+
+    def __init__(self) -> None:
+        self.digests: dict[int, set[str]] = {}
+        self.rss: dict[tuple[int, str], list[float]] = {}
+
+    def __call__(self, size: int, side: str) -> float:
+        out = subprocess.run(
+            [sys.executable, __file__, "--worker", str(size), "--side", side],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result = json.loads(out.stdout)
+        seen = self.digests.setdefault(size, set())
+        seen.add(result["digest"])
+        if len(seen) != 1:
+            raise SystemExit(f"{size:,} clusters: {side} disagrees with another side")
+        self.rss.setdefault((size, side), []).append(result["peak_rss_mb"])
+        return float(result["seconds"])
 
 
 def main() -> None:
@@ -87,45 +269,86 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is shown")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (>= 3)")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the Cluster row")
+    parser.add_argument("--show-runs", action="store_true")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(one_size(args.worker)))
+        print(json.dumps(worker(args.worker, args.side)))
         return
 
-    results: dict[int, dict[str, float]] = {}
+    run = Runner()
+    table: list[Row] = []
     for size in args.sizes:
-        runs = []
-        for _ in range(args.repeat):
-            out = subprocess.run(
-                [sys.executable, __file__, "--worker", str(size)],
-                check=True,
-                capture_output=True,
-                text=True,
+        table.append(
+            alternate(
+                f"fleet {size:,}: build+advance+decide",
+                floor=lambda size=size: run(size, "floor"),
+                measured=lambda size=size: run(size, "fsm"),
+                rounds=args.rounds,
+                target=4,
+                floor_name="plain Python",
             )
-            runs.append(json.loads(out.stdout))
-        results[size] = {
-            key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "size"
-        }
-
-    print(
-        f"{'clusters':>9} {'build s':>8} {'advance+decide s':>17} {'us/cluster':>11} "
-        f"{'total s':>8} {'peak RSS MB':>12}"
+        )
+        if not args.no_cluster:
+            table.append(
+                alternate(
+                    "  the same with a Cluster object each",
+                    floor=lambda size=size: run(size, "floor"),
+                    measured=lambda size=size: run(size, "cluster"),
+                    rounds=args.rounds,
+                    floor_name="plain Python",
+                )
+            )
+    fleet_rows = [row for row in table if row.name.startswith("fleet ")]
+    if len(fleet_rows) >= 2:
+        small, large = min(args.sizes), max(args.sizes)
+        first, last = fleet_rows[0], fleet_rows[-1]
+        table.append(
+            Row(
+                f"t({large:,})/t({small:,}) (size ratio {large // small})",
+                last.measured,
+                first.measured,
+                target=11 * (large / small) / 10,
+                floor_name=f"t({small:,})",
+                runs=last.runs,
+                floor_runs=first.runs,
+            )
+        )
+        table.append(
+            Row(
+                f"  the floor's own t({large:,})/t({small:,})",
+                last.floor,
+                first.floor,
+                floor_name=f"t({small:,})",
+            )
+        )
+    largest = max(args.sizes)
+    rss = statistics.median(run.rss[(largest, "fsm")])
+    table.append(
+        Row(
+            f"peak RSS, fleet of {largest:,} (fsm)",
+            rss,
+            RSS_BUDGET_MB,
+            target=1.0,
+            unit="MB",
+            floor_name="budget",
+        )
     )
-    for size, r in results.items():
-        print(
-            f"{size:>9,} {r['build_s']:>8.2f} {r['evaluate_s']:>17.2f} "
-            f"{r['evaluate_s'] / size * 1e6:>11.1f} {r['total_s']:>8.2f} {r['peak_rss_mb']:>12.0f}"
+    table.append(
+        Row(
+            f"  the floor's peak RSS, {largest:,}",
+            statistics.median(run.rss[(largest, "floor")]),
+            RSS_BUDGET_MB,
+            unit="MB",
+            floor_name="budget",
         )
-    if len(results) >= 2:
-        small, large = min(results), max(results)
-        ratio = results[large]["evaluate_s"] / results[small]["evaluate_s"]
-        total_ratio = results[large]["total_s"] / results[small]["total_s"]
-        print(
-            f"t({large:,})/t({small:,}): advance+decide {ratio:.1f} "
-            f"(size ratio {large / small:.0f}), build+advance+decide {total_ratio:.1f}"
-        )
+    )
+    every = print_rows(table, show_runs=args.show_runs)
+    print("every side agreed on every cluster's phase and verdict")
+    sys.exit(0 if every else 1)
 
 
 if __name__ == "__main__":

@@ -67,27 +67,11 @@ def decide(state: ClusterState, operation: str, *, strict: bool = False) -> Deci
     event is denied: that clock is stale (a pinned ``now``), and the cluster may have
     moved on since.
     """
-    category = state.policy.category(operation)
-    stale = stale_clock(state)
-    if stale is not None and category is Category.FEE_GENERATING:
-        return Decision(
-            cluster_id=state.cluster_id,
-            operation=operation,
-            category=category,
-            verdict=Verdict.DENY,
-            allowed=False,
-            action="skip",
-            phase=state.phase,
-            strict=strict,
-            fixed_reason=f"{operation} ({category}) is denied: {stale}",
-            state=state,
-        )
-    verdict = state.policy.verdict(category, state.phase, state.billing)
-    allowed = verdict is Verdict.ALLOW or (verdict is Verdict.WARN and not strict)
+    category, verdict, allowed, why = _ruling(state, operation, strict)
     action: Action
     if allowed:
         action = "run"
-    elif PHASES[state.phase].terminal:
+    elif why is None and PHASES[state.phase].terminal:
         action = "fail"
     else:
         action = "skip"
@@ -100,7 +84,32 @@ def decide(state: ClusterState, operation: str, *, strict: bool = False) -> Deci
         action=action,
         phase=state.phase,
         strict=strict,
+        fixed_reason=why,
         state=state,
+    )
+
+
+def allowed(state: ClusterState, operation: str, *, strict: bool = False) -> bool:
+    """Whether ``operation`` may run on a cluster in ``state``: :func:`decide`'s ``allowed``.
+
+    For a caller that needs the verdict alone (a fleet): no :class:`Decision` is built.
+    """
+    return _ruling(state, operation, strict)[2]
+
+
+def _ruling(
+    state: ClusterState, operation: str, strict: bool
+) -> tuple[Category, Verdict, bool, str | None]:
+    """The category, verdict and whether it allows, and the reason when it is fixed."""
+    category = state.policy.category(operation)
+    if category is Category.FEE_GENERATING and (stale := stale_clock(state)) is not None:
+        return category, Verdict.DENY, False, f"{operation} ({category}) is denied: {stale}"
+    verdict = state.policy.verdict(category, state.phase, state.billing)
+    return (
+        category,
+        verdict,
+        verdict is Verdict.ALLOW or (verdict is Verdict.WARN and not strict),
+        None,
     )
 
 

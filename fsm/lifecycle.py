@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from .decisions import Decision, decide, report
@@ -33,7 +33,6 @@ from .timeutil import (
     at_most_end,
     format_duration,
     format_time,
-    optional_time,
     parse_time,
     utcnow,
 )
@@ -106,17 +105,10 @@ class Cluster:
         expires_at: TimeInput | None = None,
         policy: Policy | None = None,
     ) -> None:
-        self.cluster_id = parse_cluster_id(cluster_id)
-        self.billing = parse_billing(billing)
-        self.account = parse_account(account)
+        self.cluster_id, self.billing, self.account, self.initial_expires_at = _facts(
+            cluster_id, billing, account, expires_at
+        )
         self.policy = Policy.default() if policy is None else policy
-        self.initial_expires_at = optional_time(expires_at, "expires_at")
-        if self.billing is Billing.PAY_AS_YOU_GO and self.initial_expires_at is not None:
-            raise InputError(
-                "expires_at",
-                format_time(self.initial_expires_at),
-                "nothing for a pay_as_you_go cluster (only subscriptions expire)",
-            )
         self._events: list[Event] = []  # kept, in recording order
         self._seen: set[Event] = set()
         # Applied events after the base, in replay order, and their positions.
@@ -304,7 +296,7 @@ class Cluster:
     def too_late(self, event: Event) -> str | None:
         """Why ``event`` is too late to apply (kept, not replayed), if it is."""
         tolerance = self.policy.late_tolerance
-        if self._newest is None or event.at >= at_least_start(self._newest, tolerance):
+        if self._newest is None or event.at >= earliest_applied(self._newest, tolerance):
             return None
         return (
             f"{TOO_LATE} dated {format_time(event.at)}, more than the late tolerance of "
@@ -471,6 +463,34 @@ class Cluster:
 
 def _order(event: Event) -> EventOrder:
     return event.order
+
+
+def _facts(
+    cluster_id: str, billing: Billing | str, account: str, expires_at: TimeInput | None
+) -> tuple[str, Billing, str, datetime | None]:
+    """A cluster's facts, parsed: its id, billing, account and initial expiry."""
+    parsed_billing = parse_billing(billing)
+    expiry = _expiry(parsed_billing, expires_at)
+    return parse_cluster_id(cluster_id), parsed_billing, parse_account(account), expiry
+
+
+def _expiry(billing: Billing, expires_at: TimeInput | None) -> datetime | None:
+    """The initial expiry of a cluster of ``billing``: only subscriptions expire."""
+    if expires_at is None:
+        return None
+    expiry = parse_time(expires_at, "expires_at")
+    if billing is Billing.PAY_AS_YOU_GO:
+        raise InputError(
+            "expires_at",
+            format_time(expiry),
+            "nothing for a pay_as_you_go cluster (only subscriptions expire)",
+        )
+    return expiry
+
+
+def earliest_applied(newest: datetime, tolerance: timedelta) -> datetime:
+    """The earliest instant an event may be dated and still apply, after ``newest``."""
+    return at_least_start(newest, tolerance)
 
 
 # -- stateless ---------------------------------------------------------------------------

@@ -11,8 +11,9 @@ what to replay. Nothing runs on a timer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final, cast
 
 from transitions import EventData, Machine
@@ -77,49 +78,63 @@ class Run:
             self.history[-1] if self.history else None,
         )
 
-    # conditions named in the table
-    def is_pay_as_you_go(self, event: EventData) -> bool:
+    # The conditions and effects the table names. The machine calls each as
+    # ``(run, at, expires_at, step)``: the instant the step fires at, the new expiry a
+    # renewal carries (else None), and the machine's transition being taken.
+
+    def is_pay_as_you_go(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
         return self.billing is Billing.PAY_AS_YOU_GO
 
-    def is_subscription(self, event: EventData) -> bool:
+    def is_subscription(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
         return self.billing is Billing.SUBSCRIPTION
 
-    def is_overdue(self, event: EventData) -> bool:
+    def is_overdue(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
         return self.overdue
 
-    def renewal_extends(self, event: EventData) -> bool:
-        new_expiry: datetime = event.kwargs["expires_at"]
-        return self.expires_at is None or new_expiry > self.expires_at
+    def renewal_extends(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
+        return expires_at is not None and (self.expires_at is None or expires_at > self.expires_at)
 
-    def is_due(self, event: EventData) -> bool:
-        step = TIMED_BY_TRIGGER[event.event.name]
-        at = deadline(step, self.overdue_since, self.expires_at, self.policy)
-        return at is not None and event.kwargs["at"] >= at
+    def is_due(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
+        timed = TIMED_BY_TRIGGER[step.trigger]
+        due = deadline(timed, self.overdue_since, self.expires_at, self.policy)
+        return due is not None and at >= due
 
-    # effects named in the table
-    def start_overdue_clock(self, event: EventData) -> None:
+    def start_overdue_clock(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
         self.overdue = True
-        self.overdue_since = event.kwargs["at"]
+        self.overdue_since = at
 
     # An expired subscription has no overdue clock; the instant is kept for the
     # report and the flag blocks renewal until a recharge. The table names the two
     # effects apart for what they mean; what they do is the same.
     mark_overdue = start_overdue_clock
 
-    def clear_overdue(self, event: EventData) -> None:
+    def clear_overdue(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
         self.overdue = False
         self.overdue_since = None
 
-    def extend_expiry(self, event: EventData) -> None:
-        self.expires_at = event.kwargs["expires_at"]
+    def extend_expiry(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
+        self.expires_at = expires_at
 
-    def record_transition(self, event: EventData) -> None:
-        step = cast(_StepTransition, event.transition)
+    def record_transition(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
         if step.dest_phase is None:
             return  # internal transition: facts changed, the phase did not
-        at: datetime = event.kwargs["at"]
-        self.history.append(Transition(step.source_phase, step.dest_phase, at, event.event.name))
+        # tuple.__new__: the NamedTuple's own __new__ is one Python call more per step.
+        self.history.append(
+            tuple.__new__(Transition, (step.source_phase, step.dest_phase, at, step.trigger))
+        )
         self.phase_since = at
+
+
+Callback = Callable[[Run, datetime, "datetime | None", "Step"], object]
+
+#: The conditions that name a billing: a cluster's billing never changes, so a bulk
+#: evaluation settles them once per billing (:mod:`fsm.steps`).
+BILLING_CONDITIONS: Final[Mapping[str, Billing]] = MappingProxyType(
+    {"is_pay_as_you_go": Billing.PAY_AS_YOU_GO, "is_subscription": Billing.SUBSCRIPTION}
+)
+_BILLING_CONDITION: Final = {billing: name for name, billing in BILLING_CONDITIONS.items()}
+#: The condition every timed step waits for: its deadline has come.
+DUE_CONDITION: Final = "is_due"
 
 
 def machine_definition() -> dict[str, Any]:
@@ -137,15 +152,12 @@ def machine_definition() -> dict[str, Any]:
             }
         )
     for step in TIMED_TRANSITIONS:
-        billing_condition = (
-            "is_pay_as_you_go" if step.billing is Billing.PAY_AS_YOU_GO else "is_subscription"
-        )
         transitions.append(
             {
                 "trigger": step.trigger,
                 "source": [str(p) for p in step.sources],
                 "dest": str(step.dest),
-                "conditions": [billing_condition, "is_due"],
+                "conditions": [_BILLING_CONDITION[step.billing], DUE_CONDITION],
             }
         )
     return {
@@ -158,13 +170,15 @@ def machine_definition() -> dict[str, Any]:
     }
 
 
-class _StepTransition(TransitionsTransition):
-    """A transition that runs only what this machine declares.
+class Step(TransitionsTransition):
+    """A transition of the machine that runs only what this machine declares.
 
     The machine has conditions, ``after`` effects and one ``after_state_change``
     hook, and no prepare/before/enter/exit callbacks. The generic path of
-    ``transitions`` (resolving every callback list by name, logging each stage)
-    costs several times the work itself, and a fleet evaluates millions of steps.
+    ``transitions`` (an ``EventData`` per step, every callback resolved by name,
+    each stage logged) costs several times the work itself, and a fleet evaluates
+    millions of steps: each callback is resolved to the model's method once, when
+    the machine is built (:func:`_bind`), and called as ``(run, at, expires_at, step)``.
     """
 
     def __init__(self, source: str, dest: str | None, *args: Any, **kwargs: Any) -> None:
@@ -173,58 +187,100 @@ class _StepTransition(TransitionsTransition):
         # keys still match); converting on every step would cost more than it.
         self.source_phase = Phase(source)
         self.dest_phase = None if dest is None else Phase(dest)
-        # Every callback of this machine names a method of the model.
-        self.checks = tuple((str(c.func), c.target) for c in self.conditions)
-        self.effects = tuple(str(name) for name in self.after)
+        self.trigger = ""  # set by _bind: a transition does not know its event
+        self.check_names = tuple((str(c.func), bool(c.target)) for c in self.conditions)
+        self.effect_names = tuple(str(name) for name in self.after)
+        self.checks: tuple[tuple[Callback, bool], ...] = ()
+        self.effects: tuple[Callback, ...] = ()
 
-    def execute(self, event_data: EventData) -> bool:
-        model: Any = event_data.model
-        for name, target in self.checks:
-            if getattr(model, name)(event_data) != target:
+    def fire(
+        self,
+        run: Run,
+        at: datetime,
+        expires_at: datetime | None,
+        checks: tuple[tuple[Callback, bool], ...] | None = None,
+        record: bool = True,
+    ) -> bool:
+        """Take this transition if its conditions hold; whether it was taken.
+
+        ``checks``: the conditions to test, when a caller has settled some already
+        (:mod:`fsm.steps` settles the billing once per cluster); default: all of them.
+        ``record``: run the machine's ``after_state_change`` (the history and
+        ``phase_since``); a caller that asks for the phase alone may skip it.
+        """
+        for check, target in self.checks if checks is None else checks:
+            if check(run, at, expires_at, self) != target:
                 return False
         if self.dest_phase is not None:
-            model.state = self.dest_phase
-        for name in self.effects:
-            getattr(model, name)(event_data)
-        model.record_transition(event_data)  # the machine's after_state_change
+            run.state = self.dest_phase
+        for effect in self.effects:
+            effect(run, at, expires_at, self)
+        if record:
+            run.record_transition(at, expires_at, self)  # the machine's after_state_change
         return True
+
+    def execute(self, event_data: EventData) -> bool:
+        """``transitions``' own entry point, for a caller that triggers the machine directly."""
+        kwargs = event_data.kwargs
+        return self.fire(cast(Run, event_data.model), kwargs["at"], kwargs.get("expires_at"))
 
 
 class _StepEvent(TransitionsEvent):
     """A trigger for a model the machine does not hold (see the module docstring)."""
 
-    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
-        event_data = EventData(None, self, self.machine, model, args=args, kwargs=kwargs)
-        for transition in self.transitions.get(model.state, ()):
-            event_data.transition = transition
-            if transition.execute(event_data):
+    def fire(self, run: Run, at: datetime, expires_at: datetime | None = None) -> bool:
+        for step in self.transitions.get(run.state, ()):
+            if cast(Step, step).fire(run, at, expires_at):
                 return True
         return False
 
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        return self.fire(model, kwargs["at"], kwargs.get("expires_at"))
+
 
 class _FleetMachine(Machine):
-    transition_cls = _StepTransition
+    transition_cls = Step
     event_cls = _StepEvent
 
 
 _MACHINE: Final = _FleetMachine(model=None, **machine_definition())
 
 
-def _check_callbacks(machine: Machine) -> None:
-    """Every condition and effect the table names must be a method of the model."""
-    for event in machine.events.values():
+def _bind(machine: Machine) -> None:
+    """Resolve every condition and effect the table names to the model's method.
+
+    A name the model lacks is an error at import, not at the first step that needs it.
+    """
+    for trigger, event in machine.events.items():
         for transitions in event.transitions.values():
-            for transition in cast(list[_StepTransition], transitions):
-                for name in (*(name for name, _ in transition.checks), *transition.effects):
-                    if not callable(getattr(Run, name, None)):
-                        raise ImportError(f"fsm.table names {name!r}; the lifecycle model lacks it")
+            for step in cast(list[Step], transitions):
+                step.trigger = trigger
+                step.checks = tuple((_method(name), target) for name, target in step.check_names)
+                step.effects = tuple(_method(name) for name in step.effect_names)
 
 
-_check_callbacks(_MACHINE)
+def _method(name: str) -> Callback:
+    method = getattr(Run, name, None)
+    if not callable(method):
+        raise ImportError(f"fsm.table names {name!r}; the lifecycle model lacks it")
+    return cast(Callback, method)
+
+
+_bind(_MACHINE)
 _VALID_EVENT: Final = frozenset(
     (row.trigger, source) for row in EVENT_TRANSITIONS for source in row.sources
 )
-_FIRE: Final = {name: event.trigger for name, event in _MACHINE.events.items()}
+_FIRE: Final = {name: cast(_StepEvent, event).fire for name, event in _MACHINE.events.items()}
+
+
+def steps_of(trigger: str, phase: Phase) -> tuple[Step, ...]:
+    """The machine's transitions of ``trigger`` from ``phase``, in the order it tries them."""
+    return tuple(cast(list[Step], _MACHINE.events[trigger].transitions.get(phase, ())))
+
+
+def triggers() -> tuple[str, ...]:
+    """Every trigger of the machine: the recorded events and the timed steps."""
+    return tuple(_MACHINE.events)
 
 
 def advance(run: Run, now: datetime) -> None:
@@ -233,7 +289,7 @@ def advance(run: Run, now: datetime) -> None:
         at = deadline(step, run.overdue_since, run.expires_at, run.policy)
         if at is None or at > now:
             return
-        _FIRE[step.trigger](run, at=at)
+        _FIRE[step.trigger](run, at)
 
 
 def apply_event(run: Run, event: Event) -> str | None:
@@ -241,9 +297,7 @@ def apply_event(run: Run, event: Event) -> str | None:
     phase = run.state
     if phase in TERMINAL_PHASES:
         return f"{IGNORED} the cluster is {phase} (terminal); no event brings it back"
-    if (event.kind, phase) in _VALID_EVENT and _FIRE[event.kind](
-        run, at=event.at, expires_at=event.expires_at
-    ):
+    if (event.kind, phase) in _VALID_EVENT and _FIRE[event.kind](run, event.at, event.expires_at):
         return None
     return _why_not(run, event)
 

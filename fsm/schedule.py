@@ -10,7 +10,7 @@ nothing of the machine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -24,6 +24,8 @@ SCHEDULE: Final[Mapping[tuple[Billing, Phase], TimedTransition]] = MappingProxyT
     {(step.billing, source): step for step in TIMED_TRANSITIONS for source in step.sources}
 )
 """The timed step that leaves each (billing, phase), if any."""
+
+_NO_WAIT: Final = timedelta(0)
 
 TIMED_BY_TRIGGER: Final[Mapping[str, TimedTransition]] = MappingProxyType(
     {step.trigger: step for step in TIMED_TRANSITIONS}
@@ -40,12 +42,20 @@ def deadline(
     anchor = overdue_since if step.anchor == "overdue_since" else expires_at
     if anchor is None:
         return None
-    if step.threshold is None:
-        return anchor
+    return after(anchor, wait(step, policy))
+
+
+def wait(step: TimedTransition, policy: Policy) -> timedelta:
+    """How long after its anchor ``step`` fires under ``policy``."""
+    return _NO_WAIT if step.threshold is None else policy.threshold(step.threshold)
+
+
+def after(anchor: datetime, delay: timedelta) -> datetime | None:
+    """``anchor + delay``; None when that is beyond year 9999 (never)."""
     try:
-        return anchor + policy.threshold(step.threshold)
+        return anchor + delay
     except OverflowError:
-        return None  # beyond year 9999: never
+        return None
 
 
 def timeline(

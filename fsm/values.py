@@ -39,6 +39,7 @@ _CLUSTER_ID_EXPECTED: Final = (
 _REGION: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _AMOUNT_EXPECTED: Final = "a decimal amount such as -11.19"
 _RANK: Final = {kind: rank for rank, kind in enumerate(SAME_INSTANT_ORDER)}
+_EVENT_KINDS: Final = {str(kind): kind for kind in EventKind}
 
 EventOrder = tuple[datetime, int, datetime]
 """Where an event stands in replay order: its instant, then the same-instant rules."""
@@ -70,8 +71,8 @@ class Event(NamedTuple):
     def create(cls, kind: str, at: TimeInput, expires_at: TimeInput | None = None) -> Event:
         """An event from user input, validated."""
         try:
-            event_kind = EventKind(kind)
-        except ValueError:
+            event_kind = _EVENT_KINDS[kind]  # EventKind(kind), without its Python-level call
+        except (KeyError, TypeError):
             raise InputError("event", kind, "one of " + ", ".join(EventKind)) from None
         when = parse_time(at, "at")
         expiry = optional_time(expires_at, "expires_at")

@@ -1,0 +1,309 @@
+"""A whole fleet at once: the machine's steps compiled into a lookup table.
+
+:func:`evaluate_fleet` gives each cluster's state, :func:`decide_fleet` each one's
+phase and verdict, without a :class:`fsm.Cluster` per row. Nothing is imported by
+``import fsm``: a caller imports ``fsm.steps`` when it needs a fleet.
+
+A fleet evaluates the same few transitions millions of times. This module reads the
+one ``transitions`` machine of :mod:`fsm.machine` (its states, transitions and
+conditions) once, on first use, into two tables keyed by what a cluster is at a step:
+``(billing, phase, event kind)`` for recorded events and ``(billing, phase)`` for time
+passing. The conditions that name a billing are settled while compiling, since a
+cluster's billing never changes, and a timed step is fired at its own deadline, so
+its ``is_due`` holds by construction; every other condition and every effect is the
+machine's own callback. Nothing here restates a rule: a change to :mod:`fsm.table`
+changes the machine, and with it this table. :func:`replay` is what
+:func:`fsm.machine.replay_from` does, step for step (property tests hold the fleet
+and :class:`fsm.Cluster` equal).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import cache
+from itertools import repeat
+from typing import NamedTuple, TypeVar
+
+from .decisions import allowed
+from .lifecycle import _expiry, _order, earliest_applied
+from .machine import BILLING_CONDITIONS, DUE_CONDITION, Callback, Run, Step, steps_of, triggers
+from .policy import Policy
+from .schedule import TIMED_BY_TRIGGER, wait
+from .table import Billing, Phase, TimedTransition
+from .timeutil import TimeInput, parse_time
+from .values import ClusterState, Event, parse_account, parse_billing, parse_cluster_id
+
+Checks = tuple[tuple[Callback, bool], ...]
+
+
+class EventStep(NamedTuple):
+    """A transition a recorded event may take, with the conditions left to test."""
+
+    step: Step
+    checks: Checks
+
+
+class TimedStep(NamedTuple):
+    """The timed transition that leaves a phase, and what it waits for."""
+
+    step: Step
+    timed: TimedTransition
+    checks: Checks
+
+
+class Compiled(NamedTuple):
+    """The machine by billing: ``events[billing][(phase, kind)]``, ``timed[billing][phase]``."""
+
+    events: Mapping[Billing, Mapping[tuple[Phase, str], tuple[EventStep, ...]]]
+    timed: Mapping[Billing, Mapping[Phase, TimedStep]]
+
+
+@cache
+def compiled() -> Compiled:
+    """The machine as lookup tables (built on first use, then kept)."""
+    events: dict[Billing, dict[tuple[Phase, str], tuple[EventStep, ...]]] = {}
+    timed: dict[Billing, dict[Phase, TimedStep]] = {}
+    for billing in Billing:
+        by_event = events.setdefault(billing, {})
+        by_phase = timed.setdefault(billing, {})
+        for trigger in triggers():
+            for phase in Phase:
+                candidates = []
+                for step in steps_of(trigger, phase):
+                    settled = _settle(step, billing)
+                    if settled is None:
+                        continue  # never taken by a cluster of this billing
+                    due, checks = settled
+                    if not due:
+                        candidates.append(EventStep(step, checks))
+                    elif phase in by_phase:
+                        raise ImportError(f"two timed steps leave {billing} {phase}")
+                    else:
+                        by_phase[phase] = TimedStep(step, TIMED_BY_TRIGGER[trigger], checks)
+                if candidates:
+                    by_event[(phase, trigger)] = tuple(candidates)
+    return Compiled(events, timed)
+
+
+def _settle(step: Step, billing: Billing) -> tuple[bool, Checks] | None:
+    """Whether ``step`` is timed, and the conditions left once ``billing`` is known.
+
+    None: the step never applies to that billing.
+    """
+    due = False
+    left: list[tuple[Callback, bool]] = []
+    for (name, target), (check, _) in zip(step.check_names, step.checks, strict=True):
+        if name in BILLING_CONDITIONS:
+            if (BILLING_CONDITIONS[name] is billing) != target:
+                return None
+        elif name == DUE_CONDITION and target:
+            due = True
+        else:
+            left.append((check, target))
+    return due, tuple(left)
+
+
+class _Timed(NamedTuple):
+    step: Step
+    checks: Checks
+    on_overdue_clock: bool  # the anchor: overdue_since, else expires_at
+    wait: timedelta
+    # Only the phase changes (no condition left, no effect): taken inline.
+    dest: Phase | None
+
+
+Schedule = Mapping[Billing, Mapping[Phase, _Timed]]
+
+
+def schedule(policy: Policy) -> Schedule:
+    """The timed steps with their waits under ``policy`` (cheap: one per phase and billing)."""
+    return {
+        billing: {
+            phase: _Timed(
+                entry.step,
+                entry.checks,
+                entry.timed.anchor == "overdue_since",
+                wait(entry.timed, policy),
+                None if entry.checks or entry.step.effects else entry.step.dest_phase,
+            )
+            for phase, entry in by_phase.items()
+        }
+        for billing, by_phase in compiled().timed.items()
+    }
+
+
+def replay(
+    run: Run, events: Iterable[Event], until: datetime, timed: Schedule, record: bool = True
+) -> Run:
+    """Replay ``events`` (in replay order) on ``run`` up to ``until``, then advance to it.
+
+    What :func:`fsm.machine.replay_from` does: before each event, every timed step due
+    by its instant fires at its own deadline (``schedule.deadline``); then the event
+    takes the first transition whose conditions hold. ``record``: as
+    :meth:`fsm.machine.Step.fire` takes it (False: the history is not kept).
+    """
+    steps = compiled().events[run.billing]
+    ahead = timed[run.billing]
+    for next_event in (*events, None):
+        event = None if next_event is None or next_event.at > until else next_event
+        at = until if event is None else event.at
+        # Time passes up to the event: each timed step due by then, at its deadline.
+        while (entry := ahead.get(run.state)) is not None:
+            anchor = run.overdue_since if entry.on_overdue_clock else run.expires_at
+            if anchor is None:
+                break
+            try:
+                due = anchor + entry.wait
+            except OverflowError:
+                break  # beyond year 9999: never (schedule.after)
+            if due > at:
+                break
+            if entry.dest is None:
+                entry.step.fire(run, due, None, entry.checks, record)
+                continue
+            run.state = entry.dest  # Step.fire, with nothing to check and no effect
+            if record:
+                run.record_transition(due, None, entry.step)
+        if event is None:
+            break
+        for candidate in steps.get((run.state, event.kind), ()):
+            if candidate.step.fire(run, at, event.expires_at, candidate.checks, record):
+                break
+    return run
+
+
+# -- a whole fleet ---------------------------------------------------------------------
+
+
+class FleetRow(NamedTuple):
+    """One cluster of :func:`evaluate_fleet`: its facts and its log in recording order."""
+
+    cluster_id: str
+    billing: Billing | str
+    events: Sequence[Event]
+    expires_at: TimeInput | None = None
+    account: str = "default"
+
+
+def evaluate_fleet(
+    rows: Iterable[FleetRow], now: TimeInput, *, policy: Policy | None = None
+) -> list[ClusterState]:
+    """Every cluster of ``rows`` evaluated at ``now``, one state per row, in order.
+
+    Each state is what ``Cluster.from_events(...).state(now)`` gives for the row (the
+    same facts checked, the same events too late to apply, the same history), without
+    a :class:`Cluster` per row: the events replay on the machine's steps compiled into
+    a table (above). A row is a :class:`FleetRow` or a tuple of its five
+    fields. Decide on a state with :func:`fsm.decide`; when only the verdicts count,
+    :func:`decide_fleet` keeps no state at all.
+    """
+    at = parse_time(now, "now")
+    return _resting(lambda: list(_states(rows, at, policy, True)))
+
+
+class FleetVerdict(NamedTuple):
+    """What :func:`decide_fleet` says of one cluster."""
+
+    cluster_id: str
+    phase: Phase
+    allowed: bool
+
+
+def decide_fleet(
+    rows: Iterable[FleetRow],
+    now: TimeInput,
+    operations: str | Iterable[str],
+    *,
+    policy: Policy | None = None,
+    strict: bool = False,
+) -> list[FleetVerdict]:
+    """Whether an operation may run on each cluster of ``rows`` at ``now``, and its phase.
+
+    ``operations``: one operation for every row, or one per row. Each verdict is the
+    ``allowed`` of :func:`fsm.decide` on the row's :func:`evaluate_fleet` state; the
+    states themselves are not kept.
+    """
+    at = parse_time(now, "now")
+    asked = repeat(operations) if isinstance(operations, str) else operations
+
+    def verdicts() -> list[FleetVerdict]:
+        return [
+            tuple.__new__(
+                FleetVerdict,
+                (state.cluster_id, state.phase, allowed(state, operation, strict=strict)),
+            )
+            # One operation per row (or the one for all): as many as there are rows.
+            for state, operation in zip(_states(rows, at, policy, False), asked)  # noqa: B905
+        ]
+
+    return _resting(verdicts)
+
+
+_Built = TypeVar("_Built")
+
+
+def _resting(build: Callable[[], _Built]) -> _Built:
+    """``build()`` with the cyclic collector at rest (as it was again afterwards).
+
+    A fleet's evaluation makes no cyclic garbage; collecting while its results pile up
+    only walks them again and again.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return build()
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _states(
+    rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
+) -> Iterator[ClusterState]:
+    """The state of each row at ``at`` (``record`` False: without history or phase_since)."""
+    policy = Policy.default() if policy is None else policy
+    tolerance = policy.late_tolerance
+    timed = schedule(policy)
+    parsed: dict[tuple[Billing | str, str], tuple[Billing, str]] = {}
+    for cluster_id, billing, events, expires_at, account in rows:
+        # A fleet has few billings and accounts: each spelling is parsed once.
+        if (known := parsed.get((billing, account))) is None:
+            known = parsed[(billing, account)] = (parse_billing(billing), parse_account(account))
+        kind, owner = known
+        identity = parse_cluster_id(cluster_id)
+        expiry = None if expires_at is None else _expiry(kind, expires_at)
+        newest: datetime | None = None
+        taken: Sequence[Event] = events
+        if len(events) == 1:
+            newest = events[0].at  # the first event is never too late
+        elif events:
+            earliest: datetime | None = None
+            taken = []
+            for event in events:
+                when = event.at
+                if earliest is None or when >= earliest:
+                    taken.append(event)
+                if newest is None or when > newest:
+                    newest = when
+                    earliest = earliest_applied(when, tolerance)
+            taken = sorted(set(taken), key=_order)
+        run = replay(Run(kind, expiry, policy), taken, at, timed, record)
+        yield tuple.__new__(
+            ClusterState,
+            (
+                identity,
+                owner,
+                kind,
+                run.state,
+                run.phase_since,
+                run.overdue,
+                run.overdue_since,
+                run.expires_at,
+                tuple(run.history),
+                at,
+                policy,
+                newest,
+            ),
+        )

@@ -1,0 +1,131 @@
+"""The fleet path: ``evaluate_fleet`` on the compiled step table agrees with ``Cluster``.
+
+The compiled table (:mod:`fsm.steps`) is derived from the one ``transitions``
+machine; these properties hold the two equal on random event sequences: the phase,
+the transitions taken, the next phase and when, and every verdict.
+"""
+
+from __future__ import annotations
+
+import gc
+from datetime import datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fsm
+from fsm.decisions import allowed
+from fsm.machine import steps_of, triggers
+from fsm.steps import (
+    FleetRow,
+    compiled,
+    decide_fleet,
+    evaluate_fleet,
+)
+from fsm.table import OPERATIONS
+
+from ._support import DAY, T0
+from .test_properties import ALL_KINDS, END, WINDOW, clusters, instants, op_strategy
+
+PROPERTY = settings(max_examples=300, deadline=None)
+
+# Events only (time passing is the ``now`` of the evaluation).
+EVENT_KINDS = [kind for kind in ALL_KINDS if kind != "advance"]
+probes = st.one_of(instants, st.just(END), st.just(END + 400 * DAY))
+policies = st.sampled_from([fsm.Policy.default(), fsm.Policy(late_tolerance=WINDOW + DAY)])
+
+
+def event_of(op: tuple[Any, ...]) -> fsm.Event:
+    return fsm.Event.create(*op)
+
+
+def recorded(spec: Any, events: list[fsm.Event], policy: fsm.Policy) -> fsm.Cluster:
+    """The cluster as a user builds it: each event recorded as it arrives."""
+    billing, expires_at = spec
+    cluster = fsm.Cluster("c-prop", billing, expires_at=expires_at, policy=policy)
+    for event in events:
+        cluster.record(event, now=END)
+    return cluster
+
+
+@PROPERTY
+@given(clusters, st.lists(op_strategy(EVENT_KINDS), max_size=10), probes, policies)
+def test_the_fleet_path_agrees_with_the_cluster(
+    spec: Any, ops: list[tuple[Any, ...]], now: datetime, policy: fsm.Policy
+) -> None:
+    billing, expires_at = spec
+    events = [event_of(op) for op in ops]
+    (state,) = evaluate_fleet([FleetRow("c-prop", billing, events, expires_at)], now, policy=policy)
+    cluster = recorded(spec, events, policy)
+    expected = cluster.state(now)
+    assert state.phase == expected.phase
+    assert state.history == expected.history  # the transitions taken, each at its instant
+    assert state.timeline() == expected.timeline()  # the next phase and when
+    assert state == expected
+    rebuilt = fsm.Cluster.from_events(
+        "c-prop", billing, events, expires_at=expires_at, policy=policy
+    )
+    assert state == rebuilt.state(now)
+    row = FleetRow("c-prop", billing, events, expires_at)
+    for strict in (False, True):
+        verdicts = decide_fleet(
+            [row] * len(OPERATIONS), now, OPERATIONS, policy=policy, strict=strict
+        )
+        for operation, verdict in zip(OPERATIONS, verdicts, strict=True):
+            decision = fsm.decide(expected, operation, strict=strict)
+            assert allowed(state, operation, strict=strict) is decision.allowed
+            assert fsm.decide(state, operation, strict=strict) == decision._replace(state=state)
+            assert verdict == ("c-prop", expected.phase, decision.allowed)
+
+
+@PROPERTY
+@given(clusters, st.lists(op_strategy(EVENT_KINDS), max_size=6), probes)
+def test_a_cluster_advanced_and_decided_matches_the_fleet(
+    spec: Any, ops: list[tuple[Any, ...]], now: datetime
+) -> None:
+    """As the fleet benchmark runs it: record, ``advance(now)``, ``decide``."""
+    events = [event_of(op) for op in ops]
+    cluster = recorded(spec, events, fsm.Policy.default())
+    cluster.advance(now)
+    (state,) = evaluate_fleet([FleetRow("c-prop", spec[0], events, spec[1])], now)
+    if cluster.evaluated_at == now:  # time never moves back: an older now changes nothing
+        assert cluster.phase == state.phase
+        assert cluster.history == list(state.history)
+        for operation in OPERATIONS:
+            assert cluster.decide(operation).allowed is allowed(state, operation)
+
+
+def test_every_transition_of_the_machine_is_in_the_compiled_table() -> None:
+    table = compiled()
+    taken = {
+        id(entry.step)
+        for by_event in table.events.values()
+        for entries in by_event.values()
+        for entry in entries
+    }
+    taken |= {id(entry.step) for by_phase in table.timed.values() for entry in by_phase.values()}
+    for trigger in triggers():
+        for phase in fsm.Phase:
+            for step in steps_of(trigger, phase):
+                assert id(step) in taken, (trigger, phase)
+
+
+def test_rows_are_checked_as_a_cluster_checks_its_facts() -> None:
+    with pytest.raises(fsm.InputError) as err:
+        evaluate_fleet([FleetRow("bad id!", "pay_as_you_go", [])], END)
+    assert err.value.field == "cluster_id"
+    with pytest.raises(fsm.InputError) as err:
+        evaluate_fleet([FleetRow("c-1", "pay_as_you_go", [], expires_at=T0)], END)
+    assert err.value.field == "expires_at"
+    assert gc.isenabled()  # the collector is back on after a failed call too
+
+
+def test_an_empty_fleet_and_a_fresh_cluster() -> None:
+    assert evaluate_fleet([], END) == []
+    assert decide_fleet([], END, "scale_out") == []
+    (verdict,) = decide_fleet([FleetRow("c-1", "pay_as_you_go", ())], END, "scale_out")
+    assert verdict == ("c-1", fsm.Phase.ACTIVE, True)
+    (state,) = evaluate_fleet([("s-1", "Subscription", (), T0, "acct")], END)
+    assert state == fsm.Cluster("s-1", "subscription", account="acct", expires_at=T0).state(END)
