@@ -87,7 +87,13 @@ def main() -> int:
 
     python = sys.executable
     script = str(Path(python).parent / "overdue-fsm")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OVERDUE_FSM_")}
+    # As an installed package runs: its bytecode cached (PYTHONDONTWRITEBYTECODE would make every
+    # run compile fsm from source, which no user's install does).
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("OVERDUE_FSM_") and key != "PYTHONDONTWRITEBYTECODE"
+    }
     floor = [python, "-c", "pass"]
     with tempfile.TemporaryDirectory(prefix="overdue-bench-cli-") as tmp:
         url = f"sqlite://{tmp}/fleet.db"
