@@ -7,8 +7,10 @@ operation is allowed:
 
 - *floor*: a replay written here in dicts and tuples, with no fsm on its hot path: the
   same too-late rule, event-time order, conditions, thresholds and verdicts;
-- *fsm*: ``fsm.Event.create`` for every event, ``fsm.steps.decide_fleet`` and
-  ``fsm.decisions.allowed`` (the compiled step table of ``fsm.steps``);
+- *fsm*: ``fsm.steps.decide_fleet`` on the raw rows, as a caller holding a fleet's
+  data calls it: every fact and event checked as ``fsm.Cluster`` and
+  ``fsm.Event.create`` check them, replayed on the compiled step table of
+  ``fsm.steps``, each verdict ``fsm.decisions.allowed``'s;
 - *Cluster*: one ``fsm.Cluster`` per row, each event recorded, ``advance``, ``decide``
   (shown, no target: what a caller holding Cluster objects pays).
 
@@ -191,15 +193,11 @@ def floor_fleet(fleet: list[RawRow], now: datetime) -> list[tuple[str, bool]]:
 
 def fsm_fleet(fleet: list[RawRow], now: datetime) -> list[Any]:
     """Each cluster's ``FleetVerdict``: its id, phase and verdict (as the caller gets them)."""
-    from fsm.steps import FleetRow, decide_fleet
-    from fsm.values import Event
+    from fsm.steps import decide_fleet
 
-    create = Event.create
     return decide_fleet(
-        (
-            FleetRow(cid, billing, [create(*event) for event in events], expires)
-            for cid, billing, expires, events, _ in fleet
-        ),
+        # Rows as FleetRow's fields, each event a (kind, at, expires_at) tuple.
+        ((cid, billing, events, expires, "default") for cid, billing, expires, events, _ in fleet),
         now,
         [row[4] for row in fleet],
     )

@@ -6,16 +6,17 @@ them derives a phase or a verdict on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .errors import InputError
 from .schedule import becomes
-from .table import PHASES, Category, Phase, Verdict
+from .table import PHASES, Billing, Category, Phase, Verdict
 from .timeutil import at_most_end, format_time, optional_format
 
 if TYPE_CHECKING:
+    from .policy import Policy
     from .values import ClusterState
 
 Action = Literal["run", "skip", "fail"]
@@ -101,16 +102,48 @@ def _ruling(
     state: ClusterState, operation: str, strict: bool
 ) -> tuple[Category, Verdict, bool, str | None]:
     """The category, verdict and whether it allows, and the reason when it is fixed."""
-    category = state.policy.category(operation)
+    category, verdict, allows = _rule(state.policy, operation, state.phase, state.billing, strict)
     if category is Category.FEE_GENERATING and (stale := stale_clock(state)) is not None:
         return category, Verdict.DENY, False, f"{operation} ({category}) is denied: {stale}"
-    verdict = state.policy.verdict(category, state.phase, state.billing)
-    return (
-        category,
-        verdict,
-        verdict is Verdict.ALLOW or (verdict is Verdict.WARN and not strict),
-        None,
-    )
+    return category, verdict, allows, None
+
+
+def _rule(
+    policy: Policy, operation: str, phase: Phase, billing: Billing, strict: bool
+) -> tuple[Category, Verdict, bool]:
+    """The category, verdict and whether it allows, on a clock that is not stale."""
+    category = policy.category(operation)
+    verdict = policy.verdict(category, phase, billing)
+    return category, verdict, verdict is Verdict.ALLOW or (verdict is Verdict.WARN and not strict)
+
+
+Allows = Callable[[str, Phase, Billing, "datetime | None"], bool]
+"""``allows(operation, phase, billing, newest_event_at)``: see :func:`allowing`."""
+
+
+def allowing(policy: Policy, at: datetime, *, strict: bool = False) -> Allows:
+    """:func:`allowed` for many states evaluated at ``at`` under ``policy`` (a fleet).
+
+    Called with a state's phase, billing and newest event instant instead of the
+    state; each (operation, phase, billing) is ruled on once, not once per cluster.
+    """
+    fresh = fresh_until(at, policy)
+    # None: allowed while the clock is not stale (fee-generating work the verdict allows).
+    known: dict[tuple[str, Phase, Billing], bool | None] = {}
+
+    def allows(operation: str, phase: Phase, billing: Billing, newest: datetime | None) -> bool:
+        key = (operation, phase, billing)
+        try:
+            ruling = known[key]
+        except (KeyError, TypeError):
+            category, _, allows = _rule(policy, operation, phase, billing, strict)
+            ruling = None if allows and category is Category.FEE_GENERATING else allows
+            known[key] = ruling
+        if ruling is None:
+            return newest is None or newest <= fresh
+        return ruling
+
+    return allows
 
 
 def stale_clock(state: ClusterState) -> str | None:
@@ -120,13 +153,18 @@ def stale_clock(state: ClusterState) -> str | None:
     (within it, the event is as good as now, as when it was recorded).
     """
     newest, at = state.newest_event_at, state.evaluated_at
-    if newest is None or at is None or at_most_end(at, state.policy.future_tolerance) >= newest:
+    if newest is None or at is None or newest <= fresh_until(at, state.policy):
         return None
     return (
         f"{state.cluster_id} was evaluated at {format_time(at)}, before its newest recorded "
         f"event ({format_time(newest)}); a pinned clock (a stale now) cannot tell its phase "
         "today: leave now unset, or set it to the present"
     )
+
+
+def fresh_until(at: datetime, policy: Policy) -> datetime:
+    """The newest recorded event an evaluation at ``at`` is not stale for (:func:`stale_clock`)."""
+    return at_most_end(at, policy.future_tolerance)
 
 
 class Decisions(NamedTuple):

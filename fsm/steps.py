@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import repeat
-from typing import NamedTuple, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
-from .decisions import allowed
+from .decisions import allowing
 from .lifecycle import _expiry, _order, earliest_applied
 from .machine import BILLING_CONDITIONS, DUE_CONDITION, Callback, Run, Step, steps_of, triggers
 from .policy import Policy
 from .schedule import TIMED_BY_TRIGGER, wait
-from .table import Billing, Phase, TimedTransition
+from .table import Billing, EventKind, Phase, TimedTransition
 from .timeutil import TimeInput, parse_time
 from .values import ClusterState, Event, parse_account, parse_billing, parse_cluster_id
 
@@ -178,11 +178,16 @@ def replay(
 
 
 class FleetRow(NamedTuple):
-    """One cluster of :func:`evaluate_fleet`: its facts and its log in recording order."""
+    """One cluster of :func:`evaluate_fleet`: its facts and its log in recording order.
+
+    Each event is an :class:`Event`, or what :meth:`Event.create` takes as a tuple
+    ``(kind, at)`` or ``(kind, at, expires_at)`` (checked as it checks them, with the
+    same errors).
+    """
 
     cluster_id: str
     billing: Billing | str
-    events: Sequence[Event]
+    events: Sequence[Event | tuple[str, TimeInput] | tuple[str, TimeInput, TimeInput | None]]
     expires_at: TimeInput | None = None
     account: str = "default"
 
@@ -227,15 +232,18 @@ def decide_fleet(
     """
     at = parse_time(now, "now")
     asked = repeat(operations) if isinstance(operations, str) else operations
+    allows = allowing(Policy.default() if policy is None else policy, at, strict=strict)
 
     def verdicts() -> list[FleetVerdict]:
         return [
             tuple.__new__(
                 FleetVerdict,
-                (state.cluster_id, state.phase, allowed(state, operation, strict=strict)),
+                (identity, run.state, allows(operation, run.state, run.billing, newest)),
             )
             # One operation per row (or the one for all): as many as there are rows.
-            for state, operation in zip(_states(rows, at, policy, False), asked)  # noqa: B905
+            for (identity, _, run, newest), operation in zip(  # noqa: B905
+                _runs(rows, at, policy, False), asked
+            )
         ]
 
     return _resting(verdicts)
@@ -262,18 +270,46 @@ def _resting(build: Callable[[], _Built]) -> _Built:
 def _states(
     rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
 ) -> Iterator[ClusterState]:
-    """The state of each row at ``at`` (``record`` False: without history or phase_since)."""
+    """The state of each row at ``at``."""
+    for identity, owner, run, newest in _runs(rows, at, policy, record):
+        yield tuple.__new__(
+            ClusterState,
+            (
+                identity,
+                owner,
+                run.billing,
+                run.state,
+                run.phase_since,
+                run.overdue,
+                run.overdue_since,
+                run.expires_at,
+                tuple(run.history),
+                at,
+                run.policy,
+                newest,
+            ),
+        )
+
+
+def _runs(
+    rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
+) -> Iterator[tuple[str, str, Run, datetime | None]]:
+    """Each row's id, account, replay up to ``at`` and newest event instant.
+
+    ``record`` False: the replay keeps no history or phase_since.
+    """
     policy = Policy.default() if policy is None else policy
     tolerance = policy.late_tolerance
     timed = schedule(policy)
     parsed: dict[tuple[Billing | str, str], tuple[Billing, str]] = {}
-    for cluster_id, billing, events, expires_at, account in rows:
+    for cluster_id, billing, given, expires_at, account in rows:
         # A fleet has few billings and accounts: each spelling is parsed once.
         if (known := parsed.get((billing, account))) is None:
             known = parsed[(billing, account)] = (parse_billing(billing), parse_account(account))
         kind, owner = known
         identity = parse_cluster_id(cluster_id)
         expiry = None if expires_at is None else _expiry(kind, expires_at)
+        events = [_event(event) for event in given]
         newest: datetime | None = None
         taken: Sequence[Event] = events
         if len(events) == 1:
@@ -289,21 +325,32 @@ def _states(
                     newest = when
                     earliest = earliest_applied(when, tolerance)
             taken = sorted(set(taken), key=_order)
-        run = replay(Run(kind, expiry, policy), taken, at, timed, record)
-        yield tuple.__new__(
-            ClusterState,
-            (
-                identity,
-                owner,
-                kind,
-                run.state,
-                run.phase_since,
-                run.overdue,
-                run.overdue_since,
-                run.expires_at,
-                tuple(run.history),
-                at,
-                policy,
-                newest,
-            ),
-        )
+        yield identity, owner, replay(Run(kind, expiry, policy), taken, at, timed, record), newest
+
+
+# The kinds of event that carry no expiry, by spelling (a StrEnum member is its spelling).
+_PLAIN_KINDS: Final = {str(kind): kind for kind in EventKind if kind is not EventKind.RENEWED}
+
+
+def _event(
+    given: Event | tuple[str, TimeInput] | tuple[str, TimeInput, TimeInput | None],
+) -> Event:
+    """``given`` as an :class:`Event` (kept as it is), else :meth:`Event.create` of it.
+
+    Most of a fleet's events are a kind that carries no expiry at an instant already
+    in UTC: those are checked here at the cost of a dict lookup; every other tuple
+    goes through ``Event.create`` and its errors.
+    """
+    if type(given) is tuple:
+        if len(given) == 2 or (len(given) == 3 and given[2] is None):
+            kind, when = given[0], given[1]
+            if (
+                isinstance(kind, str)
+                and type(when) is datetime
+                and when.tzinfo is UTC  # parse_time's own shortcut: UTC is kept as it is
+                and (plain := _PLAIN_KINDS.get(kind)) is not None
+            ):
+                return tuple.__new__(Event, (plain, when, None))
+    elif isinstance(given, Event):
+        return given
+    return Event.create(*given)

@@ -8,7 +8,7 @@ the transitions taken, the next phase and when, and every verdict.
 from __future__ import annotations
 
 import gc
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -64,6 +64,9 @@ def test_the_fleet_path_agrees_with_the_cluster(
     assert state.history == expected.history  # the transitions taken, each at its instant
     assert state.timeline() == expected.timeline()  # the next phase and when
     assert state == expected
+    # The events as raw tuples, as Event.create takes them: checked the same way.
+    raw = evaluate_fleet([FleetRow("c-prop", billing, ops, expires_at)], now, policy=policy)
+    assert raw == [state]
     rebuilt = fsm.Cluster.from_events(
         "c-prop", billing, events, expires_at=expires_at, policy=policy
     )
@@ -129,3 +132,51 @@ def test_an_empty_fleet_and_a_fresh_cluster() -> None:
     assert verdict == ("c-1", fsm.Phase.ACTIVE, True)
     (state,) = evaluate_fleet([("s-1", "Subscription", (), T0, "acct")], END)
     assert state == fsm.Cluster("s-1", "subscription", account="acct", expires_at=T0).state(END)
+
+
+BAD_EVENTS = [
+    ("overdrawn", T0),  # no such kind
+    (fsm.EventKind.BALANCE_NEGATIVE, T0.replace(tzinfo=None)),  # naive
+    ("balance_negative", "yesterday"),
+    ("balance_negative", True),
+    ("recharged", T0, T0 + DAY),  # only renewed carries an expiry
+    ("renewed", T0),  # renewed needs one
+    ("renewed", T0, T0),  # after the renewal
+    ("released", T0, None, None),
+    ([], T0),
+]
+
+
+@pytest.mark.parametrize("event", BAD_EVENTS, ids=repr)
+def test_a_raw_event_is_refused_as_event_create_refuses_it(event: tuple[Any, ...]) -> None:
+    with pytest.raises((fsm.InputError, TypeError)) as expected:
+        fsm.Event.create(*event)
+    row = FleetRow("c-1", "pay_as_you_go", [("balance_negative", T0), event])
+    for fleet in (
+        lambda: evaluate_fleet([row], END),
+        lambda: decide_fleet([row], END, "scale_out"),
+    ):
+        with pytest.raises(type(expected.value)) as err:
+            fleet()
+        assert str(err.value) == str(expected.value)
+
+
+def test_raw_events_in_any_spelling_event_create_takes() -> None:
+    as_created = [
+        fsm.Event.create("balance_negative", T0),
+        fsm.Event.create("recharged", T0 + DAY, None),
+        fsm.Event.create("renewed", T0 + 2 * DAY, T0 + 90 * DAY),
+    ]
+    spellings = [
+        [("balance_negative", "2026-01-01T00:00:00Z"), ("recharged", T0 + DAY, None)],
+        [(fsm.EventKind.BALANCE_NEGATIVE, T0.timestamp()), as_created[1]],
+        [
+            ("balance_negative", T0.astimezone(timezone(timedelta(hours=8)))),
+            ("recharged", T0 + DAY),
+        ],
+    ]
+    for spelled in spellings:
+        events = [*spelled, ("renewed", T0 + 2 * DAY, T0 + 90 * DAY)]
+        rows = [FleetRow("s-1", "subscription", events, T0 + 30 * DAY)]
+        expected = [FleetRow("s-1", "subscription", as_created, T0 + 30 * DAY)]
+        assert evaluate_fleet(rows, END) == evaluate_fleet(expected, END)
