@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import repeat
-from typing import Final, NamedTuple, TypeVar
+from typing import Final, NamedTuple, TypeVar, cast
 
 from .decisions import allowing
 from .lifecycle import _expiry, _order, earliest_applied
@@ -144,8 +144,18 @@ def replay(
     takes the first transition whose conditions hold. ``record``: as
     :meth:`fsm.machine.Step.fire` takes it (False: the history is not kept).
     """
-    steps = compiled().events[run.billing]
-    ahead = timed[run.billing]
+    return _replay(run, events, until, compiled().events[run.billing], timed[run.billing], record)
+
+
+def _replay(
+    run: Run,
+    events: Iterable[Event],
+    until: datetime,
+    steps: Mapping[tuple[Phase, str], tuple[EventStep, ...]],
+    ahead: Mapping[Phase, _Timed],
+    record: bool,
+) -> Run:
+    """:func:`replay` on the steps of the run's billing (looked up once per fleet)."""
     for next_event in (*events, None):
         event = None if next_event is None or next_event.at > until else next_event
         at = until if event is None else event.at
@@ -301,15 +311,43 @@ def _runs(
     policy = Policy.default() if policy is None else policy
     tolerance = policy.late_tolerance
     timed = schedule(policy)
-    parsed: dict[tuple[Billing | str, str], tuple[Billing, str]] = {}
+    by_event = compiled().events
+    # A fleet has few billings and accounts: each spelling is parsed once, and the
+    # steps of each billing are looked up once.
+    parsed: dict[tuple[Billing | str, str], _Known] = {}
+    new = tuple.__new__
     for cluster_id, billing, given, expires_at, account in rows:
-        # A fleet has few billings and accounts: each spelling is parsed once.
         if (known := parsed.get((billing, account))) is None:
-            known = parsed[(billing, account)] = (parse_billing(billing), parse_account(account))
-        kind, owner = known
+            kind = parse_billing(billing)
+            known = parsed[(billing, account)] = (
+                kind,
+                parse_account(account),
+                by_event[kind],
+                timed[kind],
+                kind is Billing.SUBSCRIPTION,
+            )
+        kind, owner, steps, ahead, expires = known
         identity = parse_cluster_id(cluster_id)
-        expiry = None if expires_at is None else _expiry(kind, expires_at)
-        events = [_event(event) for event in given]
+        if expires_at is None:
+            expiry = None
+        elif expires and type(expires_at) is datetime and expires_at.tzinfo is UTC:
+            expiry = expires_at  # what _expiry gives a subscription (parse_time's shortcut)
+        else:
+            expiry = _expiry(kind, expires_at)
+        events: list[Event] = []
+        for raw in given:
+            # Most of a fleet's events: a kind without an expiry, at an instant in UTC.
+            if (
+                type(raw) is tuple
+                and (len(raw) == 2 or (len(raw) == 3 and raw[2] is None))
+                and type(when := raw[1]) is datetime
+                and when.tzinfo is UTC  # parse_time's own shortcut: UTC is kept as it is
+                and isinstance(spelled := raw[0], str)
+                and (plain := _PLAIN_KINDS.get(spelled)) is not None
+            ):
+                events.append(new(Event, (plain, when, None)))
+            else:
+                events.append(_event(raw))
         newest: datetime | None = None
         taken: Sequence[Event] = events
         if len(events) == 1:
@@ -325,32 +363,25 @@ def _runs(
                     newest = when
                     earliest = earliest_applied(when, tolerance)
             taken = sorted(set(taken), key=_order)
-        yield identity, owner, replay(Run(kind, expiry, policy), taken, at, timed, record), newest
+        run = _replay(Run(kind, expiry, policy), taken, at, steps, ahead, record)
+        yield identity, owner, run, newest
+
+
+_Known = tuple[
+    Billing, str, Mapping[tuple[Phase, str], tuple[EventStep, ...]], Mapping[Phase, _Timed], bool
+]
 
 
 # The kinds of event that carry no expiry, by spelling (a StrEnum member is its spelling).
 _PLAIN_KINDS: Final = {str(kind): kind for kind in EventKind if kind is not EventKind.RENEWED}
 
 
-def _event(
-    given: Event | tuple[str, TimeInput] | tuple[str, TimeInput, TimeInput | None],
-) -> Event:
-    """``given`` as an :class:`Event` (kept as it is), else :meth:`Event.create` of it.
+def _event(given: object) -> Event:
+    """An event of a row that is not a plain kind at a UTC instant (those are taken inline).
 
-    Most of a fleet's events are a kind that carries no expiry at an instant already
-    in UTC: those are checked here at the cost of a dict lookup; every other tuple
-    goes through ``Event.create`` and its errors.
+    An :class:`Event` is kept as it is; anything else is what :meth:`Event.create`
+    makes of it, with its errors.
     """
-    if type(given) is tuple:
-        if len(given) == 2 or (len(given) == 3 and given[2] is None):
-            kind, when = given[0], given[1]
-            if (
-                isinstance(kind, str)
-                and type(when) is datetime
-                and when.tzinfo is UTC  # parse_time's own shortcut: UTC is kept as it is
-                and (plain := _PLAIN_KINDS.get(kind)) is not None
-            ):
-                return tuple.__new__(Event, (plain, when, None))
-    elif isinstance(given, Event):
+    if type(given) is not tuple and isinstance(given, Event):
         return given
-    return Event.create(*given)
+    return Event.create(*cast(tuple[str, TimeInput, TimeInput | None], given))
