@@ -432,7 +432,7 @@ class Cluster:
 
     def _take(self, applied: Iterable[Event]) -> None:
         """Replay ``applied`` (any order, repeats once) after the base: the state."""
-        self._applied = sorted(set(applied), key=_order)
+        self._applied = sorted(set(applied), key=event_order)
         self._orders = [event.order for event in self._applied]
         if self._applied:
             self._rebuild(0, self._run)
@@ -461,7 +461,8 @@ class Cluster:
         return report(self.state(now), operation=operation, strict=strict)
 
 
-def _order(event: Event) -> EventOrder:
+def event_order(event: Event) -> EventOrder:
+    """The key events are replayed in: their instant, then the same-instant order."""
     return event.order
 
 
@@ -470,11 +471,11 @@ def _facts(
 ) -> tuple[str, Billing, str, datetime | None]:
     """A cluster's facts, parsed: its id, billing, account and initial expiry."""
     parsed_billing = parse_billing(billing)
-    expiry = _expiry(parsed_billing, expires_at)
+    expiry = initial_expiry(parsed_billing, expires_at)
     return parse_cluster_id(cluster_id), parsed_billing, parse_account(account), expiry
 
 
-def _expiry(billing: Billing, expires_at: TimeInput | None) -> datetime | None:
+def initial_expiry(billing: Billing, expires_at: TimeInput | None) -> datetime | None:
     """The initial expiry of a cluster of ``billing``: only subscriptions expire."""
     if expires_at is None:
         return None

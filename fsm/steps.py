@@ -27,7 +27,7 @@ from itertools import repeat
 from typing import Final, NamedTuple, TypeVar, cast
 
 from .decisions import allowing
-from .lifecycle import _expiry, _order, earliest_applied
+from .lifecycle import earliest_applied, event_order, initial_expiry
 from .machine import BILLING_CONDITIONS, DUE_CONDITION, Callback, Run, Step, steps_of, triggers
 from .policy import Policy
 from .schedule import TIMED_BY_TRIGGER, wait
@@ -331,9 +331,9 @@ def _runs(
         if expires_at is None:
             expiry = None
         elif expires and type(expires_at) is datetime and expires_at.tzinfo is UTC:
-            expiry = expires_at  # what _expiry gives a subscription (parse_time's shortcut)
+            expiry = expires_at  # what initial_expiry gives a subscription (parse_time's shortcut)
         else:
-            expiry = _expiry(kind, expires_at)
+            expiry = initial_expiry(kind, expires_at)
         events: list[Event] = []
         for raw in given:
             # Most of a fleet's events: a kind without an expiry, at an instant in UTC.
@@ -362,7 +362,7 @@ def _runs(
                 if newest is None or when > newest:
                     newest = when
                     earliest = earliest_applied(when, tolerance)
-            taken = sorted(set(taken), key=_order)
+            taken = sorted(set(taken), key=event_order)
         run = _replay(Run(kind, expiry, policy), taken, at, steps, ahead, record)
         yield identity, owner, run, newest
 
