@@ -1,14 +1,17 @@
 """Keep the store true to the cloud: one snapshot in, one observation per cluster out.
 
 The snapshot is read whole before anything is written (a listing is all or
-nothing), then each cluster is recorded in its own transaction, so a failure
-part way leaves every cluster either fully updated or untouched, and the
-summary says which.
+nothing), then the clusters are recorded in batches of :data:`BATCH`, each
+batch in one transaction (its observations and the warnings they make due), so
+a failure part way leaves every batch, and so every cluster, either fully
+updated or untouched, and the summary says which: the clusters of the batch
+that failed are ``failed`` (left as they were), those after it ``untouched``.
+A snapshot applied again (nothing changed since) writes nothing at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
@@ -18,11 +21,15 @@ from .observations import Observation
 from .table import Billing, Phase
 from .timeutil import TimeInput, format_time, optional_format, parse_time, utcnow
 from .values import REFUSED, TOO_LATE, ClusterState, parse_account, unheeded
-from .warnings import DeadlineWarning, warnings_due
+from .warnings import DeadlineWarning
 
 if TYPE_CHECKING:
     from .sources.base import AccountSnapshot, CloudCluster, Snapshot, Source
     from .store import Store
+    from .store.base import ClusterObservation
+
+BATCH: Final = 250
+"""Clusters recorded per transaction: a failure leaves a batch untouched."""
 
 Status = Literal["recorded", "unchanged", "failed", "untouched"]
 STATUSES: Final[tuple[Status, ...]] = get_args(Status)
@@ -125,13 +132,17 @@ class SyncSummary:
         if self.complete:
             return None
         failed = next((c for c in self.clusters if c.status == "failed"), None)
-        where = (
-            "" if failed is None else f" at {failed.cluster_id} ({failed.region}): {failed.error}"
-        )
         counts = self.counts()
+        where, batch = "", ""
+        if failed is not None:
+            where = f" {failed.cluster_id} ({failed.region}): {failed.error}"
+            if counts["failed"] > 1:  # a batch: one transaction, rolled back whole
+                where = f" a batch of {counts['failed']} cluster(s) from" + where
+                batch = f"the {counts['failed']} of the batch left as they were, "
+            where = " at" + where
         return (
             f"sync stopped{where}; {counts['recorded']} cluster(s) recorded and "
-            f"{counts['unchanged']} unchanged before it, {counts['untouched']} untouched; "
+            f"{counts['unchanged']} unchanged before it, {batch}{counts['untouched']} untouched; "
             "every cluster is either fully updated or untouched, sync again to finish"
         )
 
@@ -164,7 +175,7 @@ def sync(
     dry_run: bool = False,
     now: TimeInput | None = None,
 ) -> SyncSummary:
-    """Read the cloud once, then record what changed, cluster by cluster."""
+    """Read the cloud once, then record what changed, a batch of clusters at a time."""
     account = parse_account(account)
     snapshot = source.snapshot(regions, since_from_transactions=since_from_transactions)
     return apply_snapshot(store, snapshot, account=account, dry_run=dry_run, now=now)
@@ -190,43 +201,32 @@ def apply_snapshot(
     # Gone from a complete listing of its region: the owner released it.
     work += [(cid, located[cid], None) for cid in snapshot.disappeared(located)]
 
+    known = _known_expiries(store, snapshot, known_regions, account, evaluated_at)
     results: list[ClusterSync] = []
     started: list[datetime] = []  # when the store says each overdue cluster's clock started
     failed = False
-    for cluster_id, region, cloud in work:
+    for batch in _batches(work, BATCH):
         if failed:
-            results.append(ClusterSync(cluster_id, region, "untouched"))
+            results += [ClusterSync(cid, region, "untouched") for cid, region, _ in batch]
             continue
         try:
-            known = cluster_id in known_regions
-            if cloud is None:
-                observation = Observation(at=at, released=True)
-            else:
-                observation = _observation(balance, cloud, at, store if known else None)
-            result = store.observe(
-                cluster_id,
-                observation,
-                billing=None if cloud is None else cloud.billing,
-                account=account,
-                # A cluster seen for the first time takes expires_at as a fact;
-                # later extensions are renewals in its event log.
-                expires_at=None if known or cloud is None else cloud.expires_at,
-                region=region,
-                source=f"{snapshot.source}:{region}",
-                now=evaluated_at,
-                dry_run=dry_run,
-            )
-            # Issued once per episode, however many syncs and controllers look.
-            due = warnings_due(result.after, evaluated_at)
-            issued = store.issue_warnings(cluster_id, due, now=evaluated_at, dry_run=dry_run)
+            items = [
+                _item(cid, region, cloud, balance, at, account, snapshot.source, known)
+                for cid, region, cloud in batch
+            ]
+            observed = store.observe_many(items, now=evaluated_at, dry_run=dry_run)
         except FsmError as err:
+            # The batch's one transaction is rolled back: every cluster of it is as it was.
             failed = True
-            results.append(ClusterSync(cluster_id, region, "failed", error=str(err)))
+            results += [
+                ClusterSync(cid, region, "failed", error=str(err)) for cid, region, _ in batch
+            ]
             continue
-        results.append(_summarise(cluster_id, region, result.before, result.after, result, issued))
-        if result.after.overdue and result.after.overdue_since is not None:
-            started.append(result.after.overdue_since)
-    if not dry_run and not failed:
+        for (cid, region, _), (result, issued) in zip(batch, observed, strict=True):
+            results.append(_summarise(cid, region, result.before, result.after, result, issued))
+            if result.after.overdue and result.after.overdue_since is not None:
+                started.append(result.after.overdue_since)
+    if not dry_run and not failed and _news(store, account, at, balance):
         # What the metrics report as the account's balance and last successful sync.
         store.record_sync(account, synced_at=at, balance=balance.balance, currency=balance.currency)
     return SyncSummary(
@@ -246,14 +246,91 @@ def apply_snapshot(
     )
 
 
+def _batches(
+    work: list[tuple[str, str, CloudCluster | None]], size: int
+) -> Iterator[list[tuple[str, str, CloudCluster | None]]]:
+    for start in range(0, len(work), size):
+        yield work[start : start + size]
+
+
+def _item(
+    cluster_id: str,
+    region: str,
+    cloud: CloudCluster | None,
+    balance: AccountSnapshot,
+    at: datetime,
+    account: str,
+    source: str,
+    known: dict[str, datetime | None],
+) -> ClusterObservation:
+    """What the snapshot says of one cluster (``cloud`` None: gone from its region's listing)."""
+    from .store.base import ClusterObservation
+
+    tracked = cluster_id in known
+    if cloud is None:
+        observation = Observation(at=at, released=True)
+    else:
+        observation = _observation(balance, cloud, at, known.get(cluster_id), tracked)
+    return ClusterObservation(
+        cluster_id,
+        observation,
+        billing=None if cloud is None else cloud.billing,
+        account=account,
+        # A cluster seen for the first time takes expires_at as a fact;
+        # later extensions are renewals in its event log.
+        expires_at=None if tracked or cloud is None else cloud.expires_at,
+        region=region,
+        source=f"{source}:{region}",
+    )
+
+
+def _known_expiries(
+    store: Store,
+    snapshot: Snapshot,
+    tracked: dict[str, str | None],
+    account: str,
+    now: datetime,
+) -> dict[str, datetime | None]:
+    """Each tracked cluster's expiry as the store has it now (renewals included), read once.
+
+    Only subscriptions need it (a later expiry in the cloud is a renewal); the others are
+    listed as tracked with None.
+    """
+    known: dict[str, datetime | None] = dict.fromkeys(tracked)
+    if not any(
+        c.billing == Billing.SUBSCRIPTION and c.expires_at and c.cluster_id in tracked
+        for c in snapshot.clusters
+    ):
+        return known
+    for state in store.clusters(account=account, now=now):
+        if state.cluster_id not in known:
+            continue
+        if state.newest_event_at is not None and state.newest_event_at > now:
+            # An event dated after ``now`` (within the future tolerance): the whole log.
+            known[state.cluster_id] = store.load(state.cluster_id).expires_at
+        else:
+            known[state.cluster_id] = state.expires_at
+    return known
+
+
+def _news(store: Store, account: str, at: datetime, balance: AccountSnapshot) -> bool:
+    """Whether this sync is news to the store: not the very one it last remembered."""
+    last = next((s for s in store.account_syncs() if s.account == account), None)
+    seen = (at, str(balance.balance), balance.currency)
+    return last is None or (last.synced_at, last.balance, last.currency) != seen
+
+
 def _observation(
-    balance: AccountSnapshot, cloud: CloudCluster, at: datetime, store: Store | None
+    balance: AccountSnapshot,
+    cloud: CloudCluster,
+    at: datetime,
+    known: datetime | None,
+    tracked: bool,
 ) -> Observation:
     renewed_until = None
-    if store is not None and cloud.billing == Billing.SUBSCRIPTION and cloud.expires_at:
-        known = store.load(cloud.cluster_id).expires_at
-        if known is None or cloud.expires_at > known:
-            renewed_until = cloud.expires_at  # the cloud says it runs longer: a renewal
+    expiry = cloud.expires_at if tracked and cloud.billing == Billing.SUBSCRIPTION else None
+    if expiry is not None and (known is None or expiry > known):
+        renewed_until = expiry  # the cloud says it runs longer: a renewal
     return Observation(
         at=at,
         balance=balance.balance,

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import builtins
 import warnings
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
@@ -44,8 +45,9 @@ from ..values import (
     parse_phase,
     parse_region,
 )
-from ..warnings import status, warnings_due
+from ..warnings import DeadlineWarning, status, warnings_due
 from .ledger import LedgerStore
+from .ledger import _ledger_key as ledger_key
 from .plan import (
     Facts,
     ObserveRequest,
@@ -66,6 +68,7 @@ from .schema import (
     READABLE_FROM,
     SCHEMA_VERSION,
     SYNCS_FROM,
+    WARNINGS_TABLE,
 )
 from .transaction import Tx
 from .url import StoreURL
@@ -74,6 +77,8 @@ __all__ = [
     "READABLE_FROM",
     "SCHEMA_VERSION",
     "AccountSync",
+    "ClusterObservation",
+    "ClusterObserved",
     "ObserveResult",
     "RecordResult",
     "Store",
@@ -84,6 +89,27 @@ __all__ = [
 
 _MAX_KEY: Final = 200
 _MAX_SOURCE: Final = 64
+_MANY_LOCK: Final = "several clusters"  # taken first; no cluster id has a space
+
+
+class ClusterObservation(NamedTuple):
+    """One cluster's observation for :meth:`Store.observe_many`: ``observe``'s arguments."""
+
+    cluster_id: str
+    observation: Observation
+    billing: str | None = None
+    account: str | None = None
+    expires_at: TimeInput | None = None
+    region: str | None = None
+    source: str = "api"
+    idempotency_key: str | None = None
+
+
+class ClusterObserved(NamedTuple):
+    """What :meth:`Store.observe_many` did to one cluster: the result, the warnings entered."""
+
+    result: ObserveResult
+    warnings: list[DeadlineWarning]
 
 
 class Store(LedgerStore):
@@ -229,21 +255,11 @@ class Store(LedgerStore):
         that change the cluster, and evaluates it at ``now`` (default: the wall
         clock). ``dry_run`` computes the same result and writes nothing.
         """
-        cid = parse_cluster_id(cluster_id)
-        if not isinstance(observation, Observation):
-            raise InputError("observation", observation, "an fsm.Observation")
-        request = ObserveRequest(
-            cluster_id=cid,
-            observation=observation,
-            billing=None if billing is None else parse_billing(billing),
-            account=None if account is None else parse_account(account),
-            expires_at=optional_time(expires_at, "expires_at"),
-            region=_region(region),
-            idempotency_key=_key(idempotency_key),
-            source=_source(source),
-            now=utcnow() if now is None else parse_time(now, "now"),
-            dry_run=dry_run,
+        asked = ClusterObservation(
+            cluster_id, observation, billing, account, expires_at, region, source, idempotency_key
         )
+        request = _observe_request(asked, now, dry_run)
+        cid = request.cluster_id
 
         wanted = events_for(observation)
 
@@ -264,6 +280,73 @@ class Store(LedgerStore):
                 return plan_observe(request, None, wanted, self.policy)[0]
             return self._read(work)
         return self._change(cid, work)
+
+    def observe_many(
+        self,
+        observations: Iterable[ClusterObservation],
+        *,
+        now: TimeInput | None = None,
+        dry_run: bool = False,
+    ) -> list[ClusterObserved]:
+        """Apply several clusters' observations in one transaction: all of them, or none.
+
+        Each does what :meth:`observe` with its arguments does, then enters the
+        warnings due after it in the ledger (as :meth:`issue_warnings`); each result
+        and warnings entered come back in the order given. A cluster appears once.
+        The transaction holds every cluster's lock; if nothing changes, nothing is
+        written. ``dry_run`` writes nothing (the warnings are those not entered yet).
+        """
+        given = list(observations)
+        at_now = utcnow() if now is None else parse_time(now, "now")
+        if dry_run:
+            return [self._observe_dry(item, at_now) for item in given]
+        requests = [_observe_request(item, at_now) for item in given]
+        cids = [request.cluster_id for request in requests]
+        if len(set(cids)) < len(cids):
+            repeated = next(cid for cid in cids if cids.count(cid) > 1)
+            raise InputError("observations", repeated, "each cluster observed once per call")
+
+        def work(tx: Tx) -> list[ClusterObserved]:
+            self._lock_clusters(tx, cids)
+            tracked = {cid for (cid,) in _of_clusters(tx, "cluster_id FROM clusters", cids)}
+            # Every read before any write (a PostgreSQL transaction sends its writes last).
+            planned = []
+            for request in requests:
+                wanted = events_for(request.observation)
+                loaded = None
+                if request.cluster_id in tracked:
+                    loaded = self._load_for_write(
+                        tx, request.cluster_id, wanted, request.idempotency_key, request.expires_at
+                    )
+                planned.append(plan_observe(request, loaded, wanted, self.policy))
+            due = [warnings_due(result.after, at_now) for result, _ in planned]
+            # The ledger's rows of these clusters cannot change: their locks are held.
+            ledger = f"cluster_id, step, threshold, episode FROM {WARNINGS_TABLE}"
+            rows = _of_clusters(tx, ledger, [c for c, w in zip(cids, due, strict=True) if w])
+            entered = {(cid, *self._ledger_key_out(*key)) for cid, *key in rows}
+            fresh = [[w for w in ws if (w.cluster_id, *ledger_key(w)) not in entered] for ws in due]
+            for request, (_, writes) in zip(requests, planned, strict=True):
+                self._apply(tx, request.cluster_id, writes)
+            if issued := [w for warnings in fresh for w in warnings]:
+                tx.run(
+                    self._ledger_insert(issued) + " ON CONFLICT DO NOTHING",
+                    self._ledger_values(issued, self._time_in(at_now), None),
+                )
+            return [ClusterObserved(r, w) for (r, _), w in zip(planned, fresh, strict=True)]
+
+        return [] if not requests else self._write(_MANY_LOCK, work)
+
+    def _observe_dry(self, item: ClusterObservation, at_now: datetime) -> ClusterObserved:
+        cid, seen, billing, account, expires, region, source, key = item
+        result = self.observe(
+            cid, seen, billing=billing, account=account, expires_at=expires, region=region,
+            source=source, idempotency_key=key, now=at_now, dry_run=True,
+        )  # fmt: skip
+        due = warnings_due(result.after, at_now)
+        return ClusterObserved(result, self.issue_warnings(cid, due, now=at_now, dry_run=True))
+
+    def _lock_clusters(self, tx: Tx, cluster_ids: Sequence[str]) -> None:
+        """Take the write locks of ``cluster_ids`` in ``tx`` (an engine with one lock: none)."""
 
     def mark_evaluated(self, cluster_id: str, *, now: TimeInput | None = None) -> bool:
         """Refresh the cached phase of a cluster at ``now``; True if it was written.
@@ -559,6 +642,36 @@ class Store(LedgerStore):
 
 def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
+
+
+def _observe_request(
+    item: ClusterObservation, now: TimeInput | None, dry_run: bool = False
+) -> ObserveRequest:
+    """What :meth:`Store.observe` is asked of one cluster, its arguments checked in order."""
+    if not isinstance(item, ClusterObservation):
+        raise InputError("observations", item, "fsm.store.ClusterObservation values")
+    cid = parse_cluster_id(item.cluster_id)
+    if not isinstance(item.observation, Observation):
+        raise InputError("observation", item.observation, "an fsm.Observation")
+    return ObserveRequest(
+        cluster_id=cid,
+        observation=item.observation,
+        billing=None if item.billing is None else parse_billing(item.billing),
+        account=None if item.account is None else parse_account(item.account),
+        expires_at=optional_time(item.expires_at, "expires_at"),
+        region=_region(item.region),
+        idempotency_key=_key(item.idempotency_key),
+        source=_source(item.source),
+        now=utcnow() if now is None else parse_time(now, "now"),
+        dry_run=dry_run,
+    )
+
+
+def _of_clusters(tx: Tx, what: str, cids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``SELECT what`` of the rows of ``cids``, in one statement (none: no statement)."""
+    if not cids:
+        return []
+    return tx.rows(f"SELECT {what} WHERE cluster_id IN ({', '.join('?' * len(cids))})", cids)
 
 
 def _key(value: str | None) -> str | None:

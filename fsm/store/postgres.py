@@ -319,6 +319,15 @@ class PostgresStore(Store):
         digest = hashlib.blake2b(f"{self._schema}\0{cluster_id}".encode(), digest_size=4)
         return int.from_bytes(digest.digest(), "big", signed=True)
 
+    def _lock_clusters(self, tx: Tx, cluster_ids: Sequence[str]) -> None:
+        # In one order, so that two writers of several clusters never wait for each other.
+        keys = sorted({self._lock_key(cid) for cid in cluster_ids})
+        tx.rows(
+            f"SELECT pg_advisory_xact_lock({LOCK_NAMESPACE:d}, k)"
+            " FROM (SELECT unnest(?::int4[]) AS k ORDER BY k) AS keys",
+            (keys,),
+        )
+
     def _run_write(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         errors = self._psycopg.errors
         retryable = (errors.SerializationFailure, errors.DeadlockDetected)

@@ -20,9 +20,9 @@ description:
   - The cloud is read whole before anything is written. When it answers with an error, or does
     not answer, the task fails with the API, the error code and the RequestId, and nothing is
     recorded.
-  - Each cluster is then recorded on its own. If the store fails part way the task fails, and
-    RV(clusters) says which clusters were recorded and which were left untouched; running the
-    task again finishes the work.
+  - The clusters are then recorded in batches, each in one transaction. If the store fails part
+    way the task fails, and RV(clusters) says which clusters were recorded and which were left
+    untouched; running the task again finishes the work.
   - A cluster seen for the first time is registered with its billing and expiry. A negative
     balance starts the overdue clock of every cluster of the account, a later expiry in the cloud
     is a renewal, a cluster the owner released (or gone from the listing of its region) is

@@ -54,14 +54,17 @@ import base64
 import hashlib
 import json
 import signal
+import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -816,6 +819,28 @@ def sync_command(port: int, region: str) -> str:
         "ALIBABA_CLOUD_ACCESS_KEY_ID=fake-key-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=fake-secret "
         f"overdue-fsm sync --region {region} --endpoint 127.0.0.1:{port} --protocol http"
     )
+
+
+@contextmanager
+def standalone(clusters: int, region: str = "cn-hangzhou") -> Iterator[subprocess.Popen[str]]:
+    """The fake in a process of its own (as ``make fake-aliyun`` runs it); ``.port`` is set.
+
+    Its serving then never competes with the caller for one interpreter (a benchmark).
+    """
+    argv = ["--port", "0", "--clusters", str(clusters), "--region", region]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.aliyun.fake_endpoint", *argv],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.port = int(process.stdout.readline())  # type: ignore[attr-defined]
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

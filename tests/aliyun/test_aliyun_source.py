@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +31,7 @@ from tests.aliyun.fake_endpoint import (
     FakeAliyun,
     Fault,
     make_fleet,
+    standalone,
     to_ms,
 )
 
@@ -702,26 +701,14 @@ def test_fake_dispatches_on_the_action_query_parameter(fake: FakeAliyun) -> None
 
 
 def test_fake_runs_standalone_with_250_clusters() -> None:
-    root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.aliyun.fake_endpoint", "--port", "0", "--clusters", "250"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
+    with standalone(250, REGION) as process:
         source = AliyunSource(
             access_key_id=KEY_ID,
             access_key_secret=KEY_SECRET,
-            endpoint=f"127.0.0.1:{port}",
+            endpoint=f"127.0.0.1:{process.port}",  # type: ignore[attr-defined]
             protocol="http",
         )
         snap = source.snapshot([REGION])
         assert len(snap.clusters) == 250
         assert not snap.account.overdue
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
     assert process.returncode == 0

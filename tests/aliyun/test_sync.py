@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,24 +14,8 @@ from fsm.timeutil import format_time, parse_time
 pytest.importorskip("alibabacloud_emr20210320", reason="needs overdue-fsm[aliyun]")
 
 from fsm.store import open_store
+from tests.aliyun.conftest import KEY_ID, KEY_SECRET, REGION
 from tests.aliyun.fake_endpoint import FakeAliyun, make_fleet, to_ms
-
-KEY_ID = "AKIDsyncDistinctive0042"
-KEY_SECRET = "sync-SeCrEt-Distinctive-9191"
-REGION = "cn-hangzhou"
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAliyun]:
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
-    server = FakeAliyun(balance="1,000.00")
-    server.set_fleet(REGION, make_fleet(250, REGION))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

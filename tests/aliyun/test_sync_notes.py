@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("alibabacloud_emr20210320", reason="needs overdue-fsm[aliyun]")
 
 from tests.aliyun.fake_endpoint import FakeAliyun, make_fleet, to_ms
-from tests.aliyun.test_sync import REGION, fake, store_url, sync
+from tests.aliyun.test_sync import REGION, store_url, sync
 
-__all__ = ["fake", "store_url"]  # fixtures, shared with test_sync
+__all__ = ["store_url"]  # a fixture, shared with test_sync (``fake`` is the conftest's)
 
 
 def test_a_renewal_refused_while_overdue_is_in_the_summary(

@@ -231,10 +231,11 @@ def test_a_sync_stopped_part_way_fails_and_says_which_clusters_were_untouched(
     import fsm.errors
 
     fleet = _fleet(fake_aliyun, 8)
+    monkeypatch.setattr("fsm.sync.BATCH", 3)  # batches of 3, 3 and 2 clusters
     real_writer = common.writer
 
     class FailingStore:
-        """The real store, whose fourth write fails."""
+        """The real store, whose second batch of writes fails."""
 
         def __init__(self, store: Any) -> None:
             self._store, self._writes = store, 0
@@ -249,25 +250,26 @@ def test_a_sync_stopped_part_way_fails_and_says_which_clusters_were_untouched(
         def __exit__(self, *exc: object) -> None:
             self._store.__exit__(*exc)
 
-        def observe(self, *args: Any, **kwargs: Any) -> Any:
+        def observe_many(self, *args: Any, **kwargs: Any) -> Any:
             self._writes += 1
-            if self._writes == 4:
+            if self._writes == 2:
                 raise fsm.errors.StoreError("the disk is full")
-            return self._store.observe(*args, **kwargs)
+            return self._store.observe_many(*args, **kwargs)
 
     monkeypatch.setattr(common, "writer", lambda settings: FailingStore(real_writer(settings)))
     result = run()
     assert result["failed"] is True
-    assert result["changed"] is True  # three clusters were recorded before it stopped
+    assert result["changed"] is True  # the first batch was recorded before it stopped
     assert result["complete"] is False
-    assert result["counts"] == {"recorded": 3, "unchanged": 0, "failed": 1, "untouched": 4}
-    assert [c["status"] for c in result["clusters"]] == ["recorded"] * 3 + ["failed"] + [
+    assert result["counts"] == {"recorded": 3, "unchanged": 0, "failed": 3, "untouched": 2}
+    assert [c["status"] for c in result["clusters"]] == ["recorded"] * 3 + ["failed"] * 3 + [
         "untouched"
-    ] * 4
+    ] * 2
     stopped = fleet[3]["ClusterId"]
     assert result["msg"] == (
-        f"sync stopped at {stopped} (cn-hangzhou): the disk is full; 3 cluster(s) recorded and "
-        "0 unchanged before it, 4 untouched; every cluster is either fully updated or untouched, "
+        f"sync stopped at a batch of 3 cluster(s) from {stopped} (cn-hangzhou): the disk is "
+        "full; 3 cluster(s) recorded and 0 unchanged before it, the 3 of the batch left as "
+        "they were, 2 untouched; every cluster is either fully updated or untouched, "
         "sync again to finish"
     )
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -309,3 +310,21 @@ def node(item: object, cluster_id: str, api: str, request_id: str | None) -> Clo
         instance_type=text(data.get("InstanceType")),
         state=text(data.get("NodeState")),
     )
+
+
+_JSON_ESCAPED: Final = re.compile(r'["\\\x00-\x1f]')  # what json.dumps writes as an escape
+
+
+def clean(body: dict[str, Any], needles: Sequence[str], shapes: Sequence[re.Pattern[str]]) -> bool:
+    """Whether no string of ``body`` holds a needle or matches a shape: its JSON text has none.
+
+    JSON escapes only quotes, backslashes and control characters: a needle without them
+    is in the text exactly when it is in one of the strings (a match of a shape too).
+    """
+    if any(_JSON_ESCAPED.search(needle) for needle in needles):
+        return False
+    try:
+        whole = json.dumps(body, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return False
+    return not any(n in whole for n in needles) and not any(k.search(whole) for k in shapes)

@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from fsm.errors import FsmError, InputError, SourceError
 
-from ._decode import text
+from ._decode import clean, text
 from ._sts import DEFAULT_STS_ENDPOINT, AssumeRole, assumed
 
 log = logging.getLogger(__name__)
@@ -510,25 +510,31 @@ class Transport:
 
     def _without_credentials(self, message: str) -> str:
         """``message`` with every credential value, and anything shaped like a key id, as ***."""
-        for held in (self._credentials, self._base):
-            if held is None:
-                continue
-            for secret in (held.key_id, held.key_secret, held.token):
-                value = secret.reveal() if secret is not None else ""
-                if len(value) >= 4:
-                    message = message.replace(value, "***").replace(quote(value, safe=""), "***")
+        for needle in self._needles():
+            message = message.replace(needle, "***")
         for shape in _KEY_SHAPES:
             message = shape.sub("***", message)
         return message
 
+    def _needles(self) -> list[str]:
+        """Each credential value held (of 4 characters or more), as it is and URL-quoted."""
+        held = [h for h in (self._credentials, self._base) if h is not None]
+        values = [s.reveal() for h in held for s in (h.key_id, h.key_secret, h.token) if s]
+        return [form for v in values if len(v) >= 4 for form in (v, quote(v, safe=""))]
+
     def _scrub_data(self, value: Any) -> Any:
         """A response body with :meth:`_without_credentials` applied to every string in it."""
+        if isinstance(value, dict) and clean(value, self._needles(), _KEY_SHAPES):
+            return value  # nothing to scrub: a whole page is checked in one pass
+        return self._scrub_each(value)
+
+    def _scrub_each(self, value: Any) -> Any:
         if isinstance(value, str):
             return self._without_credentials(value)
         if isinstance(value, dict):
-            return {key: self._scrub_data(item) for key, item in value.items()}
+            return {key: self._scrub_each(item) for key, item in value.items()}
         if isinstance(value, list):
-            return [self._scrub_data(item) for item in value]
+            return [self._scrub_each(item) for item in value]
         return value
 
     def _scrub(self, message: str) -> str:
