@@ -1,20 +1,35 @@
 """Store throughput: concurrent writers and a fleet listing, on SQLite and PostgreSQL.
 
     python benchmarks/store.py [--engine sqlite|postgresql|both] [--processes 8]
-                               [--observations 500] [--clusters 10000]
+                               [--observations 500] [--clusters 10000] [--rounds 3]
 
 Each of N processes opens its own store and calls ``observe`` (the write path
 of the CLI and the Ansible module: lock, load, replay, evaluate, append) for
 its observations, each of which records exactly one event; the figures are
 events/s over the whole run, p50/p99 latency of one write, and the count check
-(events in the store against what the writers were told they recorded). A
-second run sends the same observations from every process to the same
+(events in the store against what the writers were told they recorded). Each
+row is printed against its floor, measured in the same run, alternating with it
+(benchmarks/rounds.py, medians of --rounds rounds):
+
+- SQLite: N processes doing one-row INSERT transactions into the same events
+  table of a store (WAL, synchronous=NORMAL as the store sets it, SQLite's own
+  busy handler); target >= 0.5.
+- PostgreSQL: pgbench (N clients, 2 threads) running the statements one
+  observation sends, as the store sends them (one pipeline, prepared; only the
+  end of the log the check compares is read by a subquery, pgbench cannot carry
+  it over); target >= 0.9, and >= 2,000 events/s. Then the round trips one
+  observation costs, counted in libpq's trace of the store's connection
+  (ReadyForQuery messages): one for a cluster the store has written, two for a
+  first look (read, then write).
+
+A second run sends the same observations from every process to the same
 clusters (every write contends) and checks each event is stored once. Then
 ``clusters()`` evaluates a fleet of 10,000 clusters.
 
 PostgreSQL: ``OVERDUE_FSM_BENCH_PG`` or ``OVERDUE_FSM_TEST_PG``, else
-postgresql://postgres@127.0.0.1:5432/test; the run uses its own schema and
-drops it afterwards. Figures are printed, never asserted.
+postgresql://postgres@127.0.0.1:5432/test; each run uses a schema of its own,
+dropped afterwards. pgbench comes with PostgreSQL's client package
+(Debian: ``apt-get install postgresql-client``).
 """
 
 from __future__ import annotations
@@ -22,13 +37,15 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import re
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
@@ -36,8 +53,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rounds import Row, alternate, print_rows
+
 import fsm
-from fsm.store import Store, open_store
+from fsm.store import Store, open_store, sqlite_url
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
@@ -158,46 +177,98 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def bench_writes(
-    make_url: Callable[[], str], processes: int, per_process: int, per_cluster: int
-) -> None:
-    for shared in (False, True):
-        url = make_url()
-        with open_store(url) as store:
-            store.upsert_cluster("bench-setup", "pay_as_you_go")  # create it before the clock
-        idle_before = machine_idle()
-        elapsed, recorded, latencies, cpu, backend = concurrent_run(
-            url, processes, per_process, per_cluster, shared
+    url: str,
+    processes: int,
+    per_process: int,
+    per_cluster: int,
+    shared: bool,
+    report: list[str] | None = None,
+) -> float:
+    """One write run on a store of its own at ``url``: its events/s (details to ``report``)."""
+    with open_store(url) as store:
+        store.upsert_cluster("bench-setup", "pay_as_you_go")  # create it before the clock
+    idle_before = machine_idle()
+    elapsed, recorded, latencies, cpu, backend = concurrent_run(
+        url, processes, per_process, per_cluster, shared
+    )
+    idle = (machine_idle() - idle_before) / (elapsed * (os.cpu_count() or 1))
+    with open_store(url, create=False) as store:
+        stored, duplicates = stored_events(store)
+    expected = processes * per_process if not shared else per_process
+    label = "shared clusters (all writers contend)" if shared else "own clusters"
+    ok = stored == expected == recorded and duplicates == 0
+    if not ok:
+        raise SystemExit(
+            f"count check FAILED: expected {expected}, writers recorded {recorded}, "
+            f"stored {stored}, duplicated {duplicates}"
         )
-        idle = (machine_idle() - idle_before) / (elapsed * (os.cpu_count() or 1))
-        with open_store(url, create=False) as store:
-            stored, duplicates = stored_events(store)
-        expected = processes * per_process if not shared else per_process
-        label = "shared clusters (all writers contend)" if shared else "own clusters"
-        ok = stored == expected == recorded and duplicates == 0
-        print(
+    if report is not None:
+        server = f" (server {backend / len(latencies) * 1000:.2f} ms)" if backend else ""
+        report[:] = [
             f"  writes, {processes} processes x {per_process} observations, {label}, "
-            f"{per_cluster} events per cluster:"
-        )
-        print(
+            f"{per_cluster} events per cluster:",
             f"    {len(latencies) / elapsed:,.0f} observations/s, "
-            f"{recorded / elapsed:,.0f} events/s, {elapsed:.2f} s"
-        )
-        print(
+            f"{recorded / elapsed:,.0f} events/s, {elapsed:.2f} s",
             f"    latency p50 {percentile(latencies, 0.5) * 1000:.2f} ms, "
             f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms, "
-            f"max {max(latencies) * 1000:.1f} ms"
-        )
-        server = f" (server {backend / len(latencies) * 1000:.2f} ms)" if backend else ""
-        print(
+            f"max {max(latencies) * 1000:.1f} ms",
             f"    CPU per observation {cpu / len(latencies) * 1000:.2f} ms{server}; "
             f"the writers used {cpu / elapsed:.2f} of {os.cpu_count()} CPUs, "
-            f"{idle:.0%} of the machine stayed idle"
-        )
-        print(
+            f"{idle:.0%} of the machine stayed idle",
             f"    count check: expected {expected}, writers recorded {recorded}, "
-            f"stored {stored}, duplicated {duplicates}, lost {max(0, expected - stored)}: "
-            + ("OK" if ok else "FAILED")
+            f"stored {stored}, duplicated {duplicates}, lost 0: OK",
+        ]
+    return recorded / elapsed
+
+
+def raw_inserts(path: str, count: int, barrier: Barrier) -> None:
+    """The SQLite floor's writer: ``count`` one-row INSERT transactions into ``events``."""
+    conn = sqlite3.connect(path, timeout=15, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    row = (
+        "bench-setup",
+        "balance_negative",
+        "2026-01-01T00:00:00.000000Z",
+        None,
+        "2026-01-01T00:00:00.000000Z",
+        "bench",
+        None,
+        '{"balance":"-5.00","observed_at":"2026-01-01T00:00:00Z"}',
+        1,
+        None,
+    )
+    barrier.wait()
+    for _ in range(count):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO events (cluster_id, kind, at, expires_at, recorded_at, source,"
+            " idempotency_key, payload, applied, effect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
+        conn.execute("COMMIT")
+    conn.close()
+
+
+def sqlite_floor(path: Path, processes: int, per_process: int) -> float:
+    """Raw one-row INSERT transactions/s of ``processes`` processes into a store's events."""
+    with open_store(sqlite_url(path)) as store:
+        store.upsert_cluster("bench-setup", "pay_as_you_go")  # the schema, WAL, the FK row
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(processes + 1)
+    workers = [
+        ctx.Process(target=raw_inserts, args=(str(path), per_process, barrier))
+        for _ in range(processes)
+    ]
+    for proc in workers:
+        proc.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for proc in workers:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a floor writer failed with exit code {proc.exitcode}")
+    return processes * per_process / (time.perf_counter() - started)
 
 
 def bench_clusters(url: str, clusters: int) -> None:
@@ -237,6 +308,130 @@ def bench_clusters(url: str, clusters: int) -> None:
     print(f"    phases: {', '.join(f'{k} {v}' for k, v in sorted(phases.items()))}")
 
 
+PGBENCH_CLUSTER = "pgbench-"
+
+
+def pg_schema_url(base: str, schemas: list[str]) -> str:
+    """A store URL on a new schema of its own (dropped at the end of the run)."""
+    schemas.append(f"bench_{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    return f"{base}{'&' if '?' in base else '?'}schema={schemas[-1]}"
+
+
+def pgbench_script(url: str, clients: int, per_cluster: int) -> str:
+    """The statements one observation sends, as a pgbench script for ``clients`` clients.
+
+    Cluster ``pgbench-0`` is observed ``per_cluster`` times through the store and the
+    statements of its last write are kept as the store sent them (values as literals),
+    but for the cluster (``pgbench-<client_id>``, each client its own, copies of
+    ``pgbench-0``), its lock key (``client_id``) and the token the check compares: the
+    row as that write left it, and the end of the log read by a subquery.
+    """
+    import psycopg
+    from psycopg import sql
+
+    from fsm.store import postgres
+
+    cid = f"{PGBENCH_CLUSTER}0"
+    captured: list[tuple[tuple[str, tuple[object, ...]], ...]] = []
+    with open_store(url) as store:
+        assert isinstance(store, postgres.PostgresStore)
+        planned = store.planned_statements
+
+        def spy(*args: object) -> tuple[tuple[str, tuple[object, ...]], ...]:
+            statements = planned(*args)  # type: ignore[arg-type]
+            captured.append(statements)  # type: ignore[arg-type]
+            return statements  # type: ignore[return-value]
+
+        store.planned_statements = spy  # type: ignore[method-assign]
+        for _, observation in observations(per_cluster, [cid]):
+            store.observe(cid, observation, billing="pay_as_you_go", now=NOW, source="bench")
+        left = store._read(lambda tx: store._token(tx, cid))
+        conn = store._conn
+        assert conn is not None and isinstance(left, tuple)
+        mine = f"('{PGBENCH_CLUSTER}' || :client_id)"
+        seq = f"(SELECT max(seq) FROM events WHERE cluster_id = {mine})"
+        lines = ["\\startpipeline"]
+        for index, (text, params) in enumerate(captured[-1]):
+            values: list[str] = []
+            for position, value in enumerate(params):
+                if index == 0 and position == 1:
+                    values.append(":client_id")  # the lock key
+                elif index == 0 and 4 <= position < 4 + len(postgres.TOKEN_COLUMNS):
+                    values.append(sql.Literal(left[position - 4]).as_string(conn))
+                elif index == 0 and position == 4 + len(postgres.TOKEN_COLUMNS):
+                    values.append(seq)
+                elif value == cid:
+                    values.append(mine)
+                else:
+                    values.append(sql.Literal(value).as_string(conn))
+            pieces = text.split("?")
+            assert len(pieces) == len(values) + 1
+            lines.append("".join(p + v for p, v in zip(pieces, [*values, ""], strict=True)) + ";")
+        lines.append("\\endpipeline")
+    with psycopg.connect(url.split("?")[0], autocommit=True) as raw:
+        schema = url.rsplit("schema=", 1)[1]
+        raw.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        for k in range(1, clients):
+            raw.execute(
+                "INSERT INTO clusters SELECT %s, account, billing, expires_at, created_at,"
+                " updated_at, last_phase, last_evaluated_at, region, checkpoint, newest_at,"
+                " since_checkpoint FROM clusters WHERE cluster_id = %s",
+                (f"{PGBENCH_CLUSTER}{k}", cid),
+            )
+    return "\n".join(lines) + "\n"
+
+
+def pgbench_floor(url: str, clients: int, per_client: int, per_cluster: int) -> float:
+    """Transactions/s of pgbench running the statements of one observation (one event each)."""
+    script = pgbench_script(url, clients, per_cluster)
+    base, schema = url.rsplit("schema=", 1)
+    dsn = f"{base}options=-csearch_path%3D{schema}"
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="overdue-fsm-") as file:
+        file.write(script)
+        file.flush()
+        done = subprocess.run(
+            [
+                *("pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2"),
+                *("-t", str(per_client), "-f", file.name, dsn),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    processed = re.search(r"actually processed: (\d+)/(\d+)", done.stdout)
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
+    if done.returncode or not processed or processed[1] != processed[2] or not tps:
+        raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}\n{script}")
+    return float(tps[1])
+
+
+def round_trips(url: str, clusters: int, per_cluster: int) -> tuple[float, float]:
+    """Round trips per observation (first looks, then clusters seen), from libpq's trace.
+
+    Each round trip ends with one ReadyForQuery from the server (a simple query or a
+    sync ends with one): they are counted in a trace of the store's own connection.
+    """
+    import psycopg
+
+    plan = observations(clusters * per_cluster, [f"rt-{k}" for k in range(clusters)])
+    counts: list[int] = []
+    with open_store(url) as store:
+        store.upsert_cluster("bench-setup", "pay_as_you_go")
+        conn = store._conn  # type: ignore[attr-defined]
+        for part in (plan[:clusters], plan[clusters:]):
+            with tempfile.TemporaryFile("w+") as trace:
+                conn.pgconn.trace(trace.fileno())
+                conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+                for cid, observation in part:
+                    store.observe(
+                        cid, observation, billing="pay_as_you_go", now=NOW, source="bench"
+                    )
+                conn.pgconn.untrace()
+                trace.seek(0)
+                counts.append(sum("ReadyForQuery" in line for line in trace))
+    return counts[0] / clusters, counts[1] / (len(plan) - clusters)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
@@ -249,20 +444,36 @@ def main() -> None:
         help="observations per cluster in the write runs: the length of each replayed log",
     )
     parser.add_argument("--clusters", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    n, per, per_cluster = args.processes, args.observations, args.events_per_cluster
     print(f"overdue-fsm store benchmark ({os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version})")
+    rows: list[Row] = []
+    details: list[str] = []
 
     if args.engine in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="overdue-fsm-bench-") as tmp:
             counter = iter(range(1000))
-            print("SQLite (WAL, synchronous=NORMAL):")
-            bench_writes(
-                lambda: f"sqlite://{tmp}/writes-{next(counter)}.db",
-                args.processes,
-                args.observations,
-                args.events_per_cluster,
+            print("SQLite (WAL, synchronous=NORMAL):", flush=True)
+            row = alternate(
+                f"SQLite {n} writers, events/s",
+                floor=lambda: sqlite_floor(Path(tmp, f"floor-{next(counter)}.db"), n, per),
+                measured=lambda: bench_writes(
+                    f"sqlite://{tmp}/writes-{next(counter)}.db", n, per, per_cluster, False, details
+                ),
+                rounds=args.rounds,
+                target=0.5,
+                bound="min",
+                unit="ev/s",
+                floor_name="raw INSERT",
+                warm=False,
             )
+            print("\n".join(details))
+            bench_writes(f"sqlite://{tmp}/shared.db", n, per, per_cluster, True, details)
+            print("\n".join(details))
             bench_clusters(f"sqlite://{tmp}/fleet.db", args.clusters)
+            print_rows([row])
+            rows.append(row)
 
     if args.engine in ("postgresql", "both"):
         import psycopg
@@ -271,21 +482,72 @@ def main() -> None:
             "OVERDUE_FSM_TEST_PG", PG_DEFAULT
         )
         schemas: list[str] = []
-
-        def make_url() -> str:
-            schemas.append(f"bench_{os.getpid()}_{uuid.uuid4().hex[:8]}")
-            return f"{base}{'&' if '?' in base else '?'}schema={schemas[-1]}"
-
         try:
             with psycopg.connect(base, autocommit=True) as conn:
                 version = conn.execute("SHOW server_version").fetchone()
-            print(f"PostgreSQL {version[0] if version else '?'} ({base}):")
-            bench_writes(make_url, args.processes, args.observations, args.events_per_cluster)
-            bench_clusters(make_url(), args.clusters)
+            print(f"PostgreSQL {version[0] if version else '?'} ({base}):", flush=True)
+            pg_rows = []
+            if shutil.which("pgbench") is None:
+                print(
+                    "  pgbench is not installed, so the floor is not measured: it comes with"
+                    " PostgreSQL's client package (Debian: apt-get install postgresql-client)"
+                )
+                bench_writes(pg_schema_url(base, schemas), n, per, per_cluster, False, details)
+                print("\n".join(details))
+            else:
+                row = alternate(
+                    f"PostgreSQL {n} writers, events/s",
+                    floor=lambda: pgbench_floor(pg_schema_url(base, schemas), n, per, per_cluster),
+                    measured=lambda: bench_writes(
+                        pg_schema_url(base, schemas), n, per, per_cluster, False, details
+                    ),
+                    rounds=args.rounds,
+                    target=0.9,
+                    bound="min",
+                    unit="ev/s",
+                    floor_name="pgbench",
+                    warm=False,
+                )
+                print("\n".join(details))
+                pg_rows.append(row)
+                pg_rows.append(
+                    Row(
+                        f"PostgreSQL {n} writers, events/s (absolute)",
+                        row.measured,
+                        2000.0,
+                        target=1.0,
+                        bound="min",
+                        unit="ev/s",
+                        floor_name="target",
+                        runs=row.runs,
+                    )
+                )
+            first, seen = round_trips(pg_schema_url(base, schemas), 50, per_cluster)
+            pg_rows.append(
+                Row("PostgreSQL round trips per observation", seen, 1.0, 1.0, "RT", "max", "one")
+            )
+            pg_rows.append(
+                Row(
+                    "  ... a first look at a cluster (read + write)",
+                    first,
+                    1.0,
+                    None,
+                    "RT",
+                    "max",
+                    "one",
+                )
+            )
+            bench_writes(pg_schema_url(base, schemas), n, per, per_cluster, True, details)
+            print("\n".join(details))
+            bench_clusters(pg_schema_url(base, schemas), args.clusters)
+            print_rows(pg_rows)
+            rows += pg_rows
         finally:
             with psycopg.connect(base, autocommit=True) as conn:
                 for schema in schemas:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print("\nsummary:")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

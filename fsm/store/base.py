@@ -225,9 +225,8 @@ class Store(LedgerStore):
             if rows:
                 mark = (cluster.state(at_now).phase, at_now)
                 checkpoints = checkpoint_change(cluster, loaded, rows)
-                self._apply(
-                    tx, cid, Writes(RowChange(facts, mark=mark), rows, src, {}, checkpoints)
-                )
+                writes = Writes(RowChange(facts, mark=mark), rows, src, {}, checkpoints)
+                self._apply_loaded(tx, cid, writes, loaded)
             outcome = outcomes[0]
             return RecordResult(outcome.changed, outcome, cluster, False, bool(rows))
 
@@ -272,7 +271,7 @@ class Store(LedgerStore):
                 loaded = self._load_whole(tx, cid, request.idempotency_key)
             result, writes = plan_observe(request, loaded, wanted, self.policy)
             if not dry_run:
-                self._apply(tx, cid, writes)
+                self._apply_loaded(tx, cid, writes, loaded)
             return result
 
         if dry_run:

@@ -16,7 +16,7 @@ newest of them, so they are dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -105,6 +105,46 @@ class Loaded:
     keyed: Event | None  # the event stored under the request's idempotency key
     newest: datetime | None
     since: int
+
+
+def loaded_after(before: Loaded | None, writes: Writes) -> Loaded | None:
+    """What a write reading the cluster for the next event in event-time order finds once
+    ``writes`` are stored over what was read as ``before`` (None: not tracked).
+
+    That read needs no log: the event comes after every kept event, so it is no repeat,
+    not late, and resumes from the new tip. None when it cannot be told without the
+    store (no tip yet: a write would replay the whole log).
+    """
+    row = writes.row
+    if row is None or not row.create:
+        if before is None:
+            return None
+        facts = before.facts
+        if row is not None and row.facts_changed:
+            new = row.facts
+            facts = replace(
+                facts, account=new.account, expires_at=new.expires_at, region=new.region
+            )
+    else:
+        facts = replace(row.facts, last_phase=None, last_evaluated_at=None)
+    if row is not None and row.mark is not None:
+        facts = replace(facts, last_phase=row.mark[0], last_evaluated_at=row.mark[1])
+    change = writes.checkpoints
+    if change is not None:
+        tip, newest, since = change.tip, change.newest, change.since
+    elif before is not None:
+        tip, newest, since = before.tip, before.newest, before.since
+    else:
+        return None
+    if tip is None:
+        return None
+    return Loaded(facts, tip, None, (), False, frozenset(), None, newest, since)
+
+
+def follows(loaded: Loaded, wanted: Sequence[Event]) -> bool:
+    """``wanted`` all come after every event ``loaded`` knows of: none repeats or is late."""
+    newest = loaded.newest
+    return newest is not None and all(event.at > newest for event in wanted)
 
 
 def rebuild(

@@ -1,11 +1,19 @@
 """The server engine: PostgreSQL through psycopg 3.
 
-Writers serialise per cluster: each write transaction first takes a
-transaction-scoped advisory lock keyed by (schema, cluster id), then reads the
-facts and the log (READ COMMITTED: every statement after the lock sees what
-the previous holder committed), then writes. Writers on different clusters
-never wait for each other. Deadlocks and serialisation failures, which the
-lock order should prevent, are retried a bounded number of times.
+Writers serialise per cluster: each write transaction takes a
+transaction-scoped advisory lock keyed by (schema, cluster id) before it reads
+or writes anything of the cluster (READ COMMITTED: every statement after the
+lock sees what the previous holder committed). Writers on different clusters
+never wait for each other.
+
+Writes are optimistic (see ``Store._change``): planned on one SELECT without
+the lock, or on what this store's own last write to the cluster left, then
+sent as one pipeline in one round trip (``planned_statements``): lock, check
+that the cluster is still as planned, write, read what the write left; the
+server runs it as one transaction and stores nothing of it if the check
+failed. The write is then planned again under the lock, the classic way
+(BEGIN, lock, read, write, COMMIT). Deadlocks and serialisation failures,
+which the lock order should prevent, are retried a bounded number of times.
 
 Every read is one SELECT, hence one snapshot, with no locks beyond what any
 SELECT takes; a reader (``create=False``) sets ``default_transaction_read_only``
@@ -29,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from ..errors import StoreError
 from ..policy import Policy
 from .base import Store
+from .rows import TOKEN_COLUMNS
 from .schema import (
     APPEND_ONLY_MESSAGE,
     SCHEMA_TABLE,
@@ -43,7 +52,7 @@ from .schema import (
     migrations,
     no_store,
 )
-from .transaction import Tx
+from .transaction import Planned, Tx, Write
 from .url import StoreURL, mask_password
 
 if TYPE_CHECKING:
@@ -55,6 +64,48 @@ CONNECT_TIMEOUT: Final = 3  # seconds, unless the URL says otherwise
 LOCK_TIMEOUT: Final = "15s"  # the longest a writer waits for a cluster's lock
 WRITE_RETRIES: Final = 3
 LOCK_NAMESPACE: Final = 0x4F444653  # "ODFS": the first key of every advisory lock we take
+STALE_SQLSTATE: Final = "OF001"  # overdue_fsm_finish: the cluster changed since the plan read it
+STALE_MESSAGE: Final = "overdue-fsm: the cluster changed since the write was planned"
+_STILL: Final = "overdue_fsm.still"  # set by a planned write: the cluster is as planned
+_CLAIM_SQL: Final = (
+    f"SELECT overdue_fsm_claim(?, ?, ?, ?, {', '.join('?' for _ in TOKEN_COLUMNS)}, ?)"
+)
+_FINISH_SQL: Final = "SELECT * FROM overdue_fsm_finish(?)"
+
+
+def _planned_write_functions() -> tuple[str, ...]:
+    """The two functions a planned write calls around its writes (see ``planned_statements``).
+
+    ``overdue_fsm_claim`` takes the cluster's lock, then notes whether the cluster is
+    still at the token the plan read (its row's :data:`~.rows.TOKEN_COLUMNS` and the
+    end of its log; ``tracked`` false: no row); ``overdue_fsm_finish`` stops the
+    transaction if it was not, and else returns the token the writes left.
+    """
+    # Every time column of the schema is named *_at; the others of the token are text.
+    typed = [(c, "timestamptz" if c.endswith("_at") else "text") for c in TOKEN_COLUMNS]
+    args = ", ".join(f"p_{column} {kind}" for column, kind in typed)
+    same = " AND ".join(f"c.{column} IS NOT DISTINCT FROM p_{column}" for column in TOKEN_COLUMNS)
+    out = ", ".join(f"o_{column} {kind}" for column, kind in typed)
+    return (
+        "CREATE FUNCTION overdue_fsm_claim(lock_space integer, lock_key integer,"
+        f" cid text, tracked boolean, {args}, p_seq bigint)"
+        " RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+        " PERFORM pg_advisory_xact_lock(lock_space, lock_key);"
+        f" PERFORM set_config('{_STILL}', CASE WHEN tracked"
+        f" THEN EXISTS (SELECT 1 FROM clusters c WHERE c.cluster_id = cid AND {same}"
+        " AND (SELECT max(e.seq) FROM events e WHERE e.cluster_id = cid)"
+        " IS NOT DISTINCT FROM p_seq)"
+        " ELSE NOT EXISTS (SELECT 1 FROM clusters c WHERE c.cluster_id = cid)"
+        " END::text, true); END $$",
+        f"CREATE FUNCTION overdue_fsm_finish(cid text) RETURNS TABLE ({out}, o_seq bigint)"
+        " LANGUAGE plpgsql AS $$ BEGIN"
+        f" IF current_setting('{_STILL}', true) IS DISTINCT FROM 'true' THEN"
+        f" RAISE EXCEPTION '{STALE_MESSAGE}' USING ERRCODE = '{STALE_SQLSTATE}'; END IF;"
+        f" RETURN QUERY SELECT {', '.join(f'c.{column}' for column in TOKEN_COLUMNS)},"
+        " (SELECT max(e.seq) FROM events e WHERE e.cluster_id = cid)"
+        " FROM clusters c WHERE c.cluster_id = cid; END $$",
+    )
+
 
 DIALECT: Final = Dialect(
     text="text",
@@ -70,6 +121,7 @@ DIALECT: Final = Dialect(
     ),
     applied_at_default=" DEFAULT now()",
     adds_columns_at_once=True,
+    functions=_planned_write_functions(),
 )
 MIGRATIONS: Final[Migrations] = migrations(DIALECT)
 
@@ -112,13 +164,19 @@ class _Tx:
         """Send the held writes, in order, as one statement."""
         if not self._writes:
             return
-        *first, (sql, params) = self._writes
-        if first:
-            clauses = ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first))
-            sql = f"WITH {clauses} {sql}"
-            params = [value for _, values in first for value in values] + list(params)
+        sql, params = _combined(self._writes)
         self._writes.clear()
         self._cur.execute(sql, params)
+
+
+def _combined(writes: Sequence[Write]) -> tuple[str, list[object]]:
+    """Several writes as one statement: the first ones as data-modifying WITH clauses."""
+    *first, (sql, params) = writes
+    if not first:
+        return sql, list(params)
+    clauses = ", ".join(f"w{index} AS ({text})" for index, (text, _) in enumerate(first))
+    values = [value for _, each in first for value in each]
+    return f"WITH {clauses} {sql}", [*values, *params]
 
 
 def _placeholders(sql: str) -> str:
@@ -139,6 +197,7 @@ class PostgresStore(Store):
     """A store in a PostgreSQL database (see the module docstring for the locking)."""
 
     engine = "postgresql"
+    optimistic = True
 
     def __init__(
         self,
@@ -179,6 +238,7 @@ class PostgresStore(Store):
                 raise
             self._conn = conn
             self._cursor = conn.cursor()  # one for every statement: cheaper than one each
+            self._last = conn.cursor()  # a pipeline's last statement: its own result
 
     def _session(self) -> psycopg.Connection[Any]:
         """A new connection, set up as every statement of the store expects."""
@@ -219,6 +279,7 @@ class PostgresStore(Store):
         self._release(old)
         self._conn = conn
         self._cursor = conn.cursor()
+        self._last = conn.cursor()
 
     def _server(self) -> str:
         info = self._psycopg.conninfo.conninfo_to_dict(self._conninfo)
@@ -373,6 +434,117 @@ class PostgresStore(Store):
                     continue
             attempt += 1
             time.sleep(random.uniform(0.001, 0.02) * attempt)
+
+    def _write_planned(
+        self, cluster_id: str, token: object, writes: Sequence[Write], work: Callable[[Tx], T]
+    ) -> Planned[T]:
+        """The planned write in one round trip (see :meth:`planned_statements`).
+
+        If the cluster was no longer at ``token``, nothing is stored and ``work`` runs
+        again under the lock; so it does if a write failed on a cluster another writer
+        created or keyed meanwhile.
+        """
+        statements = self.planned_statements(cluster_id, token, writes)
+        again = False
+        self._check_process()
+        with self._errors(), self._lock:
+            self._connection()
+            try:
+                left = self._one_round_trip(statements, token, cluster_id)
+            except self._psycopg.Error as error:
+                if error.sqlstate != STALE_SQLSTATE and not isinstance(
+                    error, self._psycopg.IntegrityError
+                ):
+                    raise
+                again = True
+        if again:
+            return self._write(cluster_id, lambda tx: Planned(False, None, work(tx)))
+        return Planned(True, left)
+
+    def planned_statements(
+        self, cluster_id: str, token: object, writes: Sequence[Write]
+    ) -> tuple[Write, ...]:
+        """The statements of a planned write, sent as one pipeline with one sync: the
+        server runs them as one transaction, which commits at the sync.
+
+        The first takes the cluster's lock and notes whether the cluster is still at
+        ``token``; then the writes; the last stops the transaction, so that nothing of
+        it is stored, if it was not, and else reads the token the writes left. The
+        check comes last so that no statement is ever skipped: psycopg would take one
+        it meant to prepare in a skipped part for prepared.
+        """
+        if token is None:
+            claim: tuple[object, ...] = (False,) + (None,) * (len(TOKEN_COLUMNS) + 1)
+        else:
+            assert isinstance(token, tuple) and len(token) == len(TOKEN_COLUMNS) + 1
+            claim = (True, *token)
+        return (
+            (_CLAIM_SQL, (LOCK_NAMESPACE, self._lock_key(cluster_id), cluster_id, *claim)),
+            _combined(writes),
+            (_FINISH_SQL, (cluster_id,)),
+        )
+
+    def _one_round_trip(self, statements: Sequence[Write], token: object, cid: str) -> object:
+        """Send ``statements`` in one pipeline; the row the last returns.
+
+        A connection the server dropped is replaced once, and the write sent again if
+        the cluster is still at ``token`` (it never reached the server); if it is not,
+        whether it was stored is unknown, and the caller is told so. After any other
+        failure the session is replaced too: a failed statement may have made psycopg
+        take a later one for prepared.
+        """
+        *first, (last_sql, last_params) = statements
+        for again in (False, True):
+            conn, cursor, last = self._connection(), self._cursor, self._last
+            try:
+                early = self._pipeline(conn, first, (last_sql, last_params), cursor, last)
+                if early is not None:
+                    raise early
+                return last.fetchone()
+            except BaseException as error:
+                lost = self._lost(error)
+                if not lost and isinstance(error, self._psycopg.Error):
+                    if error.sqlstate != STALE_SQLSTATE:
+                        self._reconnect(error)
+                    raise
+                if again or not lost:
+                    raise
+                self._reconnect(error)
+                if self._token(_Tx(self._cursor), cid) != token:
+                    raise StoreError(
+                        f"the PostgreSQL store at {self.url} lost its connection to the "
+                        f"server at {self._server()} while writing; the write may or "
+                        "may not be stored: read it back before retrying"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _pipeline(
+        self,
+        conn: psycopg.Connection[Any],
+        first: Sequence[Write],
+        final: Write,
+        cursor: psycopg.Cursor[Any],
+        last: psycopg.Cursor[Any],
+    ) -> Exception | None:
+        """Run the statements in one pipeline; the error a statement met before its end.
+
+        That error is kept, not raised in the block: psycopg would log the one ending
+        the pipeline then meets ("pipeline aborted") as a warning on stderr.
+        """
+        q = _Tx._q
+        early: Exception | None = None
+        try:
+            with conn.pipeline():
+                try:
+                    for sql, params in first:
+                        cursor.execute(q(sql), params)
+                    last.execute(q(final[0]), final[1])
+                except self._psycopg.Error as error:
+                    early = error
+        except self._psycopg.Error:
+            if early is None:
+                raise
+        return early
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
         # Every read is one statement (the base class sees to it), hence one

@@ -21,14 +21,28 @@ from ..policy import Policy
 from ..table import Billing, EventKind, Phase
 from ..timeutil import format_time, parse_time, utcnow
 from ..values import Checkpoint, Event
-from .plan import CheckpointChange, Facts, Loaded, RowChange, Writes
+from .plan import CheckpointChange, Facts, Loaded, RowChange, Writes, follows, loaded_after
 from .schema import CHECKPOINTS_FROM, SCHEMA_VERSION
-from .transaction import Transactional, Tx, note_token
+from .transaction import Transactional, Tx, Write, note_after, note_recalled, note_token
 
 KINDS: Final = {str(kind): kind for kind in EventKind}
 """Each event kind by its spelling in ``events.kind``."""
 _BEFORE_ANY: Final = datetime(1, 1, 1, tzinfo=UTC)  # earlier than every event
 _AFTER_ALL: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)  # later than every one
+TOKEN_COLUMNS: Final = (
+    "account",
+    "billing",
+    "expires_at",
+    "region",
+    "updated_at",
+    "last_phase",
+    "last_evaluated_at",
+)
+"""The columns of a cluster's row a write depends on; with the end of its log, its token."""
+_TOKEN_SQL: Final = (
+    f"SELECT {', '.join(TOKEN_COLUMNS)}, (SELECT max(seq) FROM events WHERE cluster_id = ?)"
+    " FROM clusters WHERE cluster_id = ?"
+)
 
 
 class RowStore(Transactional):
@@ -172,7 +186,21 @@ class RowStore(Transactional):
         checkpoint, those after the newest older checkpoint when one of them
         is late, the whole log when there is no checkpoint yet or the expiry
         changes. It notes the token of what it read, as :meth:`_load` does.
+
+        A plan may instead recall what this store's last write to the cluster left
+        (see ``_change``): for events after every one kept, no key to look up and
+        the same expiry, that is what this statement would read.
         """
+        if key is None:
+            known = self._recall(tx, cid)
+            if known is not None:
+                token, state = known
+                assert isinstance(state, Loaded)
+                if follows(state, wanted) and (
+                    new_expiry is None or new_expiry == state.facts.expires_at
+                ):
+                    note_recalled(tx, token)
+                    return state
         instants = sorted({event.at for event in wanted})
         earliest = self._time_in(instants[0]) if instants else self._time_in(_AFTER_ALL)
         whole = 1 if new_expiry is not None else 0
@@ -311,12 +339,17 @@ class RowStore(Transactional):
 
     def _token(self, tx: Tx, cluster_id: str) -> object:
         """What a write depends on: the cluster's row and the end of its log, as ``_load``."""
-        return tx.row(
-            "SELECT account, billing, expires_at, region, updated_at, last_phase,"
-            " last_evaluated_at, (SELECT max(seq) FROM events WHERE cluster_id = ?) FROM clusters"
-            " WHERE cluster_id = ?",
-            (cluster_id, cluster_id),
-        )
+        return tx.row(*self._token_read(cluster_id))
+
+    def _token_read(self, cluster_id: str) -> Write:
+        """The statement :meth:`_token` runs (None: the cluster is not tracked)."""
+        return _TOKEN_SQL, (cluster_id, cluster_id)
+
+    def _apply_loaded(self, tx: Tx, cid: str, writes: Writes, before: Loaded | None) -> None:
+        """:meth:`_apply` the writes of a plan made from ``before`` (as
+        :meth:`_load_for_write` read it), noting what they leave for the next write."""
+        self._apply(tx, cid, writes)
+        note_after(tx, loaded_after(before, writes))
 
     def _apply(self, tx: Tx, cid: str, writes: Writes) -> None:
         """Write what a plan decided: the cluster's row first, its new events, its checkpoints."""

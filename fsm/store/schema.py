@@ -18,10 +18,12 @@ from ..errors import NoStoreError, StoreError
 from ..table import Billing, EventKind, Phase
 from ..warnings import Step
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 """The schema this code writes. 1: facts and events; 2: the phase cache and the region;
 3: each account's last successful sync; 4: every observation kept (``events.applied``,
-``events.effect``) and checkpoints; 5: the ledger of warnings issued."""
+``events.effect``) and checkpoints; 5: the ledger of warnings issued; 6: the engine's
+functions for a write in one round trip (PostgreSQL's ``overdue_fsm_claim`` and
+``overdue_fsm_finish``; none on SQLite)."""
 SYNCS_FROM: Final = 3
 """The first schema that keeps the accounts' last syncs (an older one reads as none)."""
 CHECKPOINTS_FROM: Final = 4
@@ -29,6 +31,8 @@ CHECKPOINTS_FROM: Final = 4
 read by replaying its whole log, every event of it applied)."""
 WARNINGS_FROM: Final = 5
 """The first schema with the ledger of warnings issued (older ones have none to read)."""
+EXPECT_FROM: Final = 6
+"""The first schema with the engine's functions for a write in one round trip."""
 READABLE_FROM: Final = 1
 """The oldest schema a reader can read without migrating (reads never write)."""
 
@@ -66,6 +70,8 @@ class Dialect:
     """Statements run before the first table (a file header, say)."""
     adds_columns_at_once: bool = False
     """One ``ALTER TABLE`` may add several columns (else one statement per column)."""
+    functions: tuple[str, ...] = ()
+    """Statements that create the engine's server-side functions (schema 6)."""
 
 
 def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
@@ -149,6 +155,7 @@ def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
             "CREATE INDEX events_by_instant ON events (cluster_id, at)",
         ),
         WARNINGS_FROM: _warnings_ledger(d),
+        EXPECT_FROM: d.functions,
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar, cast
 
 from ..errors import FsmError, StoreError
 
@@ -52,6 +52,8 @@ let SQLite tidy files the parent still uses; the child only drops its handle.
 """
 
 _UNSEEN: Final = object()
+_REMEMBERED: Final = 1024
+"""The most clusters a store remembers the state of (see ``Transactional._change``)."""
 
 
 class OneRead:
@@ -81,15 +83,19 @@ class Deferred:
     """A transaction whose reads go through and whose writes are held back.
 
     It also keeps the token (see :meth:`Transactional._token`) of the state the
-    plan was made from, as the plan's first read noted it (:func:`note_token`).
+    plan was made from, as the plan's first read noted it (:func:`note_token`),
+    whether that state was recalled rather than read (:func:`note_recalled`), and what a
+    read would find once the writes are stored (:func:`note_after`).
     """
 
-    __slots__ = ("_tx", "token", "writes")
+    __slots__ = ("_tx", "after", "recalled", "token", "writes")
 
     def __init__(self, tx: Tx) -> None:
         self._tx = tx
         self.token: object = _UNSEEN
         self.writes: list[Write] = []
+        self.recalled = False
+        self.after: object = None
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         assert not self.writes, "a planned write must not read after writing"
@@ -109,6 +115,28 @@ def note_token(tx: Tx, token: object) -> None:
         tx.token = token
 
 
+def note_recalled(tx: Tx, token: object) -> None:
+    """Tell a planning transaction it plans from a recalled state (see ``_recall``)."""
+    if isinstance(tx, Deferred):
+        tx.token = token
+        tx.recalled = True
+
+
+def note_after(tx: Tx, state: object) -> None:
+    """Tell a planning transaction what a read finds once its writes are stored (None:
+    nothing worth remembering); the store remembers it when they are (see ``_change``)."""
+    if isinstance(tx, Deferred):
+        tx.after = state
+
+
+class Planned(NamedTuple, Generic[T]):
+    """How a planned write went (see :meth:`Transactional._write_planned`)."""
+
+    applied: bool  # the planned writes were stored as planned
+    token: object  # then: the token after them
+    replanned: T | None = None  # else: what the work answered, run again under the lock
+
+
 class Transactional:
     """A connection to a store and the protocol above; the engines fill in the hooks.
 
@@ -123,6 +151,9 @@ class Transactional:
         self.url = url
         self.writable = writable
         self._pid = os.getpid()
+        # Each cluster this store wrote: the token its write left and what a read would
+        # then find, so that its next write need not read (see ``_change``).
+        self._known: dict[str, tuple[object, object]] = {}
 
     # -- engine hooks ----------------------------------------------------------------
 
@@ -202,40 +233,78 @@ class Transactional:
         with self._errors():
             return self._run_read(lambda tx: work(OneRead(tx)))
 
+    def _write_planned(
+        self, cluster_id: str, token: object, writes: Sequence[Write], work: Callable[[Tx], T]
+    ) -> Planned[T]:
+        """Under the lock of ``cluster_id``: store ``writes`` if the cluster is still at
+        ``token``, and read the token they leave; else run ``work`` again."""
+
+        def apply(tx: Tx) -> Planned[T]:
+            if self._token(tx, cluster_id) != token:
+                return Planned(False, None, work(tx))
+            for sql, params in writes:
+                tx.run(sql, params)
+            return Planned(True, self._token(tx, cluster_id))
+
+        return self._write(cluster_id, apply)
+
+    def _recall(self, tx: Tx, cluster_id: str) -> tuple[object, object] | None:
+        """What this store's last write to ``cluster_id`` left (its token and state), for
+        a plan (a :class:`Deferred`) that may use it instead of reading; else None."""
+        if not isinstance(tx, Deferred):
+            return None
+        return self._known.get(cluster_id)
+
+    def _remember(self, cluster_id: str, token: object, state: object) -> None:
+        if state is None:
+            self._known.pop(cluster_id, None)
+            return
+        if len(self._known) >= _REMEMBERED:
+            self._known.clear()
+        self._known[cluster_id] = (token, state)
+
     def _change(self, cluster_id: str, work: Callable[[Tx], T]) -> T:
         """Run ``work`` as if it held the lock of ``cluster_id`` from its first read.
 
         Pessimistic engines simply run it under the lock. An optimistic one
-        (SQLite, whose one write lock covers every cluster) runs it first on a
-        read snapshot with its writes held back: if it writes nothing, that is
-        the answer and no lock is taken at all (a repeated observation). Else,
-        under the lock, the writes are applied only if the cluster's row and
-        log are still what the snapshot saw; if another writer got there
-        first, ``work`` runs again under the lock. Either way every write is
-        computed from the current state, and the lock is held only to append.
-        ``work`` must do all its reads before its first write, and its first
-        read must note the token of what it read (:func:`note_token`).
-        """
-        if not self.optimistic:
-            return self._write(cluster_id, work)
-        if not self.writable:
-            return self._write(cluster_id, work)  # the reader's error
+        runs it first on a read snapshot with its writes held back: if it writes
+        nothing, that is the answer and no lock is taken at all (a repeated
+        observation). Else, under the lock, the writes are applied only if the
+        cluster's row and log are still what the snapshot saw; if another writer
+        got there first, ``work`` runs again under the lock. Either way every
+        write is computed from the current state, and the lock is held only to
+        append. ``work`` must do all its reads before its first write, and its
+        first read must note the token of what it read (:func:`note_token`).
 
-        def plan(tx: Tx) -> tuple[object, list[Write], T]:
+        The first read may instead recall what this store's own last write to the
+        cluster left (:meth:`_recall`, for an event after every one it kept): the
+        plan then reads nothing, and the token is checked as for a snapshot; a plan
+        that writes nothing checks it with one read.
+        """
+        if not self.optimistic or not self.writable:
+            return self._write(cluster_id, work)  # (a reader: its error)
+
+        def plan(tx: Tx) -> tuple[Deferred, T]:
             deferred = Deferred(tx)
             result = work(deferred)
             assert deferred.token is not _UNSEEN, "a write loads its cluster first"
-            return deferred.token, deferred.writes, result
+            return deferred, result
 
-        token, writes, result = self._read(plan)
-        if not writes:
+        deferred, result = self._read(plan)
+        if not deferred.writes and deferred.recalled:
+            if self._read(lambda tx: self._token(tx, cluster_id)) == deferred.token:
+                return result
+            self._known.pop(cluster_id, None)  # another writer was here: read it
+            deferred, result = self._read(plan)
+        if not deferred.writes:
             return result
-
-        def apply(tx: Tx) -> T:
-            if self._token(tx, cluster_id) != token:
-                return work(tx)
-            for sql, params in writes:
-                tx.run(sql, params)
-            return result
-
-        return self._write(cluster_id, apply)
+        try:
+            planned = self._write_planned(cluster_id, deferred.token, deferred.writes, work)
+        except BaseException:
+            self._known.pop(cluster_id, None)
+            raise
+        if not planned.applied:
+            self._known.pop(cluster_id, None)
+            return cast(T, planned.replanned)
+        self._remember(cluster_id, planned.token, deferred.after)
+        return result

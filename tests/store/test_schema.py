@@ -124,3 +124,31 @@ def test_a_reader_of_a_store_older_than_the_sync_record_sees_no_syncs(
         assert writer.record_sync("acme", synced_at=at(days=1), balance="-2.50", currency="CNY")
         (sync,) = writer.account_syncs()
     assert (sync.account, sync.synced_at, sync.balance) == ("acme", at(days=1), "-2.50")
+
+
+def test_a_schema_5_store_gains_the_functions_of_a_one_round_trip_write(
+    store_url: str, raw: Raw
+) -> None:
+    """Schema 6 creates PostgreSQL's overdue_fsm_claim and overdue_fsm_finish (nothing on
+    SQLite); the first writer of a schema-5 store migrates it, and writes in one trip."""
+    make_store(raw, 5)
+    with open_store(store_url) as writer:
+        assert versions(raw) == [1, 2, 3, 4, 5, 6]
+        for minutes in (0, 1, 2):
+            balance = "9" if minutes % 2 == 0 else "-1"
+            result = writer.observe(
+                "c-old", Observation.create(at=at(days=2, minutes=minutes), balance=balance)
+            )
+            assert len(result.recorded) == 1
+    assert raw.count("events") == 4
+    if not raw.sqlite:
+        names = raw.query(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = current_schema() AND starts_with(p.proname, 'overdue_fsm_')"
+            " ORDER BY 1"
+        )
+        assert names == [
+            ("overdue_fsm_append_only",),
+            ("overdue_fsm_claim",),
+            ("overdue_fsm_finish",),
+        ]
