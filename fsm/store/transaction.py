@@ -8,9 +8,10 @@ them this module builds what the store's API relies on:
   (:class:`OneRead` sees to it);
 - a write runs in one transaction holding its cluster's lock;
 - a change (:meth:`~Transactional._change`) is planned optimistically on an
-  engine whose one write lock covers every cluster: reads go through, writes
-  are held back (:class:`Deferred`), and the lock is taken only to apply them
-  to the state they were planned from;
+  optimistic engine (both are): reads go through, writes are held back
+  (:class:`Deferred`), and the lock is taken only to apply them to the state
+  they were planned from, which may be what the store's own last write to the
+  cluster left (then nothing is read to plan it);
 - a store opened before a fork refuses to run in the child, and its
   connections are never closed there (:meth:`~Transactional._release`).
 """
