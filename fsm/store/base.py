@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
@@ -61,7 +61,6 @@ from .plan import (
     record_all,
     resume,
 )
-from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
 from .rows import KINDS, cell
 from .schema import (
     CHECKPOINTS_FROM,
@@ -72,6 +71,24 @@ from .schema import (
 )
 from .transaction import Tx
 from .url import StoreURL
+
+if TYPE_CHECKING:
+    from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
+
+# What a write or a listing hands back is imported by the first call that makes one: a
+# reader asking for one cluster (a guard) never loads them.
+_RESULTS: Final = frozenset(
+    ("AccountSync", "ObserveResult", "RecordResult", "StoredEvent", "WarningEntry")
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The result classes, still importable from here (their home is :mod:`.results`)."""
+    if name in _RESULTS:
+        from . import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "READABLE_FROM",
@@ -201,6 +218,8 @@ class Store(LedgerStore):
         its effect. A key already stored for this cluster is a retry: nothing
         is written, ``duplicate`` is True.
         """
+        from .results import RecordResult
+
         cid = parse_cluster_id(cluster_id)
         if not isinstance(event, Event):
             raise InputError("event", event, "an fsm.Event (fsm.Event.create(kind, at))")
@@ -434,6 +453,8 @@ class Store(LedgerStore):
 
     def history(self, cluster_id: str) -> list[StoredEvent]:
         """The event log of a cluster in recording order."""
+        from .results import StoredEvent
+
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> list[StoredEvent]:
@@ -570,6 +591,8 @@ class Store(LedgerStore):
 
     def account_syncs(self) -> list[AccountSync]:
         """Each account's last successful sync, by account (none before the first sync)."""
+        from .results import AccountSync
+
         if not self._has(SYNCS_FROM):
             return []  # a reader of an older store: it kept no syncs
 
@@ -596,6 +619,8 @@ class Store(LedgerStore):
         ``due_only`` keeps the warnings due: threshold crossed, deadline ahead,
         episode current, not acknowledged (issued or not yet). Reads only.
         """
+        from .results import WarningEntry
+
         cid = None if cluster_id is None else parse_cluster_id(cluster_id)
         acct = None if account is None else parse_account(account)
         at_now = utcnow() if now is None else parse_time(now, "now")

@@ -16,9 +16,9 @@ newest of them, so they are dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..errors import InputError, MissingInputError
 from ..lifecycle import Cluster, record_observed
@@ -27,14 +27,15 @@ from ..policy import Policy
 from ..table import BILLING_SPELLINGS, Billing, Phase
 from ..timeutil import at_least_start, format_time
 from ..values import Checkpoint, Event, Outcome
-from .results import ObserveResult
+
+if TYPE_CHECKING:
+    from .results import ObserveResult
 
 CHECKPOINT_EVERY: Final = 64
 """Applied events between the checkpoints a late event may rebuild from."""
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(NamedTuple):
     """A cluster's row: its facts and the phase the last write computed (a cache)."""
 
     account: str
@@ -49,8 +50,7 @@ class Facts:
         return (self.account, self.billing, self.expires_at, self.region)
 
 
-@dataclass(frozen=True, slots=True)
-class RowChange:
+class RowChange(NamedTuple):
     """How a write changes a cluster's row."""
 
     facts: Facts
@@ -68,8 +68,7 @@ class NewEvent(NamedTuple):
     effect: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckpointChange:
+class CheckpointChange(NamedTuple):
     """How a write changes a cluster's checkpoints."""
 
     tip: Checkpoint | None  # the state after the last applied event
@@ -81,19 +80,17 @@ class CheckpointChange:
     prune_before: datetime | None = None  # keep only the newest checkpoint before this
 
 
-@dataclass(frozen=True, slots=True)
-class Writes:
+class Writes(NamedTuple):
     """Everything one write stores for a cluster: its row, its new events, its checkpoints."""
 
     row: RowChange | None = None  # None: the row stays as it is
     events: Sequence[NewEvent] = ()
     source: str = "api"
-    payload: Mapping[str, Any] = field(default_factory=dict)  # the same for every event
+    payload: Mapping[str, Any] = MappingProxyType({})  # the same for every event
     checkpoints: CheckpointChange | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Loaded:
+class Loaded(NamedTuple):
     """What a write read of a cluster in one statement (see ``Store._load_for_write``)."""
 
     facts: Facts
@@ -122,13 +119,12 @@ def loaded_after(before: Loaded | None, writes: Writes) -> Loaded | None:
         facts = before.facts
         if row is not None and row.facts_changed:
             new = row.facts
-            facts = replace(
-                facts, account=new.account, expires_at=new.expires_at, region=new.region
+            facts = facts._replace(account=new.account, expires_at=new.expires_at, region=new.region
             )
     else:
-        facts = replace(row.facts, last_phase=None, last_evaluated_at=None)
+        facts = row.facts._replace(last_phase=None, last_evaluated_at=None)
     if row is not None and row.mark is not None:
-        facts = replace(facts, last_phase=row.mark[0], last_evaluated_at=row.mark[1])
+        facts = facts._replace(last_phase=row.mark[0], last_evaluated_at=row.mark[1])
     change = writes.checkpoints
     if change is not None:
         tip, newest, since = change.tip, change.newest, change.since
@@ -272,8 +268,7 @@ def check_same_billing(cid: str, stored: Billing, given: Billing) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ObserveRequest:
+class ObserveRequest(NamedTuple):
     """One :meth:`Store.observe` call, its arguments checked (None: leave as it is)."""
 
     cluster_id: str
@@ -301,6 +296,8 @@ def plan_observe(
     The result says what the caller is told, the writes what the store must
     write for it to be true.
     """
+    from .results import ObserveResult
+
     cid, at_now = request.cluster_id, request.now
     stored = None if loaded is None else loaded.facts
     keyed = None if loaded is None else loaded.keyed

@@ -10,9 +10,8 @@ messages are written here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 from ..errors import NoStoreError, StoreError
 from ..table import Billing, EventKind, Phase
@@ -53,8 +52,7 @@ def one_of(values: Iterable[StrEnum]) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
-@dataclass(frozen=True, slots=True)
-class Dialect:
+class Dialect(NamedTuple):
     """What differs between engines in the schema; the tables are the same."""
 
     text: str
