@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
-from ..observations import Observation, events_for
 from ..policy import Policy
 from ..table import Billing, Phase
 from ..timeutil import (
@@ -45,7 +44,6 @@ from ..values import (
     parse_phase,
     parse_region,
 )
-from ..warnings import DeadlineWarning, status, warnings_due
 from .ledger import LedgerStore
 from .ledger import _ledger_key as ledger_key
 from .plan import (
@@ -73,10 +71,12 @@ from .transaction import Tx
 from .url import StoreURL
 
 if TYPE_CHECKING:
+    from ..observations import Observation
+    from ..warnings import DeadlineWarning
     from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
 
-# What a write or a listing hands back is imported by the first call that makes one: a
-# reader asking for one cluster (a guard) never loads them.
+# What a write or a listing hands back, observations and warnings are imported by the
+# first call that uses them: a reader asking for one cluster (a guard) never loads them.
 _RESULTS: Final = frozenset(
     ("AccountSync", "ObserveResult", "RecordResult", "StoredEvent", "WarningEntry")
 )
@@ -89,6 +89,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(results, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "READABLE_FROM",
@@ -273,6 +274,8 @@ class Store(LedgerStore):
         that change the cluster, and evaluates it at ``now`` (default: the wall
         clock). ``dry_run`` computes the same result and writes nothing.
         """
+        from ..observations import events_for
+
         asked = ClusterObservation(
             cluster_id, observation, billing, account, expires_at, region, source, idempotency_key
         )
@@ -315,6 +318,9 @@ class Store(LedgerStore):
         written. ``dry_run`` writes nothing (the warnings are those not entered yet).
         """
         given = list(observations)
+        from ..observations import events_for
+        from ..warnings import warnings_due
+
         at_now = utcnow() if now is None else parse_time(now, "now")
         if dry_run:
             return [self._observe_dry(item, at_now) for item in given]
@@ -355,6 +361,8 @@ class Store(LedgerStore):
         return [] if not requests else self._write(_MANY_LOCK, work)
 
     def _observe_dry(self, item: ClusterObservation, at_now: datetime) -> ClusterObserved:
+        from ..warnings import warnings_due
+
         cid, seen, billing, account, expires, region, source, key = item
         result = self.observe(
             cid, seen, billing=billing, account=account, expires_at=expires, region=region,
@@ -619,6 +627,7 @@ class Store(LedgerStore):
         ``due_only`` keeps the warnings due: threshold crossed, deadline ahead,
         episode current, not acknowledged (issued or not yet). Reads only.
         """
+        from ..warnings import status, warnings_due
         from .results import WarningEntry
 
         cid = None if cluster_id is None else parse_cluster_id(cluster_id)
@@ -672,6 +681,8 @@ def _observe_request(
     item: ClusterObservation, now: TimeInput | None, dry_run: bool = False
 ) -> ObserveRequest:
     """What :meth:`Store.observe` is asked of one cluster, its arguments checked in order."""
+    from ..observations import Observation
+
     if not isinstance(item, ClusterObservation):
         raise InputError("observations", item, "fsm.store.ClusterObservation values")
     cid = parse_cluster_id(item.cluster_id)

@@ -16,19 +16,19 @@ newest of them, so they are dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..errors import InputError, MissingInputError
 from ..lifecycle import Cluster, record_observed
-from ..observations import Observation, check_fits
 from ..policy import Policy
 from ..table import BILLING_SPELLINGS, Billing, Phase
 from ..timeutil import at_least_start, format_time
 from ..values import Checkpoint, Event, Outcome
 
 if TYPE_CHECKING:
+    from ..observations import Observation
     from .results import ObserveResult
 
 CHECKPOINT_EVERY: Final = 64
@@ -119,7 +119,8 @@ def loaded_after(before: Loaded | None, writes: Writes) -> Loaded | None:
         facts = before.facts
         if row is not None and row.facts_changed:
             new = row.facts
-            facts = facts._replace(account=new.account, expires_at=new.expires_at, region=new.region
+            facts = facts._replace(
+                account=new.account, expires_at=new.expires_at, region=new.region
             )
     else:
         facts = row.facts._replace(last_phase=None, last_evaluated_at=None)
@@ -296,6 +297,7 @@ def plan_observe(
     The result says what the caller is told, the writes what the store must
     write for it to be true.
     """
+    from ..observations import check_fits
     from .results import ObserveResult
 
     cid, at_now = request.cluster_id, request.now

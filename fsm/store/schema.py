@@ -15,7 +15,6 @@ from typing import Final, NamedTuple
 
 from ..errors import NoStoreError, StoreError
 from ..table import Billing, EventKind, Phase
-from ..warnings import Step
 
 SCHEMA_VERSION: Final = 6
 """The schema this code writes. 1: facts and events; 2: the phase cache and the region;
@@ -159,6 +158,8 @@ def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
 
 def _warnings_ledger(d: Dialect) -> tuple[str, ...]:
     """The ledger of warnings issued: its key is issued once, by whoever inserts it first."""
+    from ..warnings import Step  # its spellings (the schema is built by the first write)
+
     return (
         f"CREATE TABLE {WARNINGS_TABLE} ("
         f" cluster_id {d.text} NOT NULL REFERENCES clusters (cluster_id),"

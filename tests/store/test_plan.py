@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from fsm import Billing, Event, Observation, Phase
 from fsm.policy import Policy
 from fsm.store.plan import Facts, Loaded, ObserveRequest, RowChange, plan_observe
