@@ -20,11 +20,12 @@ import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
 from ..policy import Policy
+from ..records import Record
 from ..table import Billing, Phase
 from ..timeutil import (
     TimeInput,
@@ -110,7 +111,7 @@ _MAX_SOURCE: Final = 64
 _MANY_LOCK: Final = "several clusters"  # taken first; no cluster id has a space
 
 
-class ClusterObservation(NamedTuple):
+class ClusterObservation(Record):
     """One cluster's observation for :meth:`Store.observe_many`: ``observe``'s arguments."""
 
     cluster_id: str
@@ -123,7 +124,7 @@ class ClusterObservation(NamedTuple):
     idempotency_key: str | None = None
 
 
-class ClusterObserved(NamedTuple):
+class ClusterObserved(Record):
     """What :meth:`Store.observe_many` did to one cluster: the result, the warnings entered."""
 
     result: ObserveResult

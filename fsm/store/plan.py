@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InputError, MissingInputError
 from ..lifecycle import Cluster, record_observed
 from ..policy import Policy
+from ..records import Record
 from ..table import BILLING_SPELLINGS, Billing, Phase
 from ..timeutil import at_least_start, format_time
 from ..values import Checkpoint, Event, Outcome
@@ -35,7 +36,7 @@ CHECKPOINT_EVERY: Final = 64
 """Applied events between the checkpoints a late event may rebuild from."""
 
 
-class Facts(NamedTuple):
+class Facts(Record):
     """A cluster's row: its facts and the phase the last write computed (a cache)."""
 
     account: str
@@ -50,7 +51,7 @@ class Facts(NamedTuple):
         return (self.account, self.billing, self.expires_at, self.region)
 
 
-class RowChange(NamedTuple):
+class RowChange(Record):
     """How a write changes a cluster's row."""
 
     facts: Facts
@@ -59,7 +60,7 @@ class RowChange(NamedTuple):
     mark: tuple[Phase, datetime] | None = None  # the phase cache to write: (phase, at)
 
 
-class NewEvent(NamedTuple):
+class NewEvent(Record):
     """An event a write appends: with its key, whether it was applied, and what it did."""
 
     event: Event
@@ -68,7 +69,7 @@ class NewEvent(NamedTuple):
     effect: str | None = None
 
 
-class CheckpointChange(NamedTuple):
+class CheckpointChange(Record):
     """How a write changes a cluster's checkpoints."""
 
     tip: Checkpoint | None  # the state after the last applied event
@@ -80,7 +81,7 @@ class CheckpointChange(NamedTuple):
     prune_before: datetime | None = None  # keep only the newest checkpoint before this
 
 
-class Writes(NamedTuple):
+class Writes(Record):
     """Everything one write stores for a cluster: its row, its new events, its checkpoints."""
 
     row: RowChange | None = None  # None: the row stays as it is
@@ -90,7 +91,7 @@ class Writes(NamedTuple):
     checkpoints: CheckpointChange | None = None
 
 
-class Loaded(NamedTuple):
+class Loaded(Record):
     """What a write read of a cluster in one statement (see ``Store._load_for_write``)."""
 
     facts: Facts
@@ -269,7 +270,7 @@ def check_same_billing(cid: str, stored: Billing, given: Billing) -> None:
         )
 
 
-class ObserveRequest(NamedTuple):
+class ObserveRequest(Record):
     """One :meth:`Store.observe` call, its arguments checked (None: leave as it is)."""
 
     cluster_id: str

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Final
 
 from ..errors import NoStoreError, StoreError
+from ..records import Record
 from ..table import Billing, EventKind, Phase
 
 SCHEMA_VERSION: Final = 6
@@ -51,7 +52,7 @@ def one_of(values: Iterable[StrEnum]) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
-class Dialect(NamedTuple):
+class Dialect(Record):
     """What differs between engines in the schema; the tables are the same."""
 
     text: str
