@@ -23,6 +23,7 @@ WRITE_OR_LIST = (
     "fsm.store.results",  # what a write or a listing hands back
     "fsm.store.postgres",  # the other engine
     "fsm.warnings",  # deadline warnings and their ledger
+    "fsm.observations",  # what was observed: a write, or a stateless lookup given facts
     "fsm.policy_yaml",  # a policy file (none is given here)
     "fsm.sources",
     "fsm.sync",
