@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Final
 from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
 from ..policy import Policy
-from ..records import Record
 from ..table import Billing, Phase
 from ..timeutil import (
     TimeInput,
@@ -43,18 +42,22 @@ from ..values import (
     parse_billing,
     parse_cluster_id,
     parse_phase,
-    parse_region,
 )
 from .ledger import LedgerStore
 from .ledger import _ledger_key as ledger_key
 from .plan import (
+    ClusterObservation,
+    ClusterObserved,
     Facts,
-    ObserveRequest,
     RowChange,
     Writes,
     check_same_billing,
+    checked_key,
+    checked_region,
+    checked_source,
     checkpoint_change,
     key_reused,
+    observe_request,
     plan_observe,
     rebuild,
     record_all,
@@ -73,7 +76,6 @@ from .url import StoreURL
 
 if TYPE_CHECKING:
     from ..observations import Observation
-    from ..warnings import DeadlineWarning
     from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
 
 # What a write or a listing hands back, observations and warnings are imported by the
@@ -106,29 +108,7 @@ __all__ = [
     "WarningEntry",
 ]
 
-_MAX_KEY: Final = 200
-_MAX_SOURCE: Final = 64
 _MANY_LOCK: Final = "several clusters"  # taken first; no cluster id has a space
-
-
-class ClusterObservation(Record):
-    """One cluster's observation for :meth:`Store.observe_many`: ``observe``'s arguments."""
-
-    cluster_id: str
-    observation: Observation
-    billing: str | None = None
-    account: str | None = None
-    expires_at: TimeInput | None = None
-    region: str | None = None
-    source: str = "api"
-    idempotency_key: str | None = None
-
-
-class ClusterObserved(Record):
-    """What :meth:`Store.observe_many` did to one cluster: the result, the warnings entered."""
-
-    result: ObserveResult
-    warnings: list[DeadlineWarning]
 
 
 class Store(LedgerStore):
@@ -184,7 +164,7 @@ class Store(LedgerStore):
             parse_account(account),
             parse_billing(billing),
             optional_time(expires_at, "expires_at"),
-            _region(region),
+            checked_region(region),
         )
         # The core checks the facts fit together (no expiry for pay-as-you-go).
         Cluster(cid, wanted.billing, account=wanted.account, expires_at=wanted.expires_at)
@@ -225,8 +205,8 @@ class Store(LedgerStore):
         cid = parse_cluster_id(cluster_id)
         if not isinstance(event, Event):
             raise InputError("event", event, "an fsm.Event (fsm.Event.create(kind, at))")
-        key = _key(idempotency_key)
-        src = _source(source)
+        key = checked_key(idempotency_key)
+        src = checked_source(source)
         at_now = utcnow() if now is None else parse_time(now, "now")
 
         def work(tx: Tx) -> RecordResult:
@@ -280,7 +260,7 @@ class Store(LedgerStore):
         asked = ClusterObservation(
             cluster_id, observation, billing, account, expires_at, region, source, idempotency_key
         )
-        request = _observe_request(asked, now, dry_run)
+        request = observe_request(asked, now, dry_run)
         cid = request.cluster_id
 
         wanted = events_for(observation)
@@ -325,7 +305,7 @@ class Store(LedgerStore):
         at_now = utcnow() if now is None else parse_time(now, "now")
         if dry_run:
             return [self._observe_dry(item, at_now) for item in given]
-        requests = [_observe_request(item, at_now) for item in given]
+        requests = [observe_request(item, at_now) for item in given]
         cids = [request.cluster_id for request in requests]
         if len(set(cids)) < len(cids):
             repeated = next(cid for cid in cids if cids.count(cid) > 1)
@@ -678,54 +658,11 @@ def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
 
 
-def _observe_request(
-    item: ClusterObservation, now: TimeInput | None, dry_run: bool = False
-) -> ObserveRequest:
-    """What :meth:`Store.observe` is asked of one cluster, its arguments checked in order."""
-    from ..observations import Observation
-
-    if not isinstance(item, ClusterObservation):
-        raise InputError("observations", item, "fsm.store.ClusterObservation values")
-    cid = parse_cluster_id(item.cluster_id)
-    if not isinstance(item.observation, Observation):
-        raise InputError("observation", item.observation, "an fsm.Observation")
-    return ObserveRequest(
-        cluster_id=cid,
-        observation=item.observation,
-        billing=None if item.billing is None else parse_billing(item.billing),
-        account=None if item.account is None else parse_account(item.account),
-        expires_at=optional_time(item.expires_at, "expires_at"),
-        region=_region(item.region),
-        idempotency_key=_key(item.idempotency_key),
-        source=_source(item.source),
-        now=utcnow() if now is None else parse_time(now, "now"),
-        dry_run=dry_run,
-    )
-
-
 def _of_clusters(tx: Tx, what: str, cids: Sequence[str]) -> list[tuple[Any, ...]]:
     """``SELECT what`` of the rows of ``cids``, in one statement (none: no statement)."""
     if not cids:
         return []
     return tx.rows(f"SELECT {what} WHERE cluster_id IN ({', '.join('?' * len(cids))})", cids)
-
-
-def _key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_KEY:
-        raise InputError("idempotency_key", value, f"a non-empty string of at most {_MAX_KEY}")
-    return value
-
-
-def _region(value: str | None) -> str | None:
-    return None if value is None else parse_region(value)
-
-
-def _source(value: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
-        raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
-    return value
 
 
 def _ledger_order(entry: WarningEntry) -> tuple[Any, ...]:

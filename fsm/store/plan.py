@@ -25,13 +25,24 @@ from ..lifecycle import Cluster, record_observed
 from ..policy import Policy
 from ..records import Record
 from ..table import BILLING_SPELLINGS, Billing, Phase
-from ..timeutil import at_least_start, format_time
-from ..values import Checkpoint, Event, Outcome
+from ..timeutil import TimeInput, at_least_start, format_time, optional_time, parse_time, utcnow
+from ..values import (
+    Checkpoint,
+    Event,
+    Outcome,
+    parse_account,
+    parse_billing,
+    parse_cluster_id,
+    parse_region,
+)
 
 if TYPE_CHECKING:
     from ..observations import Observation
+    from ..warnings import DeadlineWarning
     from .results import ObserveResult
 
+_MAX_KEY: Final = 200  # characters of an idempotency key
+_MAX_SOURCE: Final = 64  # characters of an event's source
 CHECKPOINT_EVERY: Final = 64
 """Applied events between the checkpoints a late event may rebuild from."""
 
@@ -283,6 +294,69 @@ class ObserveRequest(Record):
     idempotency_key: str | None
     now: datetime
     dry_run: bool
+
+
+class ClusterObservation(Record):
+    """One cluster's observation for :meth:`Store.observe_many`: ``observe``'s arguments."""
+
+    cluster_id: str
+    observation: Observation
+    billing: str | None = None
+    account: str | None = None
+    expires_at: TimeInput | None = None
+    region: str | None = None
+    source: str = "api"
+    idempotency_key: str | None = None
+
+
+class ClusterObserved(Record):
+    """What :meth:`Store.observe_many` did to one cluster: the result, the warnings entered."""
+
+    result: ObserveResult
+    warnings: list[DeadlineWarning]
+
+
+def observe_request(
+    item: ClusterObservation, now: TimeInput | None, dry_run: bool = False
+) -> ObserveRequest:
+    """What :meth:`Store.observe` is asked of one cluster, its arguments checked in order."""
+    from ..observations import Observation
+
+    if not isinstance(item, ClusterObservation):
+        raise InputError("observations", item, "fsm.store.ClusterObservation values")
+    cid = parse_cluster_id(item.cluster_id)
+    if not isinstance(item.observation, Observation):
+        raise InputError("observation", item.observation, "an fsm.Observation")
+    return ObserveRequest(
+        cluster_id=cid,
+        observation=item.observation,
+        billing=None if item.billing is None else parse_billing(item.billing),
+        account=None if item.account is None else parse_account(item.account),
+        expires_at=optional_time(item.expires_at, "expires_at"),
+        region=checked_region(item.region),
+        idempotency_key=checked_key(item.idempotency_key),
+        source=checked_source(item.source),
+        now=utcnow() if now is None else parse_time(now, "now"),
+        dry_run=dry_run,
+    )
+
+
+def checked_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_KEY:
+        raise InputError("idempotency_key", value, f"a non-empty string of at most {_MAX_KEY}")
+    return value
+
+
+def checked_region(value: str | None) -> str | None:
+    return None if value is None else parse_region(value)
+
+
+def checked_source(value: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
+        raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
+    return value
 
 
 def plan_observe(
