@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .decisions import Decision, decide, report
 from .errors import InputError
@@ -24,7 +24,6 @@ from .machine import (
     replay_from,
     run_from,
 )
-from .observations import Observation, check_fits, events_for
 from .policy import Policy
 from .table import Billing, EventKind, Phase
 from .timeutil import (
@@ -49,6 +48,9 @@ from .values import (
     parse_cluster_id,
     unheeded,
 )
+
+if TYPE_CHECKING:  # imported by evaluate, the one use: a stored cluster never needs it
+    from .observations import Observation
 
 __all__ = [
     "Cluster",
@@ -521,6 +523,8 @@ def evaluate(
         policy=policy,
     )
     if observation is not None:
+        from .observations import check_fits, events_for
+
         check_fits(observation, cluster.billing)
         for event in events_for(observation):
             record_observed(cluster, event, observation, at)

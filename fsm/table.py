@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final, Literal, NamedTuple, get_args
+from typing import Final, Literal, get_args
 
-# The records below are NamedTuples, not dataclasses: they are as immutable, and a
-# dataclass costs about half a millisecond to create at import, which every command and
-# every forked Ansible worker pays.
+from .records import Record
+
+# The records below are NamedTuples (fsm.records.Record), not dataclasses: they are as
+# immutable, and a dataclass costs about half a millisecond to create at import, which
+# every command and every forked Ansible worker pays.
 
 
 class Phase(StrEnum):
@@ -86,7 +88,7 @@ BILLING_SPELLINGS: Final = f"{' or '.join(Billing)} (or {' / '.join(BILLING_ALIA
 Stability = Literal["stable", "timed", "terminal"]
 
 
-class PhaseInfo(NamedTuple):
+class PhaseInfo(Record):
     phase: Phase
     stability: Stability
     data_kept: bool
@@ -188,7 +190,7 @@ CONDITION_WORDS: Final = MappingProxyType(
 Effect = Literal["start_overdue_clock", "mark_overdue", "clear_overdue", "extend_expiry"]
 
 
-class EventTransition(NamedTuple):
+class EventTransition(Record):
     trigger: EventKind
     sources: tuple[Phase, ...]
     dest: Phase | None
@@ -269,7 +271,7 @@ THRESHOLDS: Final[tuple[Threshold, ...]] = get_args(Threshold)
 """The policy durations a timed step can wait for, in the policy file's spelling."""
 
 
-class TimedTransition(NamedTuple):
+class TimedTransition(Record):
     trigger: str
     billing: Billing
     sources: tuple[Phase, ...]
@@ -345,7 +347,7 @@ OPERATIONS: Final = MappingProxyType(
 )
 
 
-class Column(NamedTuple):
+class Column(Record):
     """One column of the verdict table: a phase, split by billing where they differ."""
 
     name: str

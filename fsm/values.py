@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .errors import InputError
+from .records import Record
 from .schedule import timeline
 from .table import (
     BILLING_ALIASES,
@@ -45,7 +46,7 @@ EventOrder = tuple[datetime, int, datetime]
 """Where an event stands in replay order: its instant, then the same-instant rules."""
 
 
-class Event(NamedTuple):
+class Event(Record):
     """One recorded fact about a cluster: what happened and when."""
 
     kind: EventKind
@@ -92,7 +93,7 @@ class Event(NamedTuple):
         return cls(event_kind, when, expiry)
 
 
-class Transition(NamedTuple):
+class Transition(Record):
     """A phase change: from ``source`` to ``dest`` at its effective instant."""
 
     source: Phase
@@ -109,7 +110,7 @@ class Transition(NamedTuple):
         }
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     """What one event or ``advance`` did to a cluster."""
 
     trigger: str
@@ -155,7 +156,7 @@ def unheeded(
     return [o.note for o in outcomes if o.note is not None and o.note.startswith(kinds)]
 
 
-class ClusterState(NamedTuple):
+class ClusterState(Record):
     """A cluster evaluated at one instant: everything decisions and reports read."""
 
     cluster_id: str
@@ -178,7 +179,7 @@ class ClusterState(NamedTuple):
         return timeline(self.billing, self.phase, self.overdue_since, self.expires_at, self.policy)
 
 
-class Checkpoint(NamedTuple):
+class Checkpoint(Record):
     """The replayed state of a cluster right after the event at ``position``.
 
     A store keeps one per cluster so that a write replays only what came after

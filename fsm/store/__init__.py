@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import StoreError
-from ..policy import Policy
-from .base import AccountSync, ObserveResult, RecordResult, Store, StoredEvent, WarningEntry
-from .schema import SCHEMA_VERSION
 from .url import (
     STORE_ENV,
     Engine,
@@ -32,6 +29,39 @@ from .url import (
     parse_store_url,
     sqlite_url,
 )
+
+if TYPE_CHECKING:
+    from ..policy import Policy
+    from .base import Store
+    from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
+    from .schema import SCHEMA_VERSION
+
+#: The public names not imported by ``import fsm.store``, each by its module: a reader
+#: (a guard in a forked Ansible worker) loads only what it uses.
+_LAZY: Final[Mapping[str, str]] = {
+    "SCHEMA_VERSION": ".schema",
+    "Store": ".base",
+    "AccountSync": ".results",
+    "ObserveResult": ".results",
+    "RecordResult": ".results",
+    "StoredEvent": ".results",
+    "WarningEntry": ".results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name of :data:`_LAZY`, imported from its module on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -84,6 +114,9 @@ def open_store(
     for writing would do first (create the store, migrate its schema...).
     """
     parsed = parse_store_url(default_store_url() if url is None else url)
-    chosen = Policy.default() if policy is None else policy
+    if policy is None:
+        from ..policy import Policy
+
+        policy = Policy.default()
     writable = create and not rehearsal
-    return engine_class(parsed.engine).from_url(parsed, chosen, writable, rehearsal)
+    return engine_class(parsed.engine).from_url(parsed, policy, writable, rehearsal)

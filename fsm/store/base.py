@@ -20,11 +20,10 @@ import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InputError, NotTrackedError
 from ..lifecycle import Cluster
-from ..observations import Observation, events_for
 from ..policy import Policy
 from ..table import Billing, Phase
 from ..timeutil import (
@@ -43,25 +42,27 @@ from ..values import (
     parse_billing,
     parse_cluster_id,
     parse_phase,
-    parse_region,
 )
-from ..warnings import DeadlineWarning, status, warnings_due
 from .ledger import LedgerStore
 from .ledger import _ledger_key as ledger_key
 from .plan import (
+    ClusterObservation,
+    ClusterObserved,
     Facts,
-    ObserveRequest,
     RowChange,
     Writes,
     check_same_billing,
+    checked_key,
+    checked_region,
+    checked_source,
     checkpoint_change,
     key_reused,
+    observe_request,
     plan_observe,
     rebuild,
     record_all,
     resume,
 )
-from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
 from .rows import KINDS, cell
 from .schema import (
     CHECKPOINTS_FROM,
@@ -72,6 +73,26 @@ from .schema import (
 )
 from .transaction import Tx
 from .url import StoreURL
+
+if TYPE_CHECKING:
+    from ..observations import Observation
+    from .results import AccountSync, ObserveResult, RecordResult, StoredEvent, WarningEntry
+
+# What a write or a listing hands back, observations and warnings are imported by the
+# first call that uses them: a reader asking for one cluster (a guard) never loads them.
+_RESULTS: Final = frozenset(
+    ("AccountSync", "ObserveResult", "RecordResult", "StoredEvent", "WarningEntry")
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The result classes, still importable from here (their home is :mod:`.results`)."""
+    if name in _RESULTS:
+        from . import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "READABLE_FROM",
@@ -87,29 +108,7 @@ __all__ = [
     "WarningEntry",
 ]
 
-_MAX_KEY: Final = 200
-_MAX_SOURCE: Final = 64
 _MANY_LOCK: Final = "several clusters"  # taken first; no cluster id has a space
-
-
-class ClusterObservation(NamedTuple):
-    """One cluster's observation for :meth:`Store.observe_many`: ``observe``'s arguments."""
-
-    cluster_id: str
-    observation: Observation
-    billing: str | None = None
-    account: str | None = None
-    expires_at: TimeInput | None = None
-    region: str | None = None
-    source: str = "api"
-    idempotency_key: str | None = None
-
-
-class ClusterObserved(NamedTuple):
-    """What :meth:`Store.observe_many` did to one cluster: the result, the warnings entered."""
-
-    result: ObserveResult
-    warnings: list[DeadlineWarning]
 
 
 class Store(LedgerStore):
@@ -165,7 +164,7 @@ class Store(LedgerStore):
             parse_account(account),
             parse_billing(billing),
             optional_time(expires_at, "expires_at"),
-            _region(region),
+            checked_region(region),
         )
         # The core checks the facts fit together (no expiry for pay-as-you-go).
         Cluster(cid, wanted.billing, account=wanted.account, expires_at=wanted.expires_at)
@@ -201,11 +200,13 @@ class Store(LedgerStore):
         its effect. A key already stored for this cluster is a retry: nothing
         is written, ``duplicate`` is True.
         """
+        from .results import RecordResult
+
         cid = parse_cluster_id(cluster_id)
         if not isinstance(event, Event):
             raise InputError("event", event, "an fsm.Event (fsm.Event.create(kind, at))")
-        key = _key(idempotency_key)
-        src = _source(source)
+        key = checked_key(idempotency_key)
+        src = checked_source(source)
         at_now = utcnow() if now is None else parse_time(now, "now")
 
         def work(tx: Tx) -> RecordResult:
@@ -254,10 +255,12 @@ class Store(LedgerStore):
         that change the cluster, and evaluates it at ``now`` (default: the wall
         clock). ``dry_run`` computes the same result and writes nothing.
         """
+        from ..observations import events_for
+
         asked = ClusterObservation(
             cluster_id, observation, billing, account, expires_at, region, source, idempotency_key
         )
-        request = _observe_request(asked, now, dry_run)
+        request = observe_request(asked, now, dry_run)
         cid = request.cluster_id
 
         wanted = events_for(observation)
@@ -296,10 +299,13 @@ class Store(LedgerStore):
         written. ``dry_run`` writes nothing (the warnings are those not entered yet).
         """
         given = list(observations)
+        from ..observations import events_for
+        from ..warnings import warnings_due
+
         at_now = utcnow() if now is None else parse_time(now, "now")
         if dry_run:
             return [self._observe_dry(item, at_now) for item in given]
-        requests = [_observe_request(item, at_now) for item in given]
+        requests = [observe_request(item, at_now) for item in given]
         cids = [request.cluster_id for request in requests]
         if len(set(cids)) < len(cids):
             repeated = next(cid for cid in cids if cids.count(cid) > 1)
@@ -336,6 +342,8 @@ class Store(LedgerStore):
         return [] if not requests else self._write(_MANY_LOCK, work)
 
     def _observe_dry(self, item: ClusterObservation, at_now: datetime) -> ClusterObserved:
+        from ..warnings import warnings_due
+
         cid, seen, billing, account, expires, region, source, key = item
         result = self.observe(
             cid, seen, billing=billing, account=account, expires_at=expires, region=region,
@@ -434,6 +442,8 @@ class Store(LedgerStore):
 
     def history(self, cluster_id: str) -> list[StoredEvent]:
         """The event log of a cluster in recording order."""
+        from .results import StoredEvent
+
         cid = parse_cluster_id(cluster_id)
 
         def work(tx: Tx) -> list[StoredEvent]:
@@ -570,6 +580,8 @@ class Store(LedgerStore):
 
     def account_syncs(self) -> list[AccountSync]:
         """Each account's last successful sync, by account (none before the first sync)."""
+        from .results import AccountSync
+
         if not self._has(SYNCS_FROM):
             return []  # a reader of an older store: it kept no syncs
 
@@ -596,6 +608,9 @@ class Store(LedgerStore):
         ``due_only`` keeps the warnings due: threshold crossed, deadline ahead,
         episode current, not acknowledged (issued or not yet). Reads only.
         """
+        from ..warnings import status, warnings_due
+        from .results import WarningEntry
+
         cid = None if cluster_id is None else parse_cluster_id(cluster_id)
         acct = None if account is None else parse_account(account)
         at_now = utcnow() if now is None else parse_time(now, "now")
@@ -643,52 +658,11 @@ def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
 
 
-def _observe_request(
-    item: ClusterObservation, now: TimeInput | None, dry_run: bool = False
-) -> ObserveRequest:
-    """What :meth:`Store.observe` is asked of one cluster, its arguments checked in order."""
-    if not isinstance(item, ClusterObservation):
-        raise InputError("observations", item, "fsm.store.ClusterObservation values")
-    cid = parse_cluster_id(item.cluster_id)
-    if not isinstance(item.observation, Observation):
-        raise InputError("observation", item.observation, "an fsm.Observation")
-    return ObserveRequest(
-        cluster_id=cid,
-        observation=item.observation,
-        billing=None if item.billing is None else parse_billing(item.billing),
-        account=None if item.account is None else parse_account(item.account),
-        expires_at=optional_time(item.expires_at, "expires_at"),
-        region=_region(item.region),
-        idempotency_key=_key(item.idempotency_key),
-        source=_source(item.source),
-        now=utcnow() if now is None else parse_time(now, "now"),
-        dry_run=dry_run,
-    )
-
-
 def _of_clusters(tx: Tx, what: str, cids: Sequence[str]) -> list[tuple[Any, ...]]:
     """``SELECT what`` of the rows of ``cids``, in one statement (none: no statement)."""
     if not cids:
         return []
     return tx.rows(f"SELECT {what} WHERE cluster_id IN ({', '.join('?' * len(cids))})", cids)
-
-
-def _key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_KEY:
-        raise InputError("idempotency_key", value, f"a non-empty string of at most {_MAX_KEY}")
-    return value
-
-
-def _region(value: str | None) -> str | None:
-    return None if value is None else parse_region(value)
-
-
-def _source(value: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
-        raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
-    return value
 
 
 def _ledger_order(entry: WarningEntry) -> tuple[Any, ...]:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InputError, NotTrackedError
 from ..timeutil import TimeInput, format_duration, parse_duration, parse_time, utcnow
 from ..values import parse_cluster_id
-from ..warnings import DeadlineWarning, Step
 from .rows import RowStore
 from .schema import WARNINGS_FROM, WARNINGS_TABLE
 from .transaction import Tx
+
+if TYPE_CHECKING:  # the warnings are imported by the first call that reads or writes one
+    from ..warnings import DeadlineWarning
 
 _LEDGER_COLUMNS: Final = (
     "cluster_id, step, threshold, episode, due_at, deadline, message, issued_at, acknowledged_at"
@@ -80,6 +82,8 @@ class LedgerStore(RowStore):
         An acknowledged warning is no longer due and is never issued again in
         its episode; one not issued yet is entered in the ledger as issued now.
         """
+        from ..warnings import DeadlineWarning
+
         given = list(warnings)
         at_now = self._time_in(utcnow() if now is None else parse_time(now, "now"))
         done: list[DeadlineWarning] = []
@@ -121,6 +125,8 @@ class LedgerStore(RowStore):
     def _ledger_rows(
         self, cid: str | None, acct: str | None
     ) -> list[tuple[DeadlineWarning, datetime, datetime | None]]:
+        from ..warnings import DeadlineWarning, Step
+
         if not self._has_ledger():
             return []
         where: str = ""
@@ -185,6 +191,8 @@ def _ledger_key(warning: DeadlineWarning) -> LedgerKey:
 
 def _of_cluster(cid: str, warnings: Iterable[DeadlineWarning]) -> list[DeadlineWarning]:
     """The warnings of ``cid`` among ``warnings``, once each; anything else is an input error."""
+    from ..warnings import DeadlineWarning
+
     chosen: dict[LedgerKey, DeadlineWarning] = {}
     for warning in warnings:
         if not isinstance(warning, DeadlineWarning):

@@ -16,25 +16,38 @@ newest of them, so they are dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InputError, MissingInputError
 from ..lifecycle import Cluster, record_observed
-from ..observations import Observation, check_fits
 from ..policy import Policy
+from ..records import Record
 from ..table import BILLING_SPELLINGS, Billing, Phase
-from ..timeutil import at_least_start, format_time
-from ..values import Checkpoint, Event, Outcome
-from .results import ObserveResult
+from ..timeutil import TimeInput, at_least_start, format_time, optional_time, parse_time, utcnow
+from ..values import (
+    Checkpoint,
+    Event,
+    Outcome,
+    parse_account,
+    parse_billing,
+    parse_cluster_id,
+    parse_region,
+)
 
+if TYPE_CHECKING:
+    from ..observations import Observation
+    from ..warnings import DeadlineWarning
+    from .results import ObserveResult
+
+_MAX_KEY: Final = 200  # characters of an idempotency key
+_MAX_SOURCE: Final = 64  # characters of an event's source
 CHECKPOINT_EVERY: Final = 64
 """Applied events between the checkpoints a late event may rebuild from."""
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(Record):
     """A cluster's row: its facts and the phase the last write computed (a cache)."""
 
     account: str
@@ -49,8 +62,7 @@ class Facts:
         return (self.account, self.billing, self.expires_at, self.region)
 
 
-@dataclass(frozen=True, slots=True)
-class RowChange:
+class RowChange(Record):
     """How a write changes a cluster's row."""
 
     facts: Facts
@@ -59,7 +71,7 @@ class RowChange:
     mark: tuple[Phase, datetime] | None = None  # the phase cache to write: (phase, at)
 
 
-class NewEvent(NamedTuple):
+class NewEvent(Record):
     """An event a write appends: with its key, whether it was applied, and what it did."""
 
     event: Event
@@ -68,8 +80,7 @@ class NewEvent(NamedTuple):
     effect: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckpointChange:
+class CheckpointChange(Record):
     """How a write changes a cluster's checkpoints."""
 
     tip: Checkpoint | None  # the state after the last applied event
@@ -81,19 +92,17 @@ class CheckpointChange:
     prune_before: datetime | None = None  # keep only the newest checkpoint before this
 
 
-@dataclass(frozen=True, slots=True)
-class Writes:
+class Writes(Record):
     """Everything one write stores for a cluster: its row, its new events, its checkpoints."""
 
     row: RowChange | None = None  # None: the row stays as it is
     events: Sequence[NewEvent] = ()
     source: str = "api"
-    payload: Mapping[str, Any] = field(default_factory=dict)  # the same for every event
+    payload: Mapping[str, Any] = MappingProxyType({})  # the same for every event
     checkpoints: CheckpointChange | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Loaded:
+class Loaded(Record):
     """What a write read of a cluster in one statement (see ``Store._load_for_write``)."""
 
     facts: Facts
@@ -122,13 +131,13 @@ def loaded_after(before: Loaded | None, writes: Writes) -> Loaded | None:
         facts = before.facts
         if row is not None and row.facts_changed:
             new = row.facts
-            facts = replace(
-                facts, account=new.account, expires_at=new.expires_at, region=new.region
+            facts = facts._replace(
+                account=new.account, expires_at=new.expires_at, region=new.region
             )
     else:
-        facts = replace(row.facts, last_phase=None, last_evaluated_at=None)
+        facts = row.facts._replace(last_phase=None, last_evaluated_at=None)
     if row is not None and row.mark is not None:
-        facts = replace(facts, last_phase=row.mark[0], last_evaluated_at=row.mark[1])
+        facts = facts._replace(last_phase=row.mark[0], last_evaluated_at=row.mark[1])
     change = writes.checkpoints
     if change is not None:
         tip, newest, since = change.tip, change.newest, change.since
@@ -272,8 +281,7 @@ def check_same_billing(cid: str, stored: Billing, given: Billing) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ObserveRequest:
+class ObserveRequest(Record):
     """One :meth:`Store.observe` call, its arguments checked (None: leave as it is)."""
 
     cluster_id: str
@@ -286,6 +294,69 @@ class ObserveRequest:
     idempotency_key: str | None
     now: datetime
     dry_run: bool
+
+
+class ClusterObservation(Record):
+    """One cluster's observation for :meth:`Store.observe_many`: ``observe``'s arguments."""
+
+    cluster_id: str
+    observation: Observation
+    billing: str | None = None
+    account: str | None = None
+    expires_at: TimeInput | None = None
+    region: str | None = None
+    source: str = "api"
+    idempotency_key: str | None = None
+
+
+class ClusterObserved(Record):
+    """What :meth:`Store.observe_many` did to one cluster: the result, the warnings entered."""
+
+    result: ObserveResult
+    warnings: list[DeadlineWarning]
+
+
+def observe_request(
+    item: ClusterObservation, now: TimeInput | None, dry_run: bool = False
+) -> ObserveRequest:
+    """What :meth:`Store.observe` is asked of one cluster, its arguments checked in order."""
+    from ..observations import Observation
+
+    if not isinstance(item, ClusterObservation):
+        raise InputError("observations", item, "fsm.store.ClusterObservation values")
+    cid = parse_cluster_id(item.cluster_id)
+    if not isinstance(item.observation, Observation):
+        raise InputError("observation", item.observation, "an fsm.Observation")
+    return ObserveRequest(
+        cluster_id=cid,
+        observation=item.observation,
+        billing=None if item.billing is None else parse_billing(item.billing),
+        account=None if item.account is None else parse_account(item.account),
+        expires_at=optional_time(item.expires_at, "expires_at"),
+        region=checked_region(item.region),
+        idempotency_key=checked_key(item.idempotency_key),
+        source=checked_source(item.source),
+        now=utcnow() if now is None else parse_time(now, "now"),
+        dry_run=dry_run,
+    )
+
+
+def checked_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_KEY:
+        raise InputError("idempotency_key", value, f"a non-empty string of at most {_MAX_KEY}")
+    return value
+
+
+def checked_region(value: str | None) -> str | None:
+    return None if value is None else parse_region(value)
+
+
+def checked_source(value: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SOURCE:
+        raise InputError("source", value, f"a non-empty string of at most {_MAX_SOURCE}")
+    return value
 
 
 def plan_observe(
@@ -301,6 +372,9 @@ def plan_observe(
     The result says what the caller is told, the writes what the store must
     write for it to be true.
     """
+    from ..observations import check_fits
+    from .results import ObserveResult
+
     cid, at_now = request.cluster_id, request.now
     stored = None if loaded is None else loaded.facts
     keyed = None if loaded is None else loaded.keyed

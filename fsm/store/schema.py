@@ -10,13 +10,12 @@ messages are written here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from ..errors import NoStoreError, StoreError
+from ..records import Record
 from ..table import Billing, EventKind, Phase
-from ..warnings import Step
 
 SCHEMA_VERSION: Final = 6
 """The schema this code writes. 1: facts and events; 2: the phase cache and the region;
@@ -53,8 +52,7 @@ def one_of(values: Iterable[StrEnum]) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
-@dataclass(frozen=True, slots=True)
-class Dialect:
+class Dialect(Record):
     """What differs between engines in the schema; the tables are the same."""
 
     text: str
@@ -161,6 +159,8 @@ def migrations(dialect: Dialect) -> dict[int, tuple[str, ...]]:
 
 def _warnings_ledger(d: Dialect) -> tuple[str, ...]:
     """The ledger of warnings issued: its key is issued once, by whoever inserts it first."""
+    from ..warnings import Step  # its spellings (the schema is built by the first write)
+
     return (
         f"CREATE TABLE {WARNINGS_TABLE} ("
         f" cluster_id {d.text} NOT NULL REFERENCES clusters (cluster_id),"

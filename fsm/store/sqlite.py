@@ -79,7 +79,22 @@ DIALECT: Final = Dialect(
     ),
     prelude=(f"PRAGMA application_id = {APPLICATION_ID}",),
 )
-MIGRATIONS: Final[Migrations] = migrations(DIALECT)
+
+
+def _migrations() -> Migrations:
+    """The schema's statements in this dialect, built by the first write that needs them
+    (a reader of a current store never does); also importable as ``MIGRATIONS``."""
+    found: Migrations | None = globals().get("MIGRATIONS")
+    if found is None:
+        found = migrations(DIALECT)
+        globals()["MIGRATIONS"] = found
+    return found
+
+
+def __getattr__(name: str) -> Migrations:
+    if name == "MIGRATIONS":
+        return _migrations()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Tx:
@@ -283,7 +298,7 @@ class SqliteStore(Store):
         self._begin(conn)
         try:
             version = _version(conn, self.url) or 0
-            migrate(conn.execute, MIGRATIONS, version, _time_text(datetime.now(UTC)))
+            migrate(conn.execute, _migrations(), version, _time_text(datetime.now(UTC)))
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -355,7 +370,7 @@ class SqliteStore(Store):
         """An in-memory store with the schema: what reads see before the first write."""
         if self._empty is None:
             empty = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            migrate(empty.execute, MIGRATIONS, 0, _time_text(datetime.now(UTC)))
+            migrate(empty.execute, _migrations(), 0, _time_text(datetime.now(UTC)))
             self._empty = empty
         return self._empty
 

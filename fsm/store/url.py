@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ..environment import STORE_ENV as STORE_ENV  # its home; re-exported for the store
 from ..errors import InputError
+from ..records import Record
 
 EXPECTED_URL: Final = (
     "an absolute path, sqlite:///ABSOLUTE/PATH.db or postgresql://USER@HOST:PORT/DB "
@@ -24,8 +24,7 @@ _SYSTEM_SCHEMA: Final = re.compile(r"pg_.*|information_schema", re.IGNORECASE)
 Engine = Literal["sqlite", "postgresql"]
 
 
-@dataclass(frozen=True)
-class StoreURL:
+class StoreURL(Record):
     """A parsed store URL. ``display`` is safe to print: any password is masked."""
 
     engine: Engine

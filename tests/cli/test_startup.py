@@ -107,3 +107,26 @@ def test_every_command_alone_parses_and_helps_as_in_the_whole_parser(
         alone = _subparsers(cli.build_parser(command))
         assert list(alone) == [command]
         assert alone[command].format_help() == whole[command].format_help()  # type: ignore[attr-defined]
+
+
+def test_import_fsm_store_loads_no_engine_nor_write_path() -> None:
+    loaded = _loaded_after("import fsm.store")
+    assert "fsm.store" in loaded
+    assert not {"fsm.store.base", "fsm.store.sqlite", "fsm.store.results", "sqlite3"} & {*loaded}
+
+
+def test_every_name_of_fsm_store_resolves() -> None:
+    import fsm.store
+    from fsm.store import base, results, sqlite
+
+    for name in fsm.store.__all__:
+        assert getattr(fsm.store, name) is not None
+        assert name in dir(fsm.store)
+    for name in ("AccountSync", "ObserveResult", "RecordResult", "StoredEvent", "WarningEntry"):
+        assert getattr(fsm.store, name) is getattr(base, name) is getattr(results, name)
+    assert fsm.store.Store is base.Store
+    assert sqlite.MIGRATIONS[1] == sqlite._migrations()[1]  # built on first use, then kept
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        _ = fsm.store.nothing_here  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        _ = base.nothing_here  # type: ignore[attr-defined]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fsm import Billing, Event, Observation, Phase
 from fsm.policy import Policy
 from fsm.store.plan import Facts, Loaded, ObserveRequest, RowChange, plan_observe
@@ -62,7 +60,7 @@ def test_a_repeated_observation_plans_no_write() -> None:
         "default", Billing.PAY_AS_YOU_GO, None, "cn-hangzhou", Phase.SUSPENDED, at(days=2)
     )
     log = [Event.create("balance_negative", at())]
-    again = replace(REQUEST, idempotency_key=None)
+    again = REQUEST._replace(idempotency_key=None)
     result, writes = plan_observe(again, loaded(stored, log), WANTED, Policy.default())
     assert (result.created, result.changed, result.entered) == (False, False, [])
     # The log has no checkpoint yet: the first write after the migration lays it.
