@@ -75,6 +75,7 @@ __all__ = [
     "StoredEvent",
     "WarningEntry",
     "default_store_url",
+    "load_write_path",
     "mask_password",
     "open_store",
     "parse_store_url",
@@ -93,6 +94,26 @@ def engine_class(engine: Engine) -> type[Store]:
     module, _, name = ENGINES[engine].partition(":")
     found: type[Store] = getattr(importlib.import_module(module, __name__), name)
     return found
+
+
+#: What a first write imports beyond what a read does (see :func:`load_write_path`).
+WRITE_PATH: Final[tuple[str, ...]] = (
+    "decimal",
+    "fsm.observations",
+    "fsm.store.results",
+    "fsm.warnings",
+)
+
+
+def load_write_path() -> None:
+    """Import now what a first write would import (:data:`WRITE_PATH`).
+
+    For a process about to fork workers that write: Ansible's main process, once the
+    ``clusters`` inventory has read the store. Each worker then inherits these modules
+    instead of importing them itself; a reader never needs to call this.
+    """
+    for name in WRITE_PATH:
+        importlib.import_module(name)
 
 
 def open_store(

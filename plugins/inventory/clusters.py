@@ -192,6 +192,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             common.warn_pinned_now(settings, "%s %s" % (self.NAME, path))
             states = common.reader(settings).clusters(now=settings.now)
             self._populate(states, accounts)
+            # This runs in Ansible's main process, before it forks a worker per task and
+            # host: what the collection's tasks write with is imported once here.
+            common.require_store().load_write_path()
 
     @staticmethod
     def _sync(settings, sync):
