@@ -40,6 +40,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "lifecycle": ("Cluster", "evaluate"),
     "observations": ("Observation", "events_for"),
     "policy": ("Policy",),
+    "steps": ("FleetRow", "FleetVerdict", "decide_fleet", "evaluate_fleet"),
     "table": ("Billing", "Category", "EventKind", "Phase", "Verdict"),
     "values": (
         "Checkpoint",
@@ -71,6 +72,8 @@ __all__ = [
     "Decisions",
     "Event",
     "EventKind",
+    "FleetRow",
+    "FleetVerdict",
     "FsmError",
     "InputError",
     "NotTrackedError",
@@ -87,7 +90,9 @@ __all__ = [
     "deadline_ahead",
     "decide",
     "decide_all",
+    "decide_fleet",
     "evaluate",
+    "evaluate_fleet",
     "events_for",
     "next_due_at",
     "parse_account",
@@ -144,6 +149,7 @@ if TYPE_CHECKING:  # what a type checker sees: every public name, as if imported
     from .lifecycle import Cluster, evaluate
     from .observations import Observation, events_for
     from .policy import Policy
+    from .steps import FleetRow, FleetVerdict, decide_fleet, evaluate_fleet
     from .table import Billing, Category, EventKind, Phase, Verdict
     from .values import (
         Checkpoint,
