@@ -43,8 +43,7 @@ from ..values import (
     parse_cluster_id,
     parse_phase,
 )
-from .ledger import LedgerStore
-from .ledger import _ledger_key as ledger_key
+from .ledger import LedgerStore, ledger_key
 from .plan import (
     ClusterObservation,
     ClusterObserved,

@@ -57,7 +57,7 @@ class LedgerStore(RowStore):
             raise InputError("warnings", other, f"warnings of cluster {cid} only")
         at_now = utcnow() if now is None else parse_time(now, "now")
         entered = self._ledger_keys(cid) if wanted else set()
-        fresh = [w for w in wanted if _ledger_key(w) not in entered]
+        fresh = [w for w in wanted if ledger_key(w) not in entered]
         if dry_run or not fresh:
             return fresh
         issued_at = self._time_in(at_now)
@@ -72,7 +72,7 @@ class LedgerStore(RowStore):
             return {self._ledger_key_out(*row) for row in rows}
 
         inserted = self._write(cid, work)
-        return [w for w in fresh if _ledger_key(w) in inserted]
+        return [w for w in fresh if ledger_key(w) in inserted]
 
     def acknowledge(
         self, warnings: Iterable[DeadlineWarning], *, now: TimeInput | None = None
@@ -105,7 +105,7 @@ class LedgerStore(RowStore):
                 return {self._ledger_key_out(*row) for row in rows}
 
             acknowledged = self._write(cid, work)
-            done += [w for w in wanted if _ledger_key(w) in acknowledged]
+            done += [w for w in wanted if ledger_key(w) in acknowledged]
         return done
 
     def _has_ledger(self) -> bool:
@@ -185,7 +185,8 @@ class LedgerStore(RowStore):
         return (step, threshold, self._time_out(episode))
 
 
-def _ledger_key(warning: DeadlineWarning) -> LedgerKey:
+def ledger_key(warning: DeadlineWarning) -> LedgerKey:
+    """What identifies a warning in the ledger: its step, threshold and episode (per cluster)."""
     return (str(warning.step), format_duration(warning.threshold), warning.episode)
 
 
@@ -198,5 +199,5 @@ def _of_cluster(cid: str, warnings: Iterable[DeadlineWarning]) -> list[DeadlineW
         if not isinstance(warning, DeadlineWarning):
             raise InputError("warnings", warning, "fsm.DeadlineWarning values (fsm.warnings_due)")
         if warning.cluster_id == cid:
-            chosen.setdefault(_ledger_key(warning), warning)
+            chosen.setdefault(ledger_key(warning), warning)
     return list(chosen.values())
