@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 import fsm
+import fsm.policy
 from fsm.policy import MAX_POLICY_BYTES
 
 LAUGHS = (
@@ -60,7 +62,9 @@ def test_bad_policy_is_refused_fast_naming_what_is_wrong(
     started = time.monotonic()
     with pytest.raises(fsm.PolicyError) as caught:
         fsm.Policy.load(path)
-    assert time.monotonic() - started < 1.0
+    # Not a speed target: a bound far above the milliseconds a refusal takes, that an
+    # expansion (9**9 aliases, say) or a quadratic scan would still exceed by minutes.
+    assert time.monotonic() - started < 10.0
     assert named in str(caught.value)
 
 
@@ -80,26 +84,65 @@ def test_a_policy_may_not_allow_fee_generating_work_outside_active() -> None:
     assert str(tight.as_dict()["verdicts"]["fee_generating"]["active"]) == "deny"
 
 
-def test_a_file_over_the_size_limit_is_refused_fast(tmp_path: Path) -> None:
+class _CountingFile:
+    """A file that counts the bytes read from it."""
+
+    def __init__(self, file: BinaryIO, counts: list[int]) -> None:
+        self._file = file
+        self._counts = counts
+
+    def __enter__(self) -> _CountingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self._counts.append(len(data))
+        return data
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every read :meth:`fsm.Policy.load` makes of its file."""
+    counts: list[int] = []
+
+    def counting_open(path: str | Path, mode: str = "r") -> _CountingFile:
+        assert mode == "rb"
+        return _CountingFile(open(path, mode), counts)
+
+    monkeypatch.setattr(fsm.policy, "open", counting_open, raising=False)
+    return counts
+
+
+def test_a_file_over_the_size_limit_is_refused_unread_and_unparsed(
+    tmp_path: Path, reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fsm.policy_yaml
+
+    def never(text: str, where: str) -> object:
+        raise AssertionError("a file over the limit was parsed")
+
+    monkeypatch.setattr(fsm.policy_yaml, "parse_yaml", never)
     path = tmp_path / "big.yaml"
-    path.write_text("# padding\n" * (10 * 1024 * 1024 // 10), encoding="utf-8")
-    started = time.monotonic()
+    with open(path, "wb") as file:
+        file.truncate(8 * 1024**3)  # sparse: 8 GiB, which reading whole would take seconds
     with pytest.raises(fsm.PolicyError, match=f"at most {MAX_POLICY_BYTES // 1024} KiB"):
         fsm.Policy.load(path)
-    assert time.monotonic() - started < 1.0
+    assert sum(reads) == MAX_POLICY_BYTES + 1
 
 
-def test_a_file_just_under_the_limit_loads_in_under_a_second(tmp_path: Path) -> None:
+def test_a_file_just_under_the_limit_loads_in_one_read(tmp_path: Path, reads: list[int]) -> None:
     path = tmp_path / "long.yaml"
     lines = ["grace: 24h\n", "operations:\n"]
     lines += [f"  job_{n:05d}: task\n" for n in range(2000)]
     text = "".join(lines)
     assert len(text) < MAX_POLICY_BYTES
     path.write_text(text, encoding="utf-8")
-    started = time.monotonic()
     policy = fsm.Policy.load(path)
-    assert time.monotonic() - started < 1.0
     assert policy.category("job_01999") == "task"
+    assert reads == [len(text)]
 
 
 def test_a_non_utf8_policy_is_an_input_error(tmp_path: Path) -> None:
