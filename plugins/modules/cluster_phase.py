@@ -35,6 +35,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.conn
   - ansible.builtin.action_common_attributes.flow
+  - overdue.emr.controller
 options:
   cluster_id:
     description:
@@ -58,27 +59,12 @@ options:
     type: bool
     default: false
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  become:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Computes the same result, records nothing.
-  connection:
-    support: none
-  delegation:
-    support: none
-    details: Runs on the controller whatever the target is.
   diff_mode:
     support: full
     details: Shows the phase before and after the observation.
-  platform:
-    platforms: all
 notes:
   - The phase is computed from the facts, the event log and O(now) only, the same way on any
     controller, after any restart; nothing runs on a timer.

@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.conn
   - ansible.builtin.action_common_attributes.flow
+  - overdue.emr.controller
 options:
   cluster_id:
     description:
@@ -71,27 +72,12 @@ options:
     choices: [JSON, XML]
     default: JSON
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  become:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reads the cloud and reports which files would change; writes nothing.
-  connection:
-    support: none
-  delegation:
-    support: none
-    details: Runs on the controller whatever the target is.
   diff_mode:
     support: full
     details: Shows each file that would be added or changed, before and after.
-  platform:
-    platforms: all
 notes:
   - The credentials need C(emr:GetCluster), C(emr:ListNodeGroups), C(emr:ListApplicationConfigs)
     and C(emr:ExportApplicationConfigs).

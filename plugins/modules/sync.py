@@ -42,6 +42,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.conn
   - ansible.builtin.action_common_attributes.flow
+  - overdue.emr.controller
 options:
   regions:
     description:
@@ -80,26 +81,11 @@ options:
         else to V(business.aliyuncs.com).
     type: str
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  become:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reads the cloud and reports what would be recorded; writes nothing.
-  connection:
-    support: none
-  delegation:
-    support: none
-    details: Runs on the controller whatever the target is.
   diff_mode:
     support: none
-  platform:
-    platforms: all
 notes:
   - O(store=none) is not accepted, a sync records into a store.
   - The credentials need read access to BSS (C(bss:QueryAccountBalance), and
