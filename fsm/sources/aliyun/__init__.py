@@ -439,14 +439,9 @@ class AliyunSource(Transport):
                 for app, name in wanted
             ],
         )
-        body = self._cluster_call(
-            api,
-            where,
-            region,
-            cluster_id,
-            partial(client.export_application_configs_with_options, request, self._runtime()),
+        body, request_id = self._cluster_call(
+            api, where, region, cluster_id, client.export_application_configs_with_options, request
         )
-        request_id = text(body.get("RequestId"))
         items = sequence(body.get("ApplicationConfigs"), api, "ApplicationConfigs", request_id)
         files = [config_file(item, api, request_id) for item in items]
         return sorted(files, key=lambda f: (f.application, f.name))
@@ -498,10 +493,7 @@ class AliyunSource(Transport):
                 max_results=DETAIL_PAGE_SIZE,
                 next_token=token,
             )
-            body = self._cluster_call(
-                api, where, region, cluster_id, partial(send, request, self._runtime())
-            )
-            request_id = text(body.get("RequestId"))
+            body, request_id = self._cluster_call(api, where, region, cluster_id, send, request)
             items = sequence(body.get(field), api, field, request_id)
             return _Page(
                 [decode(item, request_id) for item in items],
@@ -516,14 +508,9 @@ class AliyunSource(Transport):
         api = "GetCluster"
         client, where = self._emr_client(region, api)
         request = self._sdk.emr_models.GetClusterRequest(region_id=region, cluster_id=cluster_id)
-        body = self._cluster_call(
-            api,
-            where,
-            region,
-            cluster_id,
-            partial(client.get_cluster_with_options, request, self._runtime()),
+        body, request_id = self._cluster_call(
+            api, where, region, cluster_id, client.get_cluster_with_options, request
         )
-        request_id = text(body.get("RequestId"))
         data = dict(mapping(body.get("Cluster"), api, "Cluster", request_id))
         found = text(data.get("ClusterId"))
         if found != cluster_id:
@@ -533,11 +520,18 @@ class AliyunSource(Transport):
         return data, request_id
 
     def _cluster_call(
-        self, api: str, where: str, region: str, cluster_id: str, send: Callable[[], object]
-    ) -> dict[str, Any]:
-        """One call about one cluster: :class:`ClusterNotFoundError` when it does not exist."""
+        self,
+        api: str,
+        where: str,
+        region: str,
+        cluster_id: str,
+        send: Callable[[Any, Any], object],
+        request: object,
+    ) -> tuple[dict[str, Any], str | None]:
+        """``send(request)`` about one cluster, and its RequestId: :class:`ClusterNotFoundError`
+        when the cluster does not exist."""
         try:
-            return self._call(api, where, send)
+            body = self._call(api, where, partial(send, request, self._runtime()))
         except SourceError as err:
             if not is_not_found(err.code):
                 raise
@@ -549,6 +543,7 @@ class AliyunSource(Transport):
                 cluster_id=cluster_id,
                 region=region,
             ) from None
+        return body, text(body.get("RequestId"))
 
     # ---- overdue start -----------------------------------------------------
 
