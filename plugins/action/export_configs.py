@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, cloud, common
+from ansible_collections.overdue.emr.plugins.plugin_utils import cloud, common
 
 
 class ActionModule(ActionBase):
@@ -19,24 +18,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-
-        hidden = cloud.secrets(self._task.args)
-        try:
-            validation, args = self.validate_argument_spec(
-                argument_spec=argspec.of_module(self.ansible_name, cloud.SECRET_OPTIONS),
-                required_together=[("access_key_id", "access_key_secret")],
-            )
-            del validation
-            with common.user_errors(AnsibleActionFail):
-                try:
-                    result.update(self._run(args))
-                except cloud.Refused as err:
-                    result.update(failed=True, msg=err.message, changed=False)
-                    result.update(decision=err.decision)
-                except cloud.CloudError as err:
-                    result.update(failed=True, msg=err.message, changed=False, error=err.as_dict())
-        except AnsibleActionFail as err:
-            result.update(failed=True, msg=err.message, changed=False)
+        hidden = cloud.act(self, result, self._run)
         # Saved or not, say what an export never saves.
         result.setdefault("at_risk", cloud.at_risk())
         return cloud.scrub(result, hidden)

@@ -5,12 +5,8 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, cloud, common
-
-# Documentation has no key for a secret: these are kept out of every message.
-SECRET_OPTIONS = cloud.SECRET_OPTIONS
+from ansible_collections.overdue.emr.plugins.plugin_utils import cloud, common
 
 
 class ActionModule(ActionBase):
@@ -22,26 +18,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-
-        # Whatever happens below, no credential leaves this task: not in the result, not in
-        # a message (the secrets of the options and of the SDK's environment are scrubbed).
-        hidden = cloud.secrets(self._task.args)
-        try:
-            validation, args = self.validate_argument_spec(
-                argument_spec=argspec.of_module(self.ansible_name, SECRET_OPTIONS),
-                required_together=[("access_key_id", "access_key_secret")],
-            )
-            del validation
-            with common.user_errors(AnsibleActionFail):
-                try:
-                    result.update(self._run(args))
-                except cloud.CloudError as err:
-                    # The cloud failed before anything was written: say which API, code and
-                    # request, and that the store is as it was.
-                    result.update(failed=True, msg=err.message, changed=False, error=err.as_dict())
-        except AnsibleActionFail as err:
-            result.update(failed=True, msg=err.message, changed=False)
-        return cloud.scrub(result, hidden)
+        return cloud.scrub(result, cloud.act(self, result, self._run))
 
     def _run(self, args):
         cloud.require_sync()

@@ -24,9 +24,10 @@ import tempfile
 from contextlib import contextmanager
 from urllib.parse import quote
 
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
-from ansible_collections.overdue.emr.plugins.plugin_utils import common
+from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, common
 
 try:
     from fsm import errors as fsm_errors
@@ -120,6 +121,39 @@ def require_sync():
             "upgrade it: pip install -U 'overdue-fsm[aliyun]'"
         )
     return fsm_sync
+
+
+# -- the actions ---------------------------------------------------------------------
+
+
+def act(action, result, work):
+    """Run an action that calls the cloud: ``result`` updated with ``work(args)``.
+
+    The task's arguments are validated against the module's documentation; a bad
+    argument, a refusal and a cloud error each become a failed result saying why
+    (with the API, code and request of a cloud error, the store being as it was).
+    Returns every credential in play, to be scrubbed from the result with
+    :func:`scrub` once the action has added what it always says: whatever happens,
+    no credential leaves the task, not in the result and not in a message.
+    """
+    hidden = secrets(action._task.args)
+    try:
+        validation, args = action.validate_argument_spec(
+            argument_spec=argspec.of_module(action.ansible_name, SECRET_OPTIONS),
+            required_together=[("access_key_id", "access_key_secret")],
+        )
+        del validation
+        with common.user_errors(AnsibleActionFail):
+            try:
+                result.update(work(args))
+            except Refused as err:
+                result.update(failed=True, msg=err.message, changed=False)
+                result.update(decision=err.decision)
+            except CloudError as err:
+                result.update(failed=True, msg=err.message, changed=False, error=err.as_dict())
+    except AnsibleActionFail as err:
+        result.update(failed=True, msg=err.message, changed=False)
+    return hidden
 
 
 # -- credentials ---------------------------------------------------------------------
