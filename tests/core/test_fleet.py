@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import fsm
 from fsm.decisions import allowed
-from fsm.machine import steps_of, triggers
+from fsm.machine import Run, checkpoint_of, steps_of, triggers
 from fsm.steps import (
     FleetRow,
     compiled,
@@ -113,6 +113,13 @@ def test_every_transition_of_the_machine_is_in_the_compiled_table() -> None:
         for phase in fsm.Phase:
             for step in steps_of(trigger, phase):
                 assert id(step) in taken, (trigger, phase)
+
+
+def test_a_fleet_state_holds_a_replay_s_facts_as_a_checkpoint_keeps_them() -> None:
+    """evaluate_fleet takes the facts from machine.checkpoint_of: the same names in order."""
+    checkpoint = checkpoint_of(Run(fsm.Billing.SUBSCRIPTION, T0, fsm.Policy.default()), (T0, 0, T0))
+    facts = type(checkpoint)._fields[1:]  # after its position
+    assert fsm.ClusterState._fields[3 : 3 + len(facts)] == facts
 
 
 def test_rows_are_checked_as_a_cluster_checks_its_facts() -> None:
