@@ -132,6 +132,20 @@ def test_rows_are_checked_as_a_cluster_checks_its_facts() -> None:
     assert gc.isenabled()  # the collector is back on after a failed call too
 
 
+def test_operations_one_per_row_from_any_iterable() -> None:
+    """A caller may stream the operations in step with the rows (the benchmark does)."""
+    rows = [
+        FleetRow(f"c-{i}", "pay_as_you_go", [("balance_negative", T0 + i * DAY)])
+        for i in range(len(OPERATIONS))
+    ]
+    listed = decide_fleet(rows, END, list(OPERATIONS))
+    assert decide_fleet(iter(rows), END, (operation for operation in OPERATIONS)) == listed
+    assert [verdict.allowed for verdict in listed] == [
+        allowed(state, operation)
+        for state, operation in zip(evaluate_fleet(rows, END), OPERATIONS, strict=True)
+    ]
+
+
 def test_an_empty_fleet_and_a_fresh_cluster() -> None:
     assert evaluate_fleet([], END) == []
     assert decide_fleet([], END, "scale_out") == []
