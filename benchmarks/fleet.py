@@ -25,7 +25,7 @@ its wall time): on the shared 2-core machine wall time also counts the time the
 worker waited for a core. Targets (issue 10): fsm <= 4x the floor at 10k and 100k,
 t(100k)/t(10k) <= 11 (1.1x the size ratio), peak RSS at 100k <= 150 MB.
 
-    .venv/bin/python benchmarks/fleet.py              # 10k and 100k, 7 rounds
+    .venv/bin/python benchmarks/fleet.py              # 10k and 100k, 9 rounds
     .venv/bin/python benchmarks/fleet.py --sizes 1000 10000 --rounds 3 --no-cluster
 """
 
@@ -315,7 +315,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (>= 3)")
+    parser.add_argument("--rounds", type=int, default=9, help="alternating rounds (>= 3)")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--no-cluster", action="store_true", help="skip the Cluster row")
     parser.add_argument("--show-runs", action="store_true")
