@@ -276,10 +276,9 @@ def _resting(build: Callable[[], _Built]) -> _Built:
 
     A fleet's evaluation makes no cyclic garbage: what it frees, reference counting
     frees. Collecting while its results pile up only walks them again and again (and,
-    at 100k rows in the fleet benchmark, once the caller's whole heap: a fifth of the
-    call). Only the young collections that the kept results pass through are left for
-    after the call, as for any objects a caller keeps (``benchmarks/fleet.py`` times
-    them: about 5% of the call).
+    at 100k rows in the fleet benchmark, once over the caller's whole heap too). Only
+    the young collections that the kept results pass through are left for after the
+    call, as for any objects a caller keeps (``benchmarks/fleet.py`` times them).
     """
     collecting = gc.isenabled()
     gc.disable()
