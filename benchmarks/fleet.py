@@ -15,17 +15,24 @@ operation is allowed:
   (shown, no target: what a caller holding Cluster objects pays).
 
 All sides must agree on every cluster's phase and verdict: the run stops otherwise.
-Each side runs in its own process per round (floor and fsm alternating), so peak RSS
-is that side's alone. Targets (issue 10): fsm <= 4x the floor at 10k and 100k,
-t(100k)/t(10k) <= 11, peak RSS at 100k <= 150 MB.
+Each side runs in its own process (so peak RSS is that side's alone). A round runs
+every side at every size, in alternating order (floor, fsm at 10k then at 100k; the
+next round backwards), so the scaling row divides two figures of the same round and
+a shared machine's drift between rounds falls on both; it prints the median over
+the rounds of that per-round t(100k)/t(10k), ours and the floor's own, against the
+size ratio. The clock is the worker's CPU time of the timed call (``--clock wall``:
+its wall time): on the shared 2-core machine wall time also counts the time the
+worker waited for a core. Targets (issue 10): fsm <= 4x the floor at 10k and 100k,
+t(100k)/t(10k) <= 11 (1.1x the size ratio), peak RSS at 100k <= 150 MB.
 
-    .venv/bin/python benchmarks/fleet.py              # 10k and 100k, 3 rounds
+    .venv/bin/python benchmarks/fleet.py              # 10k and 100k, 9 rounds
     .venv/bin/python benchmarks/fleet.py --sizes 1000 10000 --rounds 3 --no-cluster
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import random
@@ -42,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Runs from a checkout without installing: the repository root holds fsm/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rounds import Row, alternate, print_rows
+from rounds import MIN_ROUNDS, Row, print_rows
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = BASE + timedelta(days=90)
@@ -199,7 +206,9 @@ def fsm_fleet(fleet: list[RawRow], now: datetime) -> list[Any]:
         # Rows as FleetRow's fields, each event a (kind, at, expires_at) tuple.
         ((cid, billing, events, expires, "default") for cid, billing, expires, events, _ in fleet),
         now,
-        [row[4] for row in fleet],
+        # The operations in step with the rows: each raw row is read in one pass, as the
+        # floor reads it (a list of them first was a second pass over 100k cold rows).
+        (row[4] for row in fleet),
     )
 
 
@@ -227,15 +236,24 @@ def worker(size: int, side: str) -> dict[str, Any]:
         import fsm.lifecycle
         import fsm.steps  # noqa: F401
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     verdicts = SIDES[side](fleet, NOW)
-    seconds = time.perf_counter() - started
+    cpu, seconds = time.process_time() - cpu, time.perf_counter() - started
+    # What the call leaves the cyclic collector (decide_fleet rests it during the
+    # call): the young collections its first allocations would run, timed here before
+    # anything else allocates.
+    collector = time.process_time()
+    gc.collect(0)
+    gc.collect(1)
+    collector = time.process_time() - collector
     digest = hashlib.sha256(
         # Every side's items end with (phase, allowed).
         "\n".join(f"{item[-2]}:{int(item[-1])}" for item in verdicts).encode()
     ).hexdigest()
     return {
-        "seconds": seconds,
+        "wall": seconds,
+        "cpu": cpu,
+        "collector": collector,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "digest": digest,
         "allowed": sum(item[-1] for item in verdicts),
@@ -245,9 +263,11 @@ def worker(size: int, side: str) -> dict[str, Any]:
 class Runner:
     """Runs one side of one size in a fresh process; checks every side agrees."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: str) -> None:
+        self.clock = clock
         self.digests: dict[int, set[str]] = {}
         self.rss: dict[tuple[int, str], list[float]] = {}
+        self.collector: dict[tuple[int, str], list[float]] = {}
 
     def __call__(self, size: int, side: str) -> float:
         out = subprocess.run(
@@ -262,7 +282,32 @@ class Runner:
         if len(seen) != 1:
             raise SystemExit(f"{size:,} clusters: {side} disagrees with another side")
         self.rss.setdefault((size, side), []).append(result["peak_rss_mb"])
-        return float(result["seconds"])
+        self.collector.setdefault((size, side), []).append(result["collector"])
+        return float(result[self.clock])
+
+
+Times = dict[tuple[int, str], list[float]]
+
+
+def in_rounds(run: Runner, sizes: list[int], sides: list[str], rounds: int) -> Times:
+    """Each side at each size once per round; every other round in reverse order.
+
+    A warm-up run of each side (untimed) fills file caches and ``.pyc`` files first.
+    """
+    for side in sides:
+        run(min(sizes), side)
+    times: Times = {}
+    for index in range(max(rounds, MIN_ROUNDS)):
+        order = [(size, side) for size in sizes for side in sides]
+        for size, side in reversed(order) if index % 2 else order:
+            times.setdefault((size, side), []).append(run(size, side))
+    return times
+
+
+def scaling(times: Times, side: str, small: int, large: int) -> list[float]:
+    """t(large)/t(small) of ``side`` in each round."""
+    pairs = zip(times[(large, side)], times[(small, side)], strict=True)
+    return [big / little for big, little in pairs]
 
 
 def main() -> None:
@@ -270,7 +315,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (>= 3)")
+    parser.add_argument("--rounds", type=int, default=9, help="alternating rounds (>= 3)")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--no-cluster", action="store_true", help="skip the Cluster row")
     parser.add_argument("--show-runs", action="store_true")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -280,73 +326,74 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.side)))
         return
 
-    run = Runner()
-    table: list[Row] = []
-    for size in args.sizes:
-        table.append(
-            alternate(
-                f"fleet {size:,}: build+advance+decide",
-                floor=lambda size=size: run(size, "floor"),
-                measured=lambda size=size: run(size, "fsm"),
-                rounds=args.rounds,
-                target=4,
-                floor_name="plain Python",
-            )
+    run = Runner(args.clock)
+    sizes = sorted(set(args.sizes))
+    sides = ["floor", "fsm"] if args.no_cluster else ["floor", "fsm", "cluster"]
+    times = in_rounds(run, sizes, sides, args.rounds)
+    rounds = len(times[(sizes[0], "floor")])
+    print(f"{args.clock} time of the timed call, median of {rounds} rounds")
+
+    def median_row(name: str, size: int, side: str, target: float | None) -> Row:
+        return Row(
+            name,
+            statistics.median(times[(size, side)]),
+            statistics.median(times[(size, "floor")]),
+            target=target,
+            floor_name="plain Python",
+            runs=tuple(times[(size, side)]),
+            floor_runs=tuple(times[(size, "floor")]),
         )
+
+    table: list[Row] = []
+    for size in sizes:
+        table.append(median_row(f"fleet {size:,}: build+advance+decide", size, "fsm", 4))
         if not args.no_cluster:
+            table.append(median_row("  the same with a Cluster object each", size, "cluster", None))
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        for side, name, target in (
+            ("fsm", f"t({large:,})/t({small:,}) in one round", 1.1),
+            ("floor", "  the floor's own, in one round", None),
+        ):
+            ratios = scaling(times, side, small, large)
             table.append(
-                alternate(
-                    "  the same with a Cluster object each",
-                    floor=lambda size=size: run(size, "floor"),
-                    measured=lambda size=size: run(size, "cluster"),
-                    rounds=args.rounds,
-                    floor_name="plain Python",
+                Row(
+                    name,
+                    statistics.median(ratios),
+                    large / small,
+                    target=target,
+                    unit="x",
+                    floor_name="sizes",
+                    runs=tuple(ratios),
+                    floor_runs=(large / small,),
                 )
             )
-    fleet_rows = [row for row in table if row.name.startswith("fleet ")]
-    if len(fleet_rows) >= 2:
-        small, large = min(args.sizes), max(args.sizes)
-        first, last = fleet_rows[0], fleet_rows[-1]
-        table.append(
-            Row(
-                f"t({large:,})/t({small:,}) (size ratio {large // small})",
-                last.measured,
-                first.measured,
-                target=11 * (large / small) / 10,
-                floor_name=f"t({small:,})",
-                runs=last.runs,
-                floor_runs=first.runs,
-            )
-        )
-        table.append(
-            Row(
-                f"  the floor's own t({large:,})/t({small:,})",
-                last.floor,
-                first.floor,
-                floor_name=f"t({small:,})",
-            )
-        )
-    largest = max(args.sizes)
-    rss = statistics.median(run.rss[(largest, "fsm")])
+    largest = sizes[-1]
     table.append(
         Row(
-            f"peak RSS, fleet of {largest:,} (fsm)",
-            rss,
-            RSS_BUDGET_MB,
-            target=1.0,
-            unit="MB",
-            floor_name="budget",
+            f"  young collections after the call, {largest:,}",
+            statistics.median(run.collector[(largest, "fsm")]),
+            statistics.median(times[(largest, "fsm")]),
+            floor_name="the call",
+            runs=tuple(run.collector[(largest, "fsm")]),
+            floor_runs=tuple(run.collector[(largest, "floor")]),
         )
     )
-    table.append(
-        Row(
-            f"  the floor's peak RSS, {largest:,}",
-            statistics.median(run.rss[(largest, "floor")]),
-            RSS_BUDGET_MB,
-            unit="MB",
-            floor_name="budget",
+    for side, name, target in (
+        ("fsm", f"peak RSS, fleet of {largest:,} (fsm)", 1.0),
+        ("floor", f"  the floor's peak RSS, {largest:,}", None),
+    ):
+        table.append(
+            Row(
+                name,
+                statistics.median(run.rss[(largest, side)]),
+                RSS_BUDGET_MB,
+                target=target,
+                unit="MB",
+                floor_name="budget",
+                runs=tuple(run.rss[(largest, side)]),
+            )
         )
-    )
     every = print_rows(table, show_runs=args.show_runs)
     print("every side agreed on every cluster's phase and verdict")
     sys.exit(0 if every else 1)

@@ -28,7 +28,16 @@ from typing import Final, NamedTuple, TypeVar, cast
 
 from .decisions import allowing
 from .lifecycle import earliest_applied, event_order, initial_expiry
-from .machine import BILLING_CONDITIONS, DUE_CONDITION, Callback, Run, Step, steps_of, triggers
+from .machine import (
+    BILLING_CONDITIONS,
+    DUE_CONDITION,
+    Callback,
+    Run,
+    Step,
+    checkpoint_of,
+    steps_of,
+    triggers,
+)
 from .policy import Policy
 from .schedule import TIMED_BY_TRIGGER, wait
 from .table import Billing, EventKind, Phase, TimedTransition
@@ -265,8 +274,11 @@ _Built = TypeVar("_Built")
 def _resting(build: Callable[[], _Built]) -> _Built:
     """``build()`` with the cyclic collector at rest (as it was again afterwards).
 
-    A fleet's evaluation makes no cyclic garbage; collecting while its results pile up
-    only walks them again and again.
+    A fleet's evaluation makes no cyclic garbage: what it frees, reference counting
+    frees. Collecting while its results pile up only walks them again and again (and,
+    at 100k rows in the fleet benchmark, once over the caller's whole heap too). Only
+    the young collections that the kept results pass through are left for after the
+    call, as for any objects a caller keeps (``benchmarks/fleet.py`` times them).
     """
     collecting = gc.isenabled()
     gc.disable()
@@ -281,6 +293,10 @@ def _states(
     rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
 ) -> Iterator[ClusterState]:
     """The state of each row at ``at``."""
+    # The facts a replay ends with are what a checkpoint keeps (machine.checkpoint_of,
+    # their one home), in ClusterState's order after the billing; a fleet keeps no
+    # checkpoint, so its position (the evaluation instant here) is dropped.
+    position = (at, 0, at)
     for identity, owner, run, newest in _runs(rows, at, policy, record):
         yield tuple.__new__(
             ClusterState,
@@ -288,12 +304,7 @@ def _states(
                 identity,
                 owner,
                 run.billing,
-                run.state,
-                run.phase_since,
-                run.overdue,
-                run.overdue_since,
-                run.expires_at,
-                tuple(run.history),
+                *checkpoint_of(run, position)[1:],
                 at,
                 run.policy,
                 newest,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import fsm
 from fsm.decisions import allowed
-from fsm.machine import steps_of, triggers
+from fsm.machine import Run, checkpoint_of, steps_of, triggers
 from fsm.steps import (
     FleetRow,
     compiled,
@@ -115,6 +115,13 @@ def test_every_transition_of_the_machine_is_in_the_compiled_table() -> None:
                 assert id(step) in taken, (trigger, phase)
 
 
+def test_a_fleet_state_holds_a_replay_s_facts_as_a_checkpoint_keeps_them() -> None:
+    """evaluate_fleet takes the facts from machine.checkpoint_of: the same names in order."""
+    checkpoint = checkpoint_of(Run(fsm.Billing.SUBSCRIPTION, T0, fsm.Policy.default()), (T0, 0, T0))
+    facts = type(checkpoint)._fields[1:]  # after its position
+    assert fsm.ClusterState._fields[3 : 3 + len(facts)] == facts
+
+
 def test_rows_are_checked_as_a_cluster_checks_its_facts() -> None:
     with pytest.raises(fsm.InputError) as err:
         evaluate_fleet([FleetRow("bad id!", "pay_as_you_go", [])], END)
@@ -123,6 +130,20 @@ def test_rows_are_checked_as_a_cluster_checks_its_facts() -> None:
         evaluate_fleet([FleetRow("c-1", "pay_as_you_go", [], expires_at=T0)], END)
     assert err.value.field == "expires_at"
     assert gc.isenabled()  # the collector is back on after a failed call too
+
+
+def test_operations_one_per_row_from_any_iterable() -> None:
+    """A caller may stream the operations in step with the rows (the benchmark does)."""
+    rows = [
+        FleetRow(f"c-{i}", "pay_as_you_go", [("balance_negative", T0 + i * DAY)])
+        for i in range(len(OPERATIONS))
+    ]
+    listed = decide_fleet(rows, END, list(OPERATIONS))
+    assert decide_fleet(iter(rows), END, (operation for operation in OPERATIONS)) == listed
+    assert [verdict.allowed for verdict in listed] == [
+        allowed(state, operation)
+        for state, operation in zip(evaluate_fleet(rows, END), OPERATIONS, strict=True)
+    ]
 
 
 def test_an_empty_fleet_and_a_fresh_cluster() -> None:
