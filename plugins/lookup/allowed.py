@@ -112,4 +112,5 @@ class LookupModule(LookupBase):
                 settings,
                 default,
                 lambda state: common.fsm.decide(state, operation, strict=strict).allowed,
+                read=common.allowing(settings, operation, strict),
             )
