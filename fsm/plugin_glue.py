@@ -35,8 +35,42 @@ from .environment import SETTING_ENV
 if TYPE_CHECKING:
     from .policy import Policy
     from .store import Store
-    from .store.read import Reading
     from .values import ClusterState
+
+__all__ = [
+    "ENV",
+    "FACT_OPTIONS",
+    "INI_SECTION",
+    "OBSERVATION_OPTIONS",
+    "SETTINGS",
+    "STATELESS",
+    "Settings",
+    "bind",
+    "evaluate",
+    "forget_readers",
+    "format_time",
+    "ini_setting",
+    "internal_error",
+    "load_policy",
+    "lookup_answers",
+    "lookup_settings",
+    "lookup_states",
+    "not_tracked",
+    "observation",
+    "origin_dir",
+    "overdue_error",
+    "parse_now",
+    "policy_path",
+    "reader",
+    "rehearsal",
+    "report",
+    "resolve_setting",
+    "store_url",
+    "user_errors",
+    "warn_pinned_now",
+    "writer",
+    "writer_or_rehearsal",
+]
 
 # The shared settings: argument, then environment variable, then ansible.cfg.
 INI_SECTION: Final = "overdue_emr"
@@ -539,6 +573,9 @@ def lookup_states(
         for term in terms:
             states.append((term, evaluate(term, facts, settings)))
         return states
+    read = _read(terms, settings)
+    if read is not None:
+        return read
     store = reader(settings)
     for term in terms:
         cluster_id = parse_cluster_id(_plain(term))
@@ -554,10 +591,10 @@ def _check_terms(plugin: Any, terms: Sequence[Any]) -> None:
         )
 
 
-def _read(terms: Sequence[Any], settings: Settings) -> list[tuple[str, Reading | None]] | None:
-    """Each term with what the store's reader finds at ``settings.now`` (None: untracked);
-    None when the :class:`~fsm.store.Store` must answer (see :mod:`fsm.store.read`)."""
-    from .store.read import read_phases
+def _read(terms: Sequence[Any], settings: Settings) -> list[tuple[str, ClusterState | None]] | None:
+    """Each term with its state from the store's reader (None: untracked), or None when
+    the :class:`~fsm.store.Store` must answer (see :mod:`fsm.store.read`)."""
+    from .store.read import read_states
     from .values import parse_cluster_id
 
     assert settings.store is not None
@@ -565,8 +602,8 @@ def _read(terms: Sequence[Any], settings: Settings) -> list[tuple[str, Reading |
         ids = [parse_cluster_id(_plain(term)) for term in terms]
     except fsm_errors.InputError:
         return None  # the Store's path says so, after opening the store as it always did
-    readings = read_phases(settings.store, ids, settings.policy, settings.now)
-    return None if readings is None else list(zip(ids, readings, strict=True))
+    states = read_states(settings.store, ids, settings.policy, settings.now)
+    return None if states is None else list(zip(ids, states, strict=True))
 
 
 def lookup_answers(
@@ -575,24 +612,12 @@ def lookup_answers(
     settings: Settings,
     default: Any,
     answer: Callable[[ClusterState], Any],
-    read: Callable[[Reading], Any] | None = None,
 ) -> list[Any]:
     """One result per term: ``answer(state)`` for a tracked cluster, else ``default``.
 
-    ``read``: the same answer from what the store's reader finds (a phase, a billing,
-    the newest event), when that is all it needs. Without ``default`` an untracked
-    cluster is an error: a guard fails closed.
+    Without ``default`` an untracked cluster is an error: a guard fails closed.
     """
     warn_pinned_now(settings, "{}({})".format(plugin.ansible_name, ", ".join(map(str, terms))))
-    if read is not None and terms and not settings.stateless:
-        readings = _read(terms, settings)
-        if readings is not None:
-            return [
-                _or_default(
-                    cluster_id, None if found is None else read(found), found, default, settings
-                )
-                for cluster_id, found in readings
-            ]
     results = []
     states: list[tuple[str, ClusterState | None]]
     try:
@@ -603,23 +628,13 @@ def lookup_answers(
         # Nothing was ever recorded there: every cluster is untracked, so the default decides.
         states = [(term, None) for term in terms]
     for cluster_id, state in states:
-        results.append(
-            _or_default(
-                cluster_id, None if state is None else answer(state), state, default, settings
-            )
-        )
+        if state is not None:
+            results.append(answer(state))
+        elif default is not None:
+            results.append(default)
+        else:
+            raise _Ansible.lookup_error(not_tracked(cluster_id, settings))
     return results
-
-
-def _or_default(
-    cluster_id: str, answered: Any, found: object, default: Any, settings: Settings
-) -> Any:
-    """``answered`` for a tracked cluster (``found``), else ``default``, else the error."""
-    if found is not None:
-        return answered
-    if default is not None:
-        return default
-    raise _Ansible.lookup_error(not_tracked(cluster_id, settings))
 
 
 def warn_pinned_now(settings: Settings, subject: str) -> None:
@@ -636,15 +651,6 @@ def not_tracked(cluster_id: str, settings: Settings) -> str:
         "(cluster_id, billing and what was observed), or give default= to decide yourself "
         "what an unknown cluster means"
     )
-
-
-def allowing(settings: Settings, operation: str, strict: bool) -> Callable[[Reading], bool]:
-    """Whether ``operation`` may run, from what the store's reader found: what
-    ``fsm.decide(state, operation, strict=strict).allowed`` says of the state."""
-    from .decisions import allowing as allows_at
-
-    allows = allows_at(settings.policy, settings.now, strict=strict)
-    return lambda found: allows(operation, found.phase, found.billing, found.newest_event_at)
 
 
 def _given(value: Any) -> bool:

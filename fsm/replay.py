@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Final
 
+from .records import Record
 from .run import Run
 from .schedule import SCHEDULE, deadline
 from .table import EVENT_TRANSITIONS, TERMINAL_PHASES, Phase
@@ -26,7 +27,7 @@ from .values import Event
 __all__ = ["EVENT_STEPS", "ReplayStep", "advance", "apply_event", "replay_from"]
 
 
-class ReplayStep(NamedTuple):
+class ReplayStep(Record):
     """One transition as the machine holds it: its trigger, phases, conditions and effect."""
 
     trigger: str
@@ -86,7 +87,7 @@ def advance(run: Run, now: datetime) -> None:
         run.record_transition(at, None, _TimedStep(step.trigger, source, step.dest))
 
 
-class _TimedStep(NamedTuple):
+class _TimedStep(Record):
     trigger: str
     source_phase: Phase
     dest_phase: Phase | None

@@ -1,13 +1,13 @@
-"""The phase of stored clusters, read without the store's write path.
+"""The state of stored clusters, read without the store's write path.
 
 A guard in a forked Ansible worker, or ``overdue-fsm check``, asks one question of a
-store: the phase of a cluster at ``now`` (and, for a verdict, its billing and newest
-event). :class:`fsm.store.Store` answers it too, but importing it (the write path,
-the plans, the ledger, the ``transitions`` machine) costs more than the answer. Here a
-reader opens the SQLite file as :class:`fsm.store.sqlite.SqliteStore` opens it for
-reading (``query_only``, read-write only where it may remove the -wal it used), runs
-the statement :meth:`fsm.store.Store.get` runs, and replays the applied log on the
-lifecycle's tables (:mod:`fsm.replay`).
+store: the state of a cluster at ``now``. :class:`fsm.store.Store` answers it too, but
+importing it (the write path, the plans, the ledger, the ``transitions`` machine) costs
+more than the answer. Here a reader opens the SQLite file as
+:class:`fsm.store.sqlite.SqliteStore` opens it for reading (``query_only``, read-write
+only where it may remove the -wal it used), runs the statement
+:meth:`fsm.store.Store.get` runs, and replays the applied log on the lifecycle's tables
+(:mod:`fsm.replay`), as :meth:`fsm.Cluster.state` replays it.
 
 It answers only what it reads plainly. Anything else (no file yet, a file others may
 write, a schema it does not know, a damaged cell, a busy store, PostgreSQL) is
@@ -27,31 +27,22 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from ..errors import FsmError
-from ..records import Record
 from ..replay import replay_from
 from ..run import Run
-from ..table import Billing, EventKind, Phase
+from ..table import Billing, EventKind
 from ..timeutil import parse_time
-from ..values import Event, parse_account
+from ..values import ClusterState, Event, parse_account
 from .schema import CHECKPOINTS_FROM, READABLE_FROM, SCHEMA_TABLE, VERSION_SQL, checked_version
 from .url import parse_store_url
 
 if TYPE_CHECKING:
     from ..policy import Policy
 
-__all__ = ["UNREAD", "Reading", "forget", "read_phases"]
-
-
-class Reading(Record):
-    """What a guard needs of a stored cluster at an instant."""
-
-    phase: Phase
-    billing: Billing
-    newest_event_at: datetime | None  # the newest event its log holds (None: none)
+__all__ = ["UNREAD", "forget", "read_states"]
 
 
 UNREAD: Final = None
-"""What :func:`read_phases` returns when the Store must answer instead (see the module)."""
+"""What :func:`read_states` returns when the Store must answer instead (see the module)."""
 
 _KINDS: Final = {str(kind): kind for kind in EventKind}
 _BILLINGS: Final = {str(billing): billing for billing in Billing}
@@ -62,11 +53,12 @@ _BUSY_TIMEOUT: Final = 15.0
 _OPEN: dict[tuple[int, str], sqlite3.Connection] = {}
 
 
-def read_phases(
+def read_states(
     url: str, cluster_ids: Sequence[str], policy: Policy, now: datetime
-) -> list[Reading | None] | None:
-    """Each cluster's :class:`Reading` at ``now`` (None: not tracked), in order; or
-    :data:`UNREAD` when only the :class:`~fsm.store.Store` can answer.
+) -> list[ClusterState | None] | None:
+    """Each cluster's state at ``now`` (None: not tracked), in order, as
+    ``Store.get(cluster_id).state(now)`` gives it; or :data:`UNREAD` when only the
+    :class:`~fsm.store.Store` can answer.
 
     ``url`` is canonical (:func:`fsm.store.url.canonical_store_url`), each id parsed.
     """
@@ -146,7 +138,7 @@ def _version(conn: sqlite3.Connection, where: str) -> int | None:
 
 def _reading(
     conn: sqlite3.Connection, version: int, cid: str, policy: Policy, now: datetime
-) -> Reading | None:
+) -> ClusterState | None:
     """One cluster at ``now``, from the statement Store.get runs (None: not tracked)."""
     applied = "e.applied" if version >= CHECKPOINTS_FROM else "1"
     rows = conn.execute(
@@ -182,4 +174,18 @@ def _reading(
     run = replay_from(
         Run(billing, expires_at, policy), sorted(taken, key=lambda event: event.order), now
     )
-    return Reading(run.state, billing, newest)
+    # What Cluster.state(now) makes of the same replay.
+    return ClusterState(
+        cluster_id=cid,
+        account=account,
+        billing=billing,
+        phase=run.state,
+        phase_since=run.phase_since,
+        overdue=run.overdue,
+        overdue_since=run.overdue_since,
+        expires_at=run.expires_at,
+        history=tuple(run.history),
+        evaluated_at=now,
+        policy=policy,
+        newest_event_at=newest,
+    )

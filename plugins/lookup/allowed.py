@@ -112,5 +112,4 @@ class LookupModule(LookupBase):
                 settings,
                 default,
                 lambda state: common.fsm.decide(state, operation, strict=strict).allowed,
-                read=common.allowing(settings, operation, strict),
             )

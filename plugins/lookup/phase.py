@@ -124,10 +124,5 @@ class LookupModule(LookupBase):
                     lambda state: common.report(state, operation=operation, strict=strict),
                 )
             return common.lookup_answers(
-                self,
-                terms,
-                settings,
-                default,
-                lambda state: str(state.phase),
-                read=lambda found: str(found.phase),
+                self, terms, settings, default, lambda state: str(state.phase)
             )

@@ -67,39 +67,9 @@ else:
         config_file=lambda: config_file(),  # looked up on each use: tests replace it
         warning=_warning,
     )
-    from fsm.plugin_glue import (  # noqa: F401  (this module's names, for the plugins)
-        _INI_CACHE,
-        ENV,
-        FACT_OPTIONS,
-        INI_SECTION,
-        OBSERVATION_OPTIONS,
-        SETTINGS,
-        STATELESS,
-        Settings,
-        allowing,
-        evaluate,
-        forget_readers,
-        format_time,
-        ini_setting,
-        internal_error,
-        load_policy,
-        lookup_answers,
-        lookup_settings,
-        lookup_states,
-        not_tracked,
-        observation,
-        origin_dir,
-        parse_now,
-        policy_path,
-        reader,
-        rehearsal,
-        report,
-        resolve_setting,
-        store_url,
-        warn_pinned_now,
-        writer,
-        writer_or_rehearsal,
-    )
+    # This module's names, for the plugins (and ``_INI_CACHE``, for tests).
+    for _name in (*plugin_glue.__all__, "_INI_CACHE"):
+        globals()[_name] = getattr(plugin_glue, _name)
 
 # The store (with sqlite3 and the rest of fsm) is imported by the first plugin call that
 # uses one: a forked worker answering a stateless lookup never pays for it.

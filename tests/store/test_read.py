@@ -1,9 +1,10 @@
 """The store's machine-free reader (:mod:`fsm.store.read`) answers as the Store does.
 
-``read_phases`` answers a guard's question (the phase at an instant, the billing, the
-newest event) without the store's write path; on random logs and instants it holds what
-``Store.get(id).state(now)`` and ``fsm.decide`` say, and it leaves to the Store whatever
-it cannot read plainly.
+``read_states`` answers a guard's question (a cluster's state at an instant) without the
+store's write path; on random logs, instants and policies (the one written with and the
+one read with) it gives what ``Store.get(id).state(now)`` gives, so every verdict
+``fsm.decide`` rules on it is the same, and it leaves to the Store whatever it cannot read
+plainly.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fsm
-from fsm.decisions import allowing
 from fsm.store import open_store
-from fsm.store.read import UNREAD, read_phases
+from fsm.store.read import UNREAD, read_states
 from fsm.table import OPERATIONS
 
 from ..core.test_fleet import EVENT_KINDS, event_of, policies, probes
@@ -53,22 +53,16 @@ def test_the_reader_answers_what_the_store_answers(
         store.upsert_cluster("c-1", billing, expires_at=expires_at)
         for op in ops:
             store.record("c-1", event_of(op), now=END)
-    (found,) = read_phases(url, ["c-1"], read_with, now) or pytest.fail("unread")
+    (found,) = read_states(url, ["c-1"], read_with, now) or pytest.fail("unread")
     with open_store(url, policy=read_with, create=False) as store:
         cluster = store.get("c-1")
         assert cluster is not None
         state = cluster.state(now)
-    assert found is not None
-    assert (found.phase, found.billing, found.newest_event_at) == (
-        state.phase,
-        state.billing,
-        state.newest_event_at,
-    )
+    assert found == state  # phase, history, facts, newest event: the whole state
     for strict in (False, True):
-        allows = allowing(read_with, now, strict=strict)
         for operation in OPERATIONS:
-            assert allows(operation, found.phase, found.billing, found.newest_event_at) == (
-                fsm.decide(state, operation, strict=strict).allowed
+            assert fsm.decide(found, operation, strict=strict) == fsm.decide(
+                state, operation, strict=strict
             )
 
 
@@ -77,7 +71,7 @@ def test_an_untracked_cluster_reads_as_none(tmp_path: Path) -> None:
     with open_store(url) as store:
         store.upsert_cluster("c-1", "pay_as_you_go")
     now = fsm.timeutil.parse_time("2026-01-01T00:00:00Z", "now")
-    readings = read_phases(url, ["c-2", "c-1"], fsm.Policy.default(), now)
+    readings = read_states(url, ["c-2", "c-1"], fsm.Policy.default(), now)
     assert readings is not None and readings[0] is None
     assert readings[1] is not None and readings[1].phase is fsm.Phase.ACTIVE
 
@@ -86,16 +80,16 @@ def test_what_it_cannot_read_plainly_is_left_to_the_store(tmp_path: Path) -> Non
     now = fsm.timeutil.parse_time("2026-01-01T00:00:00Z", "now")
     policy = fsm.Policy.default()
     missing = "sqlite://" + str(tmp_path / "none.db")
-    assert read_phases(missing, ["c-1"], policy, now) is UNREAD
+    assert read_states(missing, ["c-1"], policy, now) is UNREAD
     assert not (tmp_path / "none.db").exists()  # a reader never creates a store
-    assert read_phases("postgresql://u@127.0.0.1:1/x", ["c-1"], policy, now) is UNREAD
+    assert read_states("postgresql://u@127.0.0.1:1/x", ["c-1"], policy, now) is UNREAD
     other = tmp_path / "other.db"
     import sqlite3
 
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
-    assert read_phases("sqlite://" + str(other), ["c-1"], policy, now) is UNREAD
+    assert read_states("sqlite://" + str(other), ["c-1"], policy, now) is UNREAD
     shared = tmp_path / "shared.db"
     with open_store("sqlite://" + str(shared)) as store:
         store.upsert_cluster("c-1", "pay_as_you_go")
     os.chmod(shared, 0o664)  # others may write it: the Store refuses it, naming the fix
-    assert read_phases("sqlite://" + str(shared), ["c-1"], policy, now) is UNREAD
+    assert read_states("sqlite://" + str(shared), ["c-1"], policy, now) is UNREAD
