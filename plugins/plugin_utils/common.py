@@ -98,6 +98,12 @@ def require_store():
     return fsm_store
 
 
+def writer_or_rehearsal(settings, check_mode):
+    """The rehearsal store in check mode, else the writer (this module's: tests replace it)."""
+    # Both are the glue's, set above; looked up on each call.
+    return rehearsal(settings) if check_mode else writer(settings)  # noqa: F821
+
+
 def user_errors(error_class=OverdueError, prefix=None):
     """Turn everything raised inside into ``error_class`` with a message for people
     (``fsm.plugin_glue.user_errors``); without the fsm package, its one error."""
