@@ -21,6 +21,7 @@ from transitions import Transition as TransitionsTransition
 from transitions.core import Event as TransitionsEvent
 
 from .policy import Policy
+from .replay import replay_with
 from .run import Run as Run  # its home is fsm.run; the machine drives it
 from .schedule import SCHEDULE, deadline
 from .table import (
@@ -233,14 +234,7 @@ def _why_not(run: Run, event: Event) -> str:
 
 def replay_from(run: Run, events: Iterable[Event], until: datetime | None) -> Run:
     """Replay ``events`` (already in replay order) on ``run`` in place, then advance."""
-    for event in events:
-        if until is not None and event.at > until:
-            break
-        advance(run, event.at)
-        apply_event(run, event)
-    if until is not None:
-        advance(run, until)
-    return run
+    return replay_with(run, events, until, advance, apply_event)
 
 
 def run_from(checkpoint: Checkpoint, billing: Billing, policy: Policy) -> Run:

@@ -401,7 +401,10 @@ def reader(settings: Settings) -> Store:
     more than the answer. A forked worker opens its own connection (a database
     connection must not cross a fork). Readers never create a store.
     """
-    from .store import open_store
+    from .store import (
+        open_store,
+        read,  # noqa: F401  (a process that forks workers hands it on)
+    )
 
     key = (os.getpid(), settings.store, settings.policy_file)
     store = _READERS.get(key)

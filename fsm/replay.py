@@ -14,7 +14,7 @@ tests hold :func:`replay_from` equal to :func:`fsm.machine.replay_from`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Final
 
@@ -24,7 +24,7 @@ from .schedule import SCHEDULE, deadline
 from .table import EVENT_TRANSITIONS, TERMINAL_PHASES, Phase
 from .values import Event
 
-__all__ = ["EVENT_STEPS", "ReplayStep", "advance", "apply_event", "replay_from"]
+__all__ = ["EVENT_STEPS", "ReplayStep", "advance", "apply_event", "replay_from", "replay_with"]
 
 
 class ReplayStep(Record):
@@ -105,12 +105,25 @@ def apply_event(run: Run, event: Event) -> bool:
 
 def replay_from(run: Run, events: Iterable[Event], until: datetime | None) -> Run:
     """Replay ``events`` (already in replay order) on ``run`` in place, then advance to
-    ``until`` (:func:`fsm.machine.replay_from`)."""
+    ``until`` (:func:`fsm.machine.replay_from`, without the machine)."""
+    return replay_with(run, events, until, advance, apply_event)
+
+
+def replay_with(
+    run: Run,
+    events: Iterable[Event],
+    until: datetime | None,
+    advance: Callable[[Run, datetime], object],
+    apply: Callable[[Run, Event], object],
+) -> Run:
+    """The replay, with how time passes and how an event applies (the machine's or the
+    table's): before each event up to ``until``, ``advance`` to its instant, then
+    ``apply`` it; at last ``advance`` to ``until`` (None: no further than the events)."""
     for event in events:
         if until is not None and event.at > until:
             break
         advance(run, event.at)
-        apply_event(run, event)
+        apply(run, event)
     if until is not None:
         advance(run, until)
     return run

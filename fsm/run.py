@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .schedule import TIMED_BY_TRIGGER, deadline
 from .table import INITIAL_PHASE, Billing, Phase
-from .values import Transition
+from .values import ClusterState, Transition
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -121,3 +121,26 @@ class Run:
             tuple.__new__(Transition, (step.source_phase, step.dest_phase, at, step.trigger))
         )
         self.phase_since = at
+
+
+def state_of(
+    run: Run, cluster_id: str, account: str, at: datetime | None, newest: datetime | None
+) -> ClusterState:
+    """The state a replay left ``run`` in, as evaluated at ``at`` (:meth:`fsm.Cluster.state`).
+
+    ``newest``: the instant of the newest event the cluster's log holds (None: none).
+    """
+    return ClusterState(
+        cluster_id=cluster_id,
+        account=account,
+        billing=run.billing,
+        phase=run.state,
+        phase_since=run.phase_since,
+        overdue=run.overdue,
+        overdue_since=run.overdue_since,
+        expires_at=run.expires_at,
+        history=tuple(run.history),
+        evaluated_at=at,
+        policy=run.policy,
+        newest_event_at=newest,
+    )

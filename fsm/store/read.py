@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from ..errors import FsmError
 from ..replay import replay_from
-from ..run import Run
+from ..run import Run, state_of
 from ..table import Billing, EventKind
 from ..timeutil import parse_time
 from ..values import ClusterState, Event, parse_account
@@ -174,18 +174,4 @@ def _reading(
     run = replay_from(
         Run(billing, expires_at, policy), sorted(taken, key=lambda event: event.order), now
     )
-    # What Cluster.state(now) makes of the same replay.
-    return ClusterState(
-        cluster_id=cid,
-        account=account,
-        billing=billing,
-        phase=run.state,
-        phase_since=run.phase_since,
-        overdue=run.overdue,
-        overdue_since=run.overdue_since,
-        expires_at=run.expires_at,
-        history=tuple(run.history),
-        evaluated_at=now,
-        policy=policy,
-        newest_event_at=newest,
-    )
+    return state_of(run, cid, account, now, newest)  # as Cluster.state(now) makes it
