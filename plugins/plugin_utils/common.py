@@ -43,6 +43,10 @@ def config_file():
         return getattr(C.config, "_config_file", None)
 
 
+def _config_file():
+    return config_file()  # this module's, looked up on each use: tests replace it
+
+
 def _warning(message):
     from ansible.utils.display import Display
 
@@ -51,10 +55,9 @@ def _warning(message):
 
 try:
     import fsm
-    from fsm import errors as fsm_errors
     from fsm import plugin_glue
 except ImportError:
-    fsm = fsm_errors = plugin_glue = None
+    fsm = plugin_glue = None
     HAS_FSM = False
     FSM_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -64,12 +67,15 @@ else:
         error=AnsibleError,
         overdue=OverdueError,
         lookup_error=AnsibleLookupError,
-        config_file=lambda: config_file(),  # looked up on each use: tests replace it
+        config_file=_config_file,
         warning=_warning,
     )
     # This module's names, for the plugins (and ``_INI_CACHE``, for tests).
     for _name in (*plugin_glue.__all__, "_INI_CACHE"):
         globals()[_name] = getattr(plugin_glue, _name)
+    # Named here too: writer_or_rehearsal reads them from this module.
+    writer = plugin_glue.writer
+    rehearsal = plugin_glue.rehearsal
 
 # The store (with sqlite3 and the rest of fsm) is imported by the first plugin call that
 # uses one: a forked worker answering a stateless lookup never pays for it.
@@ -100,8 +106,7 @@ def require_store():
 
 def writer_or_rehearsal(settings, check_mode):
     """The rehearsal store in check mode, else the writer (this module's: tests replace it)."""
-    # Both are the glue's, set above; looked up on each call.
-    return rehearsal(settings) if check_mode else writer(settings)  # noqa: F821
+    return rehearsal(settings) if check_mode else writer(settings)
 
 
 def user_errors(error_class=OverdueError, prefix=None):
