@@ -238,13 +238,7 @@ def replay_from(run: Run, events: Iterable[Event], until: datetime | None) -> Ru
 
 
 def run_from(checkpoint: Checkpoint, billing: Billing, policy: Policy) -> Run:
-    run = Run(billing, checkpoint.expires_at, policy)
-    run.state = checkpoint.phase
-    run.phase_since = checkpoint.phase_since
-    run.overdue = checkpoint.overdue
-    run.overdue_since = checkpoint.overdue_since
-    run.history = list(checkpoint.history)
-    return run
+    return Run.resumed(billing, policy, checkpoint)
 
 
 def checkpoint_of(run: Run, position: EventOrder) -> Checkpoint:

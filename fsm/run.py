@@ -18,6 +18,7 @@ from .values import ClusterState, Transition
 
 if TYPE_CHECKING:
     from .policy import Policy
+    from .values import Checkpoint
 
 
 class Step(Protocol):
@@ -58,13 +59,18 @@ class Run:
         self.history: list[Transition] = []
 
     def copy(self) -> Run:
-        twin = Run(self.billing, self.expires_at, self.policy)
-        twin.state = self.state
-        twin.overdue = self.overdue
-        twin.overdue_since = self.overdue_since
-        twin.phase_since = self.phase_since
-        twin.history = list(self.history)
-        return twin
+        return self.resumed(self.billing, self.policy, self)
+
+    @classmethod
+    def resumed(cls, billing: Billing, policy: Policy, where: Run | Checkpoint) -> Run:
+        """A run of ``billing`` under ``policy`` where another run (or a checkpoint) is."""
+        run = cls(billing, where.expires_at, policy)
+        run.state = where.state if isinstance(where, Run) else where.phase
+        run.overdue = where.overdue
+        run.overdue_since = where.overdue_since
+        run.phase_since = where.phase_since
+        run.history = list(where.history)
+        return run
 
     def fingerprint(self) -> tuple[object, ...]:
         return (
