@@ -21,12 +21,10 @@ from . import __version__
 from .decisions import Decision, deadline_ahead, decide, report
 from .environment import POLICY_ENV, STORE_ENV
 from .errors import REPORT_BUGS_AT, FsmError, InputError, NotTrackedError
-from .lifecycle import evaluate, unheeded
-from .observations import Observation
 from .policy import Policy
 from .table import BILLING_SPELLINGS, Verdict
 from .timeutil import format_time, parse_time, parse_time_ms, utcnow
-from .values import ClusterState, parse_cluster_id, parse_phase
+from .values import ClusterState, parse_cluster_id, parse_phase, unheeded
 
 if TYPE_CHECKING:
     from .store import Store
@@ -406,6 +404,8 @@ def _policy(args: argparse.Namespace) -> int:
 
 
 def _observe(args: argparse.Namespace) -> int:
+    from .observations import Observation
+
     cluster_id = parse_cluster_id(args.cluster_id)
     with _as_options(OBSERVE_OPTIONS):
         observation = Observation.create(
@@ -562,10 +562,13 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
             raise InputError(
                 "--account", args.account, "--billing too (facts are evaluated without a store)"
             )
-        with opened_store(args, create=False) as store:
-            return store.load(parse_cluster_id(args.cluster_id)).state(now)
+        return _stored_state(args, parse_cluster_id(args.cluster_id), now)
     if args.billing is None:
         raise InputError("--billing", None, "pay_as_you_go or subscription when facts are given")
+    # The machine and the observations: only a command given facts evaluates them.
+    from .lifecycle import evaluate
+    from .observations import Observation
+
     overdue_since = _time_option(args, "overdue_since")
     released_at = _time_option(args, "released_at")
     # What the facts say was seen, as of --now. Built as is: each event it stands for is
@@ -585,6 +588,31 @@ def _evaluate(args: argparse.Namespace) -> ClusterState:
         policy=load_policy(args),
         now=now,
     )
+
+
+def _stored_state(args: argparse.Namespace, cluster_id: str, now: datetime) -> ClusterState:
+    """The stored cluster at ``now``: from the store's reader (no write path, no machine)
+    when it can read it, else from the Store; :class:`NotTrackedError` if unknown."""
+    from .store import default_store_url
+    from .store.read import forget, read_states
+    from .store.url import canonical_store_url
+
+    policy = load_policy(args)  # first, as opening the store loads it first
+    try:
+        url = canonical_store_url(default_store_url() if args.store is None else args.store)
+    except FsmError:
+        url = None  # opening the store says what is wrong with it
+    try:
+        found = None if url is None else read_states(url, [cluster_id], policy, now)
+    finally:
+        forget()  # closed as the Store is: the last connection removes the -wal it used
+    if found is None:
+        with opened_store(args, create=False) as store:
+            return store.load(cluster_id).state(now)
+    (state,) = found
+    if state is None:
+        raise NotTrackedError(cluster_id)
+    return state
 
 
 #: The fields of an observation, as ``observe`` spells them on the command line.

@@ -25,6 +25,7 @@ from .machine import (
     run_from,
 )
 from .policy import Policy
+from .run import state_of
 from .table import Billing, EventKind, Phase
 from .timeutil import (
     TimeInput,
@@ -260,20 +261,7 @@ class Cluster:
             else:
                 start, index = self._restart_point(lambda c: c.position[0] <= at)
                 run = replay_from(start, self._applied[index:], at)
-        return ClusterState(
-            cluster_id=self.cluster_id,
-            account=self.account,
-            billing=self.billing,
-            phase=run.state,
-            phase_since=run.phase_since,
-            overdue=run.overdue,
-            overdue_since=run.overdue_since,
-            expires_at=run.expires_at,
-            history=tuple(run.history),
-            evaluated_at=at,
-            policy=self.policy,
-            newest_event_at=self._newest,
-        )
+        return state_of(run, self.cluster_id, self.account, at, self._newest)
 
     # -- events ------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ from transitions import Transition as TransitionsTransition
 from transitions.core import Event as TransitionsEvent
 
 from .policy import Policy
-from .schedule import SCHEDULE, TIMED_BY_TRIGGER, deadline
+from .replay import replay_with
+from .run import Run as Run  # its home is fsm.run; the machine drives it
+from .schedule import SCHEDULE, deadline
 from .table import (
     EVENT_TRANSITIONS,
     INITIAL_PHASE,
@@ -32,98 +34,7 @@ from .table import (
     Phase,
 )
 from .timeutil import format_time, optional_format
-from .values import IGNORED, REFUSED, Checkpoint, Event, EventOrder, Transition
-
-
-class Run:
-    """The plain model the shared machine drives: one cluster being replayed."""
-
-    __slots__ = (
-        "billing",
-        "expires_at",
-        "history",
-        "overdue",
-        "overdue_since",
-        "phase_since",
-        "policy",
-        "state",
-    )
-
-    def __init__(self, billing: Billing, expires_at: datetime | None, policy: Policy) -> None:
-        self.state: Phase = INITIAL_PHASE
-        self.billing = billing
-        self.policy = policy
-        self.overdue = False
-        self.overdue_since: datetime | None = None
-        self.expires_at = expires_at
-        self.phase_since: datetime | None = None
-        self.history: list[Transition] = []
-
-    def copy(self) -> Run:
-        twin = Run(self.billing, self.expires_at, self.policy)
-        twin.state = self.state
-        twin.overdue = self.overdue
-        twin.overdue_since = self.overdue_since
-        twin.phase_since = self.phase_since
-        twin.history = list(self.history)
-        return twin
-
-    def fingerprint(self) -> tuple[object, ...]:
-        return (
-            self.state,
-            self.overdue,
-            self.overdue_since,
-            self.expires_at,
-            len(self.history),
-            self.history[-1] if self.history else None,
-        )
-
-    # The conditions and effects the table names. The machine calls each as
-    # ``(run, at, expires_at, step)``: the instant the step fires at, the new expiry a
-    # renewal carries (else None), and the machine's transition being taken.
-
-    def is_pay_as_you_go(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
-        return self.billing is Billing.PAY_AS_YOU_GO
-
-    def is_subscription(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
-        return self.billing is Billing.SUBSCRIPTION
-
-    def is_overdue(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
-        return self.overdue
-
-    def renewal_extends(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
-        return expires_at is not None and (self.expires_at is None or expires_at > self.expires_at)
-
-    def is_due(self, at: datetime, expires_at: datetime | None, step: Step) -> bool:
-        timed = TIMED_BY_TRIGGER[step.trigger]
-        due = deadline(timed, self.overdue_since, self.expires_at, self.policy)
-        return due is not None and at >= due
-
-    def start_overdue_clock(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
-        self.overdue = True
-        self.overdue_since = at
-
-    # An expired subscription has no overdue clock; the instant is kept for the
-    # report and the flag blocks renewal until a recharge. The table names the two
-    # effects apart for what they mean; what they do is the same.
-    mark_overdue = start_overdue_clock
-
-    def clear_overdue(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
-        self.overdue = False
-        self.overdue_since = None
-
-    def extend_expiry(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
-        self.expires_at = expires_at
-
-    def record_transition(self, at: datetime, expires_at: datetime | None, step: Step) -> None:
-        if step.dest_phase is None:
-            return  # internal transition: facts changed, the phase did not
-        # tuple.__new__: the NamedTuple's own __new__ is one Python call more per step.
-        self.history.append(
-            tuple.__new__(Transition, (step.source_phase, step.dest_phase, at, step.trigger))
-        )
-        self.phase_since = at
-
+from .values import IGNORED, REFUSED, Checkpoint, Event, EventOrder
 
 Callback = Callable[[Run, datetime, "datetime | None", "Step"], object]
 
@@ -323,24 +234,11 @@ def _why_not(run: Run, event: Event) -> str:
 
 def replay_from(run: Run, events: Iterable[Event], until: datetime | None) -> Run:
     """Replay ``events`` (already in replay order) on ``run`` in place, then advance."""
-    for event in events:
-        if until is not None and event.at > until:
-            break
-        advance(run, event.at)
-        apply_event(run, event)
-    if until is not None:
-        advance(run, until)
-    return run
+    return replay_with(run, events, until, advance, apply_event)
 
 
 def run_from(checkpoint: Checkpoint, billing: Billing, policy: Policy) -> Run:
-    run = Run(billing, checkpoint.expires_at, policy)
-    run.state = checkpoint.phase
-    run.phase_since = checkpoint.phase_since
-    run.overdue = checkpoint.overdue
-    run.overdue_since = checkpoint.overdue_since
-    run.history = list(checkpoint.history)
-    return run
+    return Run.resumed(billing, policy, checkpoint)
 
 
 def checkpoint_of(run: Run, position: EventOrder) -> Checkpoint:

@@ -48,15 +48,66 @@ def of_module(name, no_log=()):
     key = (name, tuple(no_log))
     spec = _SPECS.get(key)
     if spec is None:
-        from ansible.plugins.loader import fragment_loader, module_loader
-        from ansible.utils.plugin_docs import get_docstring
-
-        found = module_loader.find_plugin_with_context(name)
-        if not found.resolved:
-            raise AnsibleError(
-                "the documentation of the module %s is missing; reinstall the collection" % name
-            )
-        doc = get_docstring(found.plugin_resolved_path, fragment_loader, is_module=True)[0]
-        spec = from_options(doc.get("options") or {}, no_log)
+        spec = from_options(documented_options(name), no_log)
         _SPECS[key] = spec
     return spec
+
+
+def documented_options(name):
+    """The options module ``name`` documents, its doc fragments' merged in.
+
+    What ``ansible.utils.plugin_docs.get_docstring`` makes of the options, read as a
+    spec needs them: each action runs in a forked worker, which would otherwise parse
+    the whole documentation (examples, return values, every fragment) with Ansible's
+    pure-Python YAML loader on every task. Here the module's ``DOCUMENTATION`` and its
+    fragments' are loaded with PyYAML's C loader when there is one, and merged as
+    ``add_fragments`` merges them: an option the module documents itself keeps its own
+    keys over a fragment's (a test holds the two readings equal).
+    """
+    from ansible.plugins.loader import fragment_loader, module_loader
+
+    found = module_loader.find_plugin_with_context(name)
+    if not found.resolved:
+        raise AnsibleError(
+            "the documentation of the module %s is missing; reinstall the collection" % name
+        )
+    doc = _yaml(_documentation(found.plugin_resolved_path)) or {}
+    options = dict(doc.get("options") or {})
+    fragments = doc.get("extends_documentation_fragment") or []
+    if isinstance(fragments, str):
+        fragments = fragments.split(",")
+    for slug in fragments:
+        fragment_name, fragment_var = slug.strip(), "DOCUMENTATION"
+        fragment = fragment_loader.get(fragment_name)
+        if fragment is None and "." in slug:
+            fragment_name, fragment_var = slug.strip().rsplit(".", 1)
+            fragment_var = fragment_var.upper()
+            fragment = fragment_loader.get(fragment_name)
+        text = None if fragment is None else getattr(fragment, fragment_var, None)
+        if text is None:
+            raise AnsibleError("unknown doc_fragment(s) in the module %s: %s" % (name, slug))
+        for option, documented in ((_yaml(text) or {}).get("options") or {}).items():
+            options[option] = {**documented, **options[option]} if option in options else documented
+    return options
+
+
+def _documentation(path):
+    """The ``DOCUMENTATION`` string of a module file, read as Ansible reads it (AST)."""
+    import ast
+
+    with open(path, "rb") as source:
+        tree = ast.parse(source.read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "DOCUMENTATION" for target in node.targets
+        ):
+            return node.value.value
+    return None
+
+
+def _yaml(text):
+    import yaml
+
+    if text is None:
+        return None
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

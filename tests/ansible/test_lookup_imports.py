@@ -31,6 +31,18 @@ WRITE_OR_LIST = (
     "fsm.diagram",
     "transitions.extensions",
 )
+# Never loaded by a guard that reads a phase from an SQLite store: the store's write path,
+# its other readers and the machine (the phase is replayed on the lifecycle's tables).
+READ_NEVER = (
+    *WRITE_OR_LIST,
+    "fsm.store.base",
+    "fsm.store.sqlite",
+    "fsm.store.plan",
+    "fsm.store.ledger",
+    "fsm.store.transaction",
+    "fsm.lifecycle",
+    "fsm.machine",
+)
 # Never loaded by a stateless lookup.
 STORE = ("fsm.store", "sqlite3")
 
@@ -85,5 +97,10 @@ def test_a_guard_reading_the_store_loads_nothing_of_writes(
     record(store_url, "c-1", billing="pay_as_you_go", balance="-3", at="2026-01-01T00:00:00Z")
     calls = [STATELESS, {"operation": "scale_out", "now": NOW}]
     loaded = _loaded_after_lookups(collections_path, calls, _env(OVERDUE_FSM_STORE=store_url))
-    assert {"fsm.store", "fsm.store.sqlite", "fsm.lifecycle"} <= set(loaded)
+    assert {"fsm.store", "fsm.store.read", "fsm.lifecycle"} <= set(loaded)
     assert not [name for name in loaded if name in WRITE_OR_LIST or name.startswith("fsm.sources")]
+    # The phase is read and replayed without the store's write path or the machine: the
+    # stateless call loaded the machine, so check a store's guard on its own.
+    alone = _loaded_after_lookups(collections_path, calls[1:], _env(OVERDUE_FSM_STORE=store_url))
+    assert "fsm.store.read" in alone
+    assert not [name for name in alone if name in READ_NEVER or name.startswith("transitions")]
