@@ -502,6 +502,16 @@ class RowStore(Transactional):
             ) from None
 
 
+def of_clusters(
+    tx: Tx, what: str, cids: Sequence[str], column: str = "cluster_id"
+) -> list[tuple[Any, ...]]:
+    """``SELECT what`` of the rows whose ``column`` is one of ``cids``, in one statement
+    (none: no statement)."""
+    if not cids:
+        return []
+    return tx.rows(f"SELECT {what} WHERE {column} IN ({', '.join('?' * len(cids))})", cids)
+
+
 class DamagedCell(Exception):
     def __init__(self, column: str, value: object) -> None:
         super().__init__(column)
