@@ -28,6 +28,7 @@ from ..table import BILLING_SPELLINGS, Billing, Phase
 from ..timeutil import TimeInput, at_least_start, format_time, optional_time, parse_time, utcnow
 from ..values import (
     Checkpoint,
+    ClusterState,
     Event,
     Outcome,
     parse_account,
@@ -424,8 +425,7 @@ def plan_observe(
         )
     recorded = [row.event for row in rows]
     after = cluster.state(at_now)
-    seen = set() if before is None else set(before.history)
-    entered = [step.dest for step in after.history if step not in seen]
+    entered = _entered(before, after)
     last_at = None if stored is None else stored.last_evaluated_at
     mark_at = at_now if last_at is None or at_now >= last_at else last_at
     mark_phase = after.phase if mark_at is at_now else cluster.state(mark_at).phase
@@ -449,6 +449,18 @@ def plan_observe(
         facts_changed=facts_changed,
     )
     return result, writes
+
+
+def _entered(before: ClusterState | None, after: ClusterState) -> list[Phase]:
+    """The phases ``after`` entered that ``before`` had not: its transitions not in before's."""
+    old, new = (() if before is None else before.history), after.history
+    if new[: len(old)] == old:  # the usual case: the history grew at its end
+        tail = new[len(old) :]
+        latest = max((step.at for step in old), default=None)
+        if latest is None or all(step.at > latest for step in tail):
+            return [step.dest for step in tail]  # later than every old step: none is one
+    seen = set(old)
+    return [step.dest for step in new if step not in seen]
 
 
 def _not_before(at: datetime, cluster: Cluster) -> datetime:

@@ -401,7 +401,8 @@ class RowStore(Transactional):
         """Insert or update the cluster's row in one statement (facts, phase cache, checkpoint)."""
         facts, mark = change.facts, change.mark
         phase, at = (None, None) if mark is None else (str(mark[0]), self._time_in(mark[1]))
-        stamp = self._time_in(utcnow())
+        # Only a new row or new facts are stamped (the phase cache is no fact).
+        stamp = self._time_in(utcnow()) if change.create or change.facts_changed else None
         tip_columns: list[str] = []
         tip_values: list[object] = []
         if checkpoints is not None:
