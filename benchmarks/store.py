@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rounds import Row, alternate, print_rows
 
 import fsm
-from fsm.store import Store, open_store, sqlite_url
+from fsm.store import Store, load_write_path, open_store, sqlite_url
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
@@ -82,7 +82,10 @@ def writer(
     out: Connection,
 ) -> None:
     with open_store(url) as store:
-        store.get("warm-up")  # connect and check the schema before the clock starts
+        # Before the clock: connect, check the schema, import what a first write imports
+        # (as a process that forks writers does, see fsm.store.load_write_path).
+        store.get("warm-up")
+        load_write_path()
         server = server_pid(store)
         barrier.wait()
         latencies = []
