@@ -206,7 +206,12 @@ def bench_writes(
             f"stored {stored}, duplicated {duplicates}"
         )
     if report is not None:
-        server = f" (server {backend / len(latencies) * 1000:.2f} ms)" if backend else ""
+        server = (
+            f" (client {(cpu - backend) / len(latencies) * 1000:.2f} ms,"
+            f" server {backend / len(latencies) * 1000:.2f} ms)"
+            if backend
+            else ""
+        )
         report[:] = [
             f"  writes, {processes} processes x {per_process} observations, {label}, "
             f"{per_cluster} events per cluster:",

@@ -44,13 +44,15 @@ def observations(draw: st.DrawFn) -> Observation:
 
 
 ids = itertools.count()
-
-
-@settings(
+# One store for every example of a test (each its own cluster): the fixture is reused.
+replays = settings(
     max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+
+
+@replays
 @given(
     billing=st.sampled_from(["pay_as_you_go", "subscription"]),
     expiry_days=st.integers(1, 90),
@@ -87,11 +89,7 @@ def test_a_stored_cluster_is_the_cluster_the_core_builds(
         assert listed == memory.state(END)
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@replays
 @given(
     billing=st.sampled_from(["pay_as_you_go", "subscription"]),
     looks=st.lists(observations(), min_size=1, max_size=12),
