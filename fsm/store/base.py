@@ -272,7 +272,7 @@ class Store(LedgerStore):
                 loaded = self._load_whole(tx, cid, request.idempotency_key)
             result, writes = plan_observe(request, loaded, wanted, self.policy)
             if not dry_run:
-                self._apply_loaded(tx, cid, writes, loaded)
+                self._apply_loaded(tx, cid, writes, loaded, result.after)
             return result
 
         if dry_run:

@@ -21,7 +21,7 @@ from ..errors import FsmError, StoreError
 from ..policy import Policy
 from ..table import Billing, EventKind, Phase
 from ..timeutil import format_time, parse_time, utcnow
-from ..values import Checkpoint, Event, Transition
+from ..values import Checkpoint, ClusterState, Event, Transition
 from .plan import CheckpointChange, Facts, Loaded, RowChange, Writes, follows, loaded_after
 from .schema import CHECKPOINTS_FROM, SCHEMA_VERSION
 from .transaction import Transactional, Tx, Write, note_after, note_recalled, note_token
@@ -391,11 +391,19 @@ class RowStore(Transactional):
         """The statement :meth:`_token` runs (None: the cluster is not tracked)."""
         return _TOKEN_SQL, (cluster_id, cluster_id)
 
-    def _apply_loaded(self, tx: Tx, cid: str, writes: Writes, before: Loaded | None) -> None:
+    def _apply_loaded(
+        self,
+        tx: Tx,
+        cid: str,
+        writes: Writes,
+        before: Loaded | None,
+        evaluated: ClusterState | None = None,
+    ) -> None:
         """:meth:`_apply` the writes of a plan made from ``before`` (as
-        :meth:`_load_for_write` read it), noting what they leave for the next write."""
+        :meth:`_load_for_write` read it), noting what they leave for the next write
+        (with ``evaluated``, the cluster as the plan evaluated it)."""
         self._apply(tx, cid, writes)
-        note_after(tx, loaded_after(before, writes))
+        note_after(tx, loaded_after(before, writes, evaluated))
 
     def _apply(self, tx: Tx, cid: str, writes: Writes) -> None:
         """Write what a plan decided: the cluster's row first, its new events, its checkpoints."""
