@@ -35,6 +35,7 @@ dropped afterwards. pgbench comes with PostgreSQL's client package
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import re
@@ -56,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rounds import Row, alternate, print_rows
 
 import fsm
-from fsm.store import Store, open_store, sqlite_url
+from fsm.store import Store, load_write_path, open_store, sqlite_url
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
@@ -82,7 +83,10 @@ def writer(
     out: Connection,
 ) -> None:
     with open_store(url) as store:
-        store.get("warm-up")  # connect and check the schema before the clock starts
+        # Before the clock: connect, check the schema, import what a first write imports
+        # (as a process that forks writers does, see fsm.store.load_write_path).
+        store.get("warm-up")
+        load_write_path()
         server = server_pid(store)
         barrier.wait()
         latencies = []
@@ -203,7 +207,12 @@ def bench_writes(
             f"stored {stored}, duplicated {duplicates}"
         )
     if report is not None:
-        server = f" (server {backend / len(latencies) * 1000:.2f} ms)" if backend else ""
+        server = (
+            f" (client {(cpu - backend) / len(latencies) * 1000:.2f} ms,"
+            f" server {backend / len(latencies) * 1000:.2f} ms)"
+            if backend
+            else ""
+        )
         report[:] = [
             f"  writes, {processes} processes x {per_process} observations, {label}, "
             f"{per_cluster} events per cluster:",
@@ -363,7 +372,7 @@ def pgbench_script(url: str, clients: int, per_cluster: int) -> str:
                 elif value == cid:
                     values.append(mine)
                 else:
-                    values.append(sql.Literal(value).as_string(conn))
+                    values.append(sql.Literal(pgbench_value(value)).as_string(conn))
             pieces = text.split("?")
             assert len(pieces) == len(values) + 1
             lines.append("".join(p + v for p, v in zip(pieces, [*values, ""], strict=True)) + ";")
@@ -379,6 +388,18 @@ def pgbench_script(url: str, clients: int, per_cluster: int) -> str:
                 (f"{PGBENCH_CLUSTER}{k}", cid),
             )
     return "\n".join(lines) + "\n"
+
+
+def pgbench_value(value: object) -> object:
+    """``value`` as a pgbench script may spell it: pgbench takes ``:name`` for a variable
+    even in a string literal, so JSON is given with a space after each colon (psycopg's
+    own spelling of the same JSON; the store may send it compact)."""
+    from psycopg.types.json import Jsonb
+
+    if not isinstance(value, Jsonb):
+        return value
+    text = value.dumps(value.obj) if value.dumps is not None else json.dumps(value.obj)
+    return Jsonb(json.loads(text))
 
 
 def pgbench_floor(url: str, clients: int, per_client: int, per_cluster: int) -> float:

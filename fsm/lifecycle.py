@@ -92,6 +92,7 @@ class Cluster:
         "_orders",
         "_run",
         "_seen",
+        "_tip",
         "account",
         "billing",
         "cluster_id",
@@ -120,6 +121,10 @@ class Cluster:
         self._base: Checkpoint | None = None  # what the applied events replay on (None: the start)
         self._checkpoints: list[Checkpoint] = []  # every _CHECKPOINT_EVERY applied events
         self._run = self._start()
+        # ``_run`` is the state right after the last applied event, unadvanced since: its
+        # checkpoint needs no replay (set by an event applied in order, cleared by anything
+        # else that moves ``_run``).
+        self._tip = False
         self._clock: datetime | None = None
         self._newest: datetime | None = None
 
@@ -195,6 +200,8 @@ class Cluster:
         """The replayed state right after the last applied event (None: none yet)."""
         if not self._applied:
             return self._base
+        if self._tip:
+            return checkpoint_of(self._run, self._orders[-1])
         start, first = self._restart_point(lambda checkpoint: True)
         return checkpoint_of(replay_from(start, self._applied[first:], None), self._orders[-1])
 
@@ -335,6 +342,7 @@ class Cluster:
             self._applied.append(event)
             self._orders.append(order)
             self._clock = event.at
+            self._tip = True
             if len(self._applied) % _CHECKPOINT_EVERY == 0:
                 self._checkpoints.append(checkpoint_of(before, order))
         else:
@@ -379,6 +387,7 @@ class Cluster:
         seen = len(self._run.history)
         advance(self._run, at)
         self._clock = at
+        self._tip = False
         entered = tuple(t.dest for t in self._run.history[seen:])
         return Outcome("advance", bool(entered), phase_before, self.phase, entered)
 
@@ -418,6 +427,7 @@ class Cluster:
         if self._clock is not None:
             advance(run, self._clock)
         self._run = run
+        self._tip = False
         return note
 
     def _take(self, applied: Iterable[Event]) -> None:

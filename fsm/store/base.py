@@ -43,7 +43,7 @@ from ..values import (
     parse_cluster_id,
     parse_phase,
 )
-from .ledger import LedgerStore, ledger_key
+from .ledger import LedgerStore
 from .plan import (
     ClusterObservation,
     ClusterObserved,
@@ -68,7 +68,6 @@ from .schema import (
     READABLE_FROM,
     SCHEMA_VERSION,
     SYNCS_FROM,
-    WARNINGS_TABLE,
 )
 from .transaction import Tx
 from .url import StoreURL
@@ -273,7 +272,7 @@ class Store(LedgerStore):
                 loaded = self._load_whole(tx, cid, request.idempotency_key)
             result, writes = plan_observe(request, loaded, wanted, self.policy)
             if not dry_run:
-                self._apply_loaded(tx, cid, writes, loaded)
+                self._apply_loaded(tx, cid, writes, loaded, result.after)
             return result
 
         if dry_run:
@@ -312,7 +311,9 @@ class Store(LedgerStore):
 
         def work(tx: Tx) -> list[ClusterObserved]:
             self._lock_clusters(tx, cids)
-            tracked = {cid for (cid,) in _of_clusters(tx, "cluster_id FROM clusters", cids)}
+            # Their ledgers cannot change while the locks are held: read once, before any write.
+            ledgers = self._read_ledgers(tx, cids)
+            tracked = ledgers.tracked
             # Every read before any write (a PostgreSQL transaction sends its writes last).
             planned = []
             for request in requests:
@@ -324,18 +325,9 @@ class Store(LedgerStore):
                     )
                 planned.append(plan_observe(request, loaded, wanted, self.policy))
             due = [warnings_due(result.after, at_now) for result, _ in planned]
-            # The ledger's rows of these clusters cannot change: their locks are held.
-            ledger = f"cluster_id, step, threshold, episode FROM {WARNINGS_TABLE}"
-            rows = _of_clusters(tx, ledger, [c for c, w in zip(cids, due, strict=True) if w])
-            entered = {(cid, *self._ledger_key_out(*key)) for cid, *key in rows}
-            fresh = [[w for w in ws if (w.cluster_id, *ledger_key(w)) not in entered] for ws in due]
             for request, (_, writes) in zip(requests, planned, strict=True):
                 self._apply(tx, request.cluster_id, writes)
-            if issued := [w for warnings in fresh for w in warnings]:
-                tx.run(
-                    self._ledger_insert(issued) + " ON CONFLICT DO NOTHING",
-                    self._ledger_values(issued, self._time_in(at_now), None),
-                )
+            fresh = self._enter_warnings(tx, ledgers, due, at_now)
             return [ClusterObserved(r, w) for (r, _), w in zip(planned, fresh, strict=True)]
 
         return [] if not requests else self._write(_MANY_LOCK, work)
@@ -655,13 +647,6 @@ class Store(LedgerStore):
 
 def _first(row: tuple[Any, ...]) -> Any:
     return row[0]
-
-
-def _of_clusters(tx: Tx, what: str, cids: Sequence[str]) -> list[tuple[Any, ...]]:
-    """``SELECT what`` of the rows of ``cids``, in one statement (none: no statement)."""
-    if not cids:
-        return []
-    return tx.rows(f"SELECT {what} WHERE cluster_id IN ({', '.join('?' * len(cids))})", cids)
 
 
 def _ledger_order(entry: WarningEntry) -> tuple[Any, ...]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..errors import InputError, NotTrackedError
 from ..timeutil import TimeInput, format_duration, parse_duration, parse_time, utcnow
 from ..values import parse_cluster_id
-from .rows import RowStore
+from .rows import RowStore, of_clusters
 from .schema import WARNINGS_FROM, WARNINGS_TABLE
 from .transaction import Tx
 
@@ -29,6 +29,13 @@ _LEDGER_KEY: Final = "step, threshold, episode"
 _LEDGER_KEY_COLUMNS: Final = "cluster_id, " + _LEDGER_KEY  # the ledger's primary key
 LedgerKey = tuple[str, str, datetime]
 """A warning's key in its cluster's ledger rows: (step, threshold as written, episode)."""
+
+
+class Ledgers(NamedTuple):
+    """What a write transaction read of some clusters' ledgers (see ``_read_ledgers``)."""
+
+    tracked: frozenset[str]  # the clusters that have a row
+    entered: frozenset[tuple[str, str, str, datetime]]  # (cluster, *its LedgerKey)
 
 
 class LedgerStore(RowStore):
@@ -60,19 +67,14 @@ class LedgerStore(RowStore):
         fresh = [w for w in wanted if ledger_key(w) not in entered]
         if dry_run or not fresh:
             return fresh
-        issued_at = self._time_in(at_now)
 
-        def work(tx: Tx) -> set[LedgerKey]:
-            if tx.row("SELECT 1 FROM clusters WHERE cluster_id = ?", (cid,)) is None:
+        def work(tx: Tx) -> list[DeadlineWarning]:
+            ledgers = self._read_ledgers(tx, [cid])
+            if cid not in ledgers.tracked:
                 raise NotTrackedError(cid)
-            rows = tx.rows(
-                self._ledger_insert(fresh) + f" ON CONFLICT DO NOTHING RETURNING {_LEDGER_KEY}",
-                self._ledger_values(fresh, issued_at, None),
-            )
-            return {self._ledger_key_out(*row) for row in rows}
+            return self._enter_warnings(tx, ledgers, [fresh], at_now)[0]
 
-        inserted = self._write(cid, work)
-        return [w for w in fresh if ledger_key(w) in inserted]
+        return self._write(cid, work)
 
     def acknowledge(
         self, warnings: Iterable[DeadlineWarning], *, now: TimeInput | None = None
@@ -107,6 +109,45 @@ class LedgerStore(RowStore):
             acknowledged = self._write(cid, work)
             done += [w for w in wanted if ledger_key(w) in acknowledged]
         return done
+
+    def _read_ledgers(self, tx: Tx, cids: Sequence[str]) -> Ledgers:
+        """Which of ``cids`` are tracked and the keys their ledger rows hold, in one statement.
+
+        ``tx`` holds the locks of ``cids``: their ledger rows cannot change until it ends.
+        """
+        rows = of_clusters(
+            tx,
+            f"c.cluster_id, w.{_LEDGER_KEY.replace(', ', ', w.')} FROM clusters c"
+            f" LEFT JOIN {WARNINGS_TABLE} w ON w.cluster_id = c.cluster_id",
+            cids,
+            "c.cluster_id",
+        )
+        tracked = frozenset(cid for cid, *_ in rows)
+        entered = frozenset(
+            (cid, *self._ledger_key_out(step, threshold, episode))
+            for cid, step, threshold, episode in rows
+            if step is not None
+        )
+        return Ledgers(tracked, entered)
+
+    def _enter_warnings(
+        self,
+        tx: Tx,
+        ledgers: Ledgers,
+        due: Sequence[Sequence[DeadlineWarning]],
+        now: datetime,
+    ) -> list[list[DeadlineWarning]]:
+        """Enter in ``tx`` the warnings of ``due`` (each cluster's, read in ``ledgers`` under
+        its lock) that its ledger does not hold yet, in one statement; those, per cluster."""
+        entered = ledgers.entered
+        fresh = [[w for w in ws if (w.cluster_id, *ledger_key(w)) not in entered] for ws in due]
+        if issued := [w for warnings in fresh for w in warnings]:
+            # The locks keep other writers out; the conflict clause is the ledger's own guard.
+            tx.run(
+                self._ledger_insert(issued) + " ON CONFLICT DO NOTHING",
+                self._ledger_values(issued, self._time_in(now), None),
+            )
+        return fresh
 
     def _has_ledger(self) -> bool:
         """Whether the schema has the ledger: a writer migrated it; a reader may read older."""

@@ -28,6 +28,7 @@ from ..table import BILLING_SPELLINGS, Billing, Phase
 from ..timeutil import TimeInput, at_least_start, format_time, optional_time, parse_time, utcnow
 from ..values import (
     Checkpoint,
+    ClusterState,
     Event,
     Outcome,
     parse_account,
@@ -114,15 +115,21 @@ class Loaded(Record):
     keyed: Event | None  # the event stored under the request's idempotency key
     newest: datetime | None
     since: int
+    # The cluster as the write that left this state evaluated it at ``facts.last_evaluated_at``
+    # (None: not known), which the next write would compute again.
+    evaluated: ClusterState | None = None
 
 
-def loaded_after(before: Loaded | None, writes: Writes) -> Loaded | None:
+def loaded_after(
+    before: Loaded | None, writes: Writes, evaluated: ClusterState | None = None
+) -> Loaded | None:
     """What a write reading the cluster for the next event in event-time order finds once
     ``writes`` are stored over what was read as ``before`` (None: not tracked).
 
     That read needs no log: the event comes after every kept event, so it is no repeat,
     not late, and resumes from the new tip. None when it cannot be told without the
-    store (no tip yet: a write would replay the whole log).
+    store (no tip yet: a write would replay the whole log). ``evaluated`` is the cluster
+    as the write evaluated it, kept if that is the instant the write marked.
     """
     row = writes.row
     if row is None or not row.create:
@@ -147,7 +154,11 @@ def loaded_after(before: Loaded | None, writes: Writes) -> Loaded | None:
         return None
     if tip is None:
         return None
-    return Loaded(facts, tip, None, (), False, frozenset(), None, newest, since)
+    if evaluated is not None and (
+        row is None or row.mark is None or row.mark[1] != evaluated.evaluated_at
+    ):
+        evaluated = None
+    return Loaded(facts, tip, None, (), False, frozenset(), None, newest, since, evaluated)
 
 
 def follows(loaded: Loaded, wanted: Sequence[Event]) -> bool:
@@ -405,7 +416,7 @@ def plan_observe(
         )
         old = resume(cid, stored, loaded, wanted, policy)
         at = stored.last_evaluated_at
-        before = None if at is None else old.state(_not_before(at, old))
+        before = None if at is None else _state_at(old, _not_before(at, old), loaded.evaluated)
         same = (facts.account, facts.expires_at) == (stored.account, stored.expires_at)
         # A new expiry changes the replay from its start: ``loaded`` is then the whole log.
         cluster = old if same else resume(cid, facts, loaded, wanted, policy)
@@ -424,8 +435,7 @@ def plan_observe(
         )
     recorded = [row.event for row in rows]
     after = cluster.state(at_now)
-    seen = set() if before is None else set(before.history)
-    entered = [step.dest for step in after.history if step not in seen]
+    entered = _entered(before, after)
     last_at = None if stored is None else stored.last_evaluated_at
     mark_at = at_now if last_at is None or at_now >= last_at else last_at
     mark_phase = after.phase if mark_at is at_now else cluster.state(mark_at).phase
@@ -449,6 +459,26 @@ def plan_observe(
         facts_changed=facts_changed,
     )
     return result, writes
+
+
+def _state_at(cluster: Cluster, at: datetime, known: ClusterState | None) -> ClusterState:
+    """``cluster.state(at)``: the state the last write evaluated if it is that instant's
+    (the same log and facts give the same state)."""
+    if known is not None and known.evaluated_at == at:
+        return known
+    return cluster.state(at)
+
+
+def _entered(before: ClusterState | None, after: ClusterState) -> list[Phase]:
+    """The phases ``after`` entered that ``before`` had not: its transitions not in before's."""
+    old, new = (() if before is None else before.history), after.history
+    if new[: len(old)] == old:  # the usual case: the history grew at its end
+        tail = new[len(old) :]
+        latest = max((step.at for step in old), default=None)
+        if latest is None or all(step.at > latest for step in tail):
+            return [step.dest for step in tail]  # later than every old step: none is one
+    seen = set(old)
+    return [step.dest for step in new if step not in seen]
 
 
 def _not_before(at: datetime, cluster: Cluster) -> datetime:

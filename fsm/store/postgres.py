@@ -582,6 +582,9 @@ class PostgresStore(Store):
     def _json_in(self, value: dict[str, Any]) -> object:
         return self._jsonb(value)
 
+    def _json_text_in(self, text: str) -> object:
+        return self._jsonb(text, dumps=_as_is)
+
     def _store_error(self, error: Exception) -> StoreError | None:
         psycopg = self._psycopg
         if isinstance(error, psycopg.errors.LockNotAvailable):
@@ -593,6 +596,11 @@ class PostgresStore(Store):
         if isinstance(error, psycopg.Error):
             return StoreError(f"the PostgreSQL store at {self.url} failed: {_first_line(error)}")
         return None
+
+
+def _as_is(text: str) -> str:
+    """The ``dumps`` of JSON that is text already."""
+    return text
 
 
 def _first_line(error: BaseException) -> str:

@@ -11,6 +11,7 @@ as a parameter.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from ..errors import FsmError, StoreError
 from ..policy import Policy
 from ..table import Billing, EventKind, Phase
 from ..timeutil import format_time, parse_time, utcnow
-from ..values import Checkpoint, Event
+from ..values import Checkpoint, ClusterState, Event, Transition
 from .plan import CheckpointChange, Facts, Loaded, RowChange, Writes, follows, loaded_after
 from .schema import CHECKPOINTS_FROM, SCHEMA_VERSION
 from .transaction import Transactional, Tx, Write, note_after, note_recalled, note_token
@@ -45,6 +46,15 @@ _TOKEN_SQL: Final = (
 )
 
 
+_REMEMBERED_TEXTS: Final = 4096  # clusters whose last checkpoint text a store keeps
+_NO_HISTORY: Final = '"history":[]'
+
+
+def json_text(value: Any) -> str:
+    """JSON as the store writes it: compact, keys sorted (SQLite keeps exactly this text)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 class RowStore(Transactional):
     """The rows of a store and how they travel; :class:`~.base.Store` is its public face."""
 
@@ -57,6 +67,9 @@ class RowStore(Transactional):
         # The checkpoint each cluster's row held when last read, decoded: a writer that
         # observes one cluster over and over decodes its transitions once.
         self._decoded: dict[str, tuple[object, Checkpoint]] = {}
+        # The history of the last checkpoint each cluster's row was given, and its JSON
+        # text: the next one mostly has the same history and a transition or two more.
+        self._histories: dict[str, tuple[tuple[Transition, ...], str]] = {}
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -104,6 +117,39 @@ class RowStore(Transactional):
 
     def _json_out(self, value: Any) -> dict[str, Any]:
         return dict(value)
+
+    def _json_text_in(self, text: str) -> object:
+        """JSON already written as :func:`json_text`, as the engine's JSON column takes it."""
+        return text
+
+    def _checkpoint_in(self, cid: str, checkpoint: Checkpoint) -> object:
+        """The tip checkpoint of ``cid``'s row as its column takes it (see ``_checkpoint_text``)."""
+        return self._json_text_in(self._checkpoint_text(cid, checkpoint))
+
+    def _checkpoint_text(self, cid: str, checkpoint: Checkpoint) -> str:
+        """``json_text(checkpoint.as_dict())``, the same text, with its history encoded once.
+
+        The history is most of a checkpoint and grows with the cluster's transitions, while
+        a write mostly adds one or none: the text of the history the cluster's last
+        checkpoint had is kept, and only the transitions after it are encoded.
+        """
+        history = checkpoint.history
+        known = self._histories.get(cid)
+        if known is not None and history[: len(known[0])] == known[0]:
+            text = known[1]
+            tail = history[len(known[0]) :]
+        else:
+            text, tail = "[]", history
+        data = checkpoint._replace(history=tail).as_dict()
+        if tail:
+            more = json_text(data["history"])
+            text = more if text == "[]" else f"{text[:-1]},{more[1:]}"
+        data["history"] = []
+        head = json_text(data)  # no other key or value holds the marker: names and numbers
+        if len(self._histories) >= _REMEMBERED_TEXTS:
+            self._histories.clear()
+        self._histories[cid] = (history, text)
+        return head.replace(_NO_HISTORY, f'"history":{text}', 1)
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -345,11 +391,19 @@ class RowStore(Transactional):
         """The statement :meth:`_token` runs (None: the cluster is not tracked)."""
         return _TOKEN_SQL, (cluster_id, cluster_id)
 
-    def _apply_loaded(self, tx: Tx, cid: str, writes: Writes, before: Loaded | None) -> None:
+    def _apply_loaded(
+        self,
+        tx: Tx,
+        cid: str,
+        writes: Writes,
+        before: Loaded | None,
+        evaluated: ClusterState | None = None,
+    ) -> None:
         """:meth:`_apply` the writes of a plan made from ``before`` (as
-        :meth:`_load_for_write` read it), noting what they leave for the next write."""
+        :meth:`_load_for_write` read it), noting what they leave for the next write
+        (with ``evaluated``, the cluster as the plan evaluated it)."""
         self._apply(tx, cid, writes)
-        note_after(tx, loaded_after(before, writes))
+        note_after(tx, loaded_after(before, writes, evaluated))
 
     def _apply(self, tx: Tx, cid: str, writes: Writes) -> None:
         """Write what a plan decided: the cluster's row first, its new events, its checkpoints."""
@@ -401,14 +455,15 @@ class RowStore(Transactional):
         """Insert or update the cluster's row in one statement (facts, phase cache, checkpoint)."""
         facts, mark = change.facts, change.mark
         phase, at = (None, None) if mark is None else (str(mark[0]), self._time_in(mark[1]))
-        stamp = self._time_in(utcnow())
+        # Only a new row or new facts are stamped (the phase cache is no fact).
+        stamp = self._time_in(utcnow()) if change.create or change.facts_changed else None
         tip_columns: list[str] = []
         tip_values: list[object] = []
         if checkpoints is not None:
             tip = checkpoints.tip
             tip_columns = ["checkpoint", "newest_at", "since_checkpoint"]
             tip_values = [
-                None if tip is None else self._json_in(tip.as_dict()),
+                None if tip is None else self._checkpoint_in(cid, tip),
                 self._opt_time(checkpoints.newest),
                 checkpoints.since,
             ]
@@ -500,6 +555,16 @@ class RowStore(Transactional):
                 f"in {cell.column}, which overdue-fsm never writes; restore the store from "
                 "a backup, or move it aside"
             ) from None
+
+
+def of_clusters(
+    tx: Tx, what: str, cids: Sequence[str], column: str = "cluster_id"
+) -> list[tuple[Any, ...]]:
+    """``SELECT what`` of the rows whose ``column`` is one of ``cids``, in one statement
+    (none: no statement)."""
+    if not cids:
+        return []
+    return tx.rows(f"SELECT {what} WHERE {column} IN ({', '.join('?' * len(cids))})", cids)
 
 
 class DamagedCell(Exception):

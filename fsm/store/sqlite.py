@@ -44,6 +44,7 @@ from urllib.parse import quote
 from ..errors import StoreError
 from ..policy import Policy
 from .base import Store
+from .rows import json_text
 from .schema import (
     APPEND_ONLY_MESSAGE,
     SCHEMA_TABLE,
@@ -388,7 +389,7 @@ class SqliteStore(Store):
         return datetime.fromisoformat(value)
 
     def _json_in(self, value: dict[str, Any]) -> object:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return json_text(value)
 
     def _json_out(self, value: Any) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(value)

@@ -9,6 +9,7 @@ microsecond, in recording order), same state at any instant.
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from fsm import Cluster, InputError, Observation, events_for
 from fsm.store import open_store
 
-from .conftest import T0
+from .conftest import T0, Raw
 
 END = T0 + timedelta(days=120)
 instants = st.integers(min_value=0, max_value=100 * 24 * 3600 * 10**6).map(
@@ -43,13 +44,15 @@ def observations(draw: st.DrawFn) -> Observation:
 
 
 ids = itertools.count()
-
-
-@settings(
+# One store for every example of a test (each its own cluster): the fixture is reused.
+replays = settings(
     max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+
+
+@replays
 @given(
     billing=st.sampled_from(["pay_as_you_go", "subscription"]),
     expiry_days=st.integers(1, 90),
@@ -84,3 +87,35 @@ def test_a_stored_cluster_is_the_cluster_the_core_builds(
             assert loaded.state(when) == memory.state(when)
         (listed,) = [state for state in store.clusters(now=END) if state.cluster_id == cid]
         assert listed == memory.state(END)
+
+
+@replays
+@given(
+    billing=st.sampled_from(["pay_as_you_go", "subscription"]),
+    looks=st.lists(observations(), min_size=1, max_size=12),
+)
+def test_the_stored_checkpoint_is_the_one_the_whole_log_replays_to(
+    store_url: str, billing: str, looks: list[Observation]
+) -> None:
+    """Whatever order the looks come in (late ones rewrite the history), the row's checkpoint
+    after each write is the state the core replays the whole log to, as ``as_dict`` writes
+    it: on SQLite the very text (compact, keys sorted), on PostgreSQL the same JSON."""
+    cid = f"t-{next(ids)}"
+    expires_at = T0 + timedelta(days=30) if billing == "subscription" else None
+    memory = Cluster(cid, billing, expires_at=expires_at)
+    raw = Raw(store_url)
+    with open_store(store_url) as store:
+        for look in looks:
+            if billing == "pay_as_you_go" and look.renewed_until is not None:
+                continue
+            for event in events_for(look):
+                memory.record(event, now=END)
+            store.observe(cid, look, billing=billing, expires_at=expires_at, now=END)
+            ((stored,),) = raw.query("SELECT checkpoint FROM clusters WHERE cluster_id = ?", (cid,))
+            tip = memory.checkpoint()
+            if tip is None:
+                assert stored is None
+            elif raw.sqlite:
+                assert stored == json.dumps(tip.as_dict(), sort_keys=True, separators=(",", ":"))
+            else:
+                assert stored == tip.as_dict()
