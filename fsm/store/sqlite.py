@@ -16,7 +16,8 @@ for a writer and takes no lock that could hold one back. Readers
 (``create=False``) and rehearsals never change what is stored, never migrate
 and never switch the journal mode (``query_only``); where they may write the
 directory they open the file read-write so that, as the last connection, they
-remove the -wal and -shm they used, elsewhere read-only (see ``_reader_mode``).
+remove the -wal and -shm they used, elsewhere read-only
+(see :func:`fsm.store.sqlite_file.reader_mode`).
 
 The file is created by the first write, not by opening the store, so a dry
 run (Ansible's check mode) or a listing of a store that does not exist yet
@@ -58,13 +59,13 @@ from .schema import (
     migrations,
     no_store,
 )
+from .sqlite_file import BUSY_TIMEOUT, reader_mode, writers_besides_owner
 from .transaction import Tx
 from .url import STORE_ENV, StoreURL
 
 T = TypeVar("T")
 
 APPLICATION_ID: Final = 0x4F444653  # "ODFS" in the file header: an overdue-fsm store
-BUSY_TIMEOUT: Final = 15.0  # seconds a writer waits for the write lock before giving up
 
 DIALECT: Final = Dialect(
     text="TEXT",
@@ -186,26 +187,11 @@ class SqliteStore(Store):
             raise
         return conn
 
-    def _reader_mode(self) -> str:
-        """How a reader opens the file so that it leaves nothing behind.
-
-        Where this user may write the file and its directory, read-write with
-        ``query_only``: as the last connection to close, it removes the -wal and
-        -shm files it used (a read-only connection cannot, and leaves them).
-        Elsewhere (a backup, a read-only mount) nobody writes, so without a -wal
-        to follow the file is read as immutable: no -shm is needed, none is made.
-        """
-        if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK):
-            return "rw"
-        if not Path(f"{self.path}-wal").exists():
-            return "ro&immutable=1"
-        return "ro"
-
     def _open(self) -> None:
         """Open the existing file; a writer migrates an older schema."""
         self._check_mode()
         if not self.writable:
-            conn = self._connect(self._reader_mode(), writer=False)
+            conn = self._connect(reader_mode(self.path), writer=False)
             try:
                 version = _version(conn, self.url)
                 if not self.rehearsal:
@@ -249,10 +235,8 @@ class SqliteStore(Store):
     def _check_mode(self) -> None:
         """Refuse a store others may write: whoever can write it decides what guards answer."""
         mode = os.stat(self.path).st_mode
-        if mode & 0o022:
-            who = " and ".join(
-                name for bit, name in ((0o020, "its group"), (0o002, "everyone")) if mode & bit
-            )
+        who = writers_besides_owner(mode)
+        if who is not None:
             raise StoreError(
                 f"the store at {self.url} may be written by {who} "
                 f"(mode {stat.S_IMODE(mode):04o}), who could rewrite what guards decide; "
