@@ -42,10 +42,11 @@ MAX_POLICY_BYTES: Final = 64 * 1024
 MAX_POLICY_ALIASES: Final = 64
 MAX_POLICY_DEPTH: Final = 16
 _DURATION_EXPECTED: Final = "a duration with a unit, such as 24h, 15d, 90m or 3600s"
-_BARE_NUMBER: Final = re.compile(r"^[+-]?[0-9.]+$")
+# Patterns: re compiles (and caches) each on first use, not every process at import.
+_BARE_NUMBER: Final = r"^[+-]?[0-9.]+$"
 _DEFAULT_WARN_BEFORE: Final[tuple[timedelta, ...]] = (timedelta(days=7), timedelta(days=1))
 _WARN_BEFORE_EXPECTED: Final = "a list of durations such as [7d, 1d] (empty: no warnings)"
-_OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_OPERATION_NAME: Final = r"^[a-z][a-z0-9_]{0,63}$"
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
 # A phase split by billing (``overdue_grace``, or an alias of it) in an override means
 # each of its billing columns.
@@ -242,7 +243,7 @@ def _duration(value: object, where: str) -> timedelta:
         raise PolicyError(where, value, f"{_DURATION_EXPECTED} (a bare number has no unit)")
     if not isinstance(value, str):
         raise PolicyError(where, value, _DURATION_EXPECTED)
-    if _BARE_NUMBER.match(value.strip()):
+    if re.match(_BARE_NUMBER, value.strip()):
         raise PolicyError(where, value, f"{_DURATION_EXPECTED} (a bare number has no unit)")
     try:
         duration = parse_duration(value, where)
@@ -275,7 +276,7 @@ def _operations(section: object, source: str) -> dict[str, Category]:
     declared: dict[str, Category] = {}
     for name, category in section.items():
         where = f"{source}: operations: {name}"
-        if not isinstance(name, str) or not _OPERATION_NAME.match(name):
+        if not isinstance(name, str) or not re.match(_OPERATION_NAME, name):
             raise PolicyError(
                 f"{source}: operations", name, "an operation name of a-z, 0-9 and _ (snake_case)"
             )
