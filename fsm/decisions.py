@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError
+from .records import Record
 from .schedule import becomes
 from .table import PHASES, Billing, Category, Phase, Verdict
 from .timeutil import at_most_end, format_time, optional_format
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 Action = Literal["run", "skip", "fail"]
 
 
-class Decision(NamedTuple):
+class Decision(Record):
     """The answer to "may this operation run on this cluster now?"."""
 
     cluster_id: str
@@ -167,7 +168,7 @@ def fresh_until(at: datetime, policy: Policy) -> datetime:
     return at_most_end(at, policy.future_tolerance)
 
 
-class Decisions(NamedTuple):
+class Decisions(Record):
     """The answers for several operations asked about at once, and the one that counts."""
 
     decisions: tuple[Decision, ...]

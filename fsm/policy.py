@@ -8,6 +8,7 @@ silent default.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -42,10 +43,11 @@ MAX_POLICY_BYTES: Final = 64 * 1024
 MAX_POLICY_ALIASES: Final = 64
 MAX_POLICY_DEPTH: Final = 16
 _DURATION_EXPECTED: Final = "a duration with a unit, such as 24h, 15d, 90m or 3600s"
-_BARE_NUMBER: Final = re.compile(r"^[+-]?[0-9.]+$")
+# Patterns: re compiles (and caches) each on first use, not every process at import.
+_BARE_NUMBER: Final = r"^[+-]?[0-9.]+$"
 _DEFAULT_WARN_BEFORE: Final[tuple[timedelta, ...]] = (timedelta(days=7), timedelta(days=1))
 _WARN_BEFORE_EXPECTED: Final = "a list of durations such as [7d, 1d] (empty: no warnings)"
-_OPERATION_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_OPERATION_NAME: Final = r"^[a-z][a-z0-9_]{0,63}$"
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
 # A phase split by billing (``overdue_grace``, or an alias of it) in an override means
 # each of its billing columns.
@@ -65,7 +67,21 @@ _COLUMN_GROUPS: Final = {
 }
 
 
-@dataclass(frozen=True)
+class _Factory:
+    """The default of a field built by its default factory, spelled as dataclasses does."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY: Final[Any] = _Factory()
+
+
+# A frozen dataclass (fields, replace, frozen subclasses work as ever) whose __init__,
+# __repr__, __eq__ and __hash__ are written out below as @dataclass(frozen=True) would
+# generate them: generating them compiles their source at import, ~0.5 ms that every
+# command and every forked Ansible worker paid.
+@dataclass(frozen=True, init=False, repr=False, eq=False)
 class Policy:
     """Thresholds and tables in force. Build with :meth:`default` or :meth:`load`."""
 
@@ -89,6 +105,72 @@ class Policy:
     _verdicts: dict[tuple[Category, Phase, Billing], Verdict] = field(
         init=False, repr=False, compare=False
     )
+
+    def __init__(
+        self,
+        grace: timedelta = timedelta(hours=24),
+        restrict_after: timedelta = timedelta(days=15),
+        purge_after: timedelta = timedelta(days=60),
+        subscription_retention: timedelta = timedelta(days=15),
+        future_tolerance: timedelta = timedelta(minutes=5),
+        late_tolerance: timedelta = timedelta(days=7),
+        warn_before: tuple[timedelta, ...] = _DEFAULT_WARN_BEFORE,
+        operations: Mapping[str, Category] = _FACTORY,
+        verdict_overrides: Mapping[tuple[Category, str], Verdict] = _FACTORY,
+        source: str = "built-in defaults",
+    ) -> None:
+        # What the generated __init__ of a frozen dataclass does, field by field.
+        if operations is _FACTORY:
+            operations = OPERATIONS
+        if verdict_overrides is _FACTORY:
+            verdict_overrides = MappingProxyType({})
+        set_field = object.__setattr__
+        set_field(self, "grace", grace)
+        set_field(self, "restrict_after", restrict_after)
+        set_field(self, "purge_after", purge_after)
+        set_field(self, "subscription_retention", subscription_retention)
+        set_field(self, "future_tolerance", future_tolerance)
+        set_field(self, "late_tolerance", late_tolerance)
+        set_field(self, "warn_before", warn_before)
+        set_field(self, "operations", operations)
+        set_field(self, "verdict_overrides", verdict_overrides)
+        set_field(self, "source", source)
+        self.__post_init__()
+
+    def _compared(self) -> tuple[object, ...]:
+        """The fields that equality and the hash compare, in field order."""
+        return (
+            self.grace,
+            self.restrict_after,
+            self.purge_after,
+            self.subscription_retention,
+            self.future_tolerance,
+            self.late_tolerance,
+            self.warn_before,
+            self.operations,
+            self.verdict_overrides,
+            self.source,
+        )
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__qualname__}(grace={self.grace!r}, "
+            f"restrict_after={self.restrict_after!r}, purge_after={self.purge_after!r}, "
+            f"subscription_retention={self.subscription_retention!r}, "
+            f"future_tolerance={self.future_tolerance!r}, "
+            f"late_tolerance={self.late_tolerance!r}, warn_before={self.warn_before!r}, "
+            f"operations={self.operations!r}, verdict_overrides={self.verdict_overrides!r}, "
+            f"source={self.source!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._compared() == other._compared()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
 
     def __post_init__(self) -> None:
         self._validate()
@@ -242,7 +324,7 @@ def _duration(value: object, where: str) -> timedelta:
         raise PolicyError(where, value, f"{_DURATION_EXPECTED} (a bare number has no unit)")
     if not isinstance(value, str):
         raise PolicyError(where, value, _DURATION_EXPECTED)
-    if _BARE_NUMBER.match(value.strip()):
+    if re.match(_BARE_NUMBER, value.strip()):
         raise PolicyError(where, value, f"{_DURATION_EXPECTED} (a bare number has no unit)")
     try:
         duration = parse_duration(value, where)
@@ -275,7 +357,7 @@ def _operations(section: object, source: str) -> dict[str, Category]:
     declared: dict[str, Category] = {}
     for name, category in section.items():
         where = f"{source}: operations: {name}"
-        if not isinstance(name, str) or not _OPERATION_NAME.match(name):
+        if not isinstance(name, str) or not re.match(_OPERATION_NAME, name):
             raise PolicyError(
                 f"{source}: operations", name, "an operation name of a-z, 0-9 and _ (snake_case)"
             )

@@ -27,8 +27,10 @@ _EPOCH_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
 _EPOCH_MAX: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 # Milliseconds before this are seconds typed into a milliseconds field.
 MS_FLOOR: Final = datetime(2000, 1, 1, tzinfo=UTC)
-_NUMBER: Final = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
-_DURATION_PART: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([wdhms])")
+# Patterns, not compiled ones: re compiles (and caches) each on first use, so a process
+# that never parses one (a forked Ansible worker) does not pay for it at import.
+_NUMBER: Final = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+_DURATION_PART: Final = r"([0-9]+(?:\.[0-9]+)?)\s*([wdhms])"
 _DURATION_UNITS: Final = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -51,7 +53,7 @@ def parse_time(value: TimeInput, field: str) -> datetime:
         return _from_epoch(float(value), field, value)
     if isinstance(value, str):
         text = value.strip()
-        if _NUMBER.match(text):
+        if re.match(_NUMBER, text):
             return _from_epoch(float(text), field, value)
         if not text:
             raise InputError(field, value, _EXPECTED_TIME)
@@ -73,7 +75,9 @@ def parse_time_ms(value: TimeInput, field: str, seconds_field: str | None = None
     """
     if isinstance(value, bool):
         raise InputError(field, value, _EXPECTED_TIME_MS)
-    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value.strip())):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and re.match(_NUMBER, value.strip())
+    ):
         try:
             seconds = float(value) / 1000.0
         except OverflowError:
@@ -143,10 +147,10 @@ def parse_duration(value: str | int | float | timedelta, field: str) -> timedelt
     if not isinstance(value, str):
         raise InputError(field, value, _EXPECTED_DURATION)
     text = value.strip().lower()
-    if _NUMBER.match(text):
+    if re.match(_NUMBER, text):
         return _seconds(float(text), field, value)
     position, seconds = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
+    for match in re.finditer(_DURATION_PART, text):
         if text[position : match.start()].strip():
             raise InputError(field, value, _EXPECTED_DURATION)
         seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]

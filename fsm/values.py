@@ -33,11 +33,12 @@ if TYPE_CHECKING:
 
     from .policy import Policy
 
-_CLUSTER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# Patterns: re compiles (and caches) each on first use, not every process at import.
+_CLUSTER_ID: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _CLUSTER_ID_EXPECTED: Final = (
     "1-128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit"
 )
-_REGION: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_REGION: Final = r"^[a-z0-9][a-z0-9-]{0,63}$"
 _AMOUNT_EXPECTED: Final = "a decimal amount such as -11.19"
 _RANK: Final = {kind: rank for rank, kind in enumerate(SAME_INSTANT_ORDER)}
 _EVENT_KINDS: Final = {str(kind): kind for kind in EventKind}
@@ -266,7 +267,7 @@ def _opt_instant(value: object) -> datetime | None:
 
 def parse_cluster_id(value: object, field: str = "cluster_id") -> str:
     """A cluster id (or, with ``field``, any id of the same grammar, such as an account)."""
-    if not isinstance(value, str) or not _CLUSTER_ID.fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(_CLUSTER_ID, value):
         raise InputError(field, value, _CLUSTER_ID_EXPECTED)
     return value
 
@@ -305,7 +306,7 @@ def _parse_name(
 
 def parse_region(value: object, field: str = "region") -> str:
     """A cloud region id such as ``cn-hangzhou``."""
-    if not isinstance(value, str) or not _REGION.match(value):
+    if not isinstance(value, str) or not re.match(_REGION, value):
         raise InputError(field, value, "a region id such as cn-hangzhou (a-z, 0-9 and -)")
     return value
 
