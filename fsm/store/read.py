@@ -33,6 +33,7 @@ from ..table import Billing, EventKind
 from ..timeutil import parse_time
 from ..values import ClusterState, Event, parse_account
 from .schema import CHECKPOINTS_FROM, READABLE_FROM, SCHEMA_TABLE, VERSION_SQL, checked_version
+from .sqlite_file import BUSY_TIMEOUT, reader_mode, writers_besides_owner
 from .url import parse_store_url
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ UNREAD: Final = None
 
 _KINDS: Final = {str(kind): kind for kind in EventKind}
 _BILLINGS: Final = {str(billing): billing for billing in Billing}
-# The busy timeout of SqliteStore's connections: a reader waits as long for a lock.
-_BUSY_TIMEOUT: Final = 15.0
 
 # The connections of this process, by file: a guard is asked once per host.
 _OPEN: dict[tuple[int, str], sqlite3.Connection] = {}
@@ -89,12 +88,12 @@ def _connection(path: Path) -> sqlite3.Connection | None:
     conn = _OPEN.get(key)
     if conn is not None:
         return conn
-    if not path.is_file() or os.stat(path).st_mode & 0o022:
+    if not path.is_file() or writers_besides_owner(os.stat(path).st_mode) is not None:
         return None  # no store yet, or one the Store refuses: it says why
     conn = sqlite3.connect(
-        f"file:{quote(str(path))}?mode={_mode(path)}",
+        f"file:{quote(str(path))}?mode={reader_mode(path)}",
         uri=True,
-        timeout=_BUSY_TIMEOUT,
+        timeout=BUSY_TIMEOUT,  # as SqliteStore's connections wait for a lock
         isolation_level=None,
         check_same_thread=False,
     )
@@ -114,15 +113,6 @@ def forget() -> None:
     for key in [key for key in _OPEN if key[0] == pid]:
         with suppress(sqlite3.Error):
             _OPEN.pop(key).close()
-
-
-def _mode(path: Path) -> str:
-    """How a reader opens the file to leave nothing behind (SqliteStore's ``_reader_mode``)."""
-    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK):
-        return "rw"
-    if not Path(f"{path}-wal").exists():
-        return "ro&immutable=1"
-    return "ro"
 
 
 def _version(conn: sqlite3.Connection, where: str) -> int | None:
