@@ -136,17 +136,21 @@ def state_of(
 
     ``newest``: the instant of the newest event the cluster's log holds (None: none).
     """
-    return ClusterState(
-        cluster_id=cluster_id,
-        account=account,
-        billing=run.billing,
-        phase=run.state,
-        phase_since=run.phase_since,
-        overdue=run.overdue,
-        overdue_since=run.overdue_since,
-        expires_at=run.expires_at,
-        history=tuple(run.history),
-        evaluated_at=at,
-        policy=run.policy,
-        newest_event_at=newest,
+    # tuple.__new__ in ClusterState's field order: a fleet builds one per row.
+    return tuple.__new__(
+        ClusterState,
+        (
+            cluster_id,
+            account,
+            run.billing,
+            run.state,
+            run.phase_since,
+            run.overdue,
+            run.overdue_since,
+            run.expires_at,
+            tuple(run.history),
+            at,
+            run.policy,
+            newest,
+        ),
     )

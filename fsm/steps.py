@@ -34,11 +34,11 @@ from .machine import (
     Callback,
     Run,
     Step,
-    checkpoint_of,
     steps_of,
     triggers,
 )
 from .policy import Policy
+from .run import state_of
 from .schedule import TIMED_BY_TRIGGER, wait
 from .table import Billing, EventKind, Phase, TimedTransition
 from .timeutil import TimeInput, parse_time
@@ -293,23 +293,8 @@ def _states(
     rows: Iterable[FleetRow], at: datetime, policy: Policy | None, record: bool
 ) -> Iterator[ClusterState]:
     """The state of each row at ``at``."""
-    # The facts a replay ends with are what a checkpoint keeps (machine.checkpoint_of,
-    # their one home), in ClusterState's order after the billing; a fleet keeps no
-    # checkpoint, so its position (the evaluation instant here) is dropped.
-    position = (at, 0, at)
     for identity, owner, run, newest in _runs(rows, at, policy, record):
-        yield tuple.__new__(
-            ClusterState,
-            (
-                identity,
-                owner,
-                run.billing,
-                *checkpoint_of(run, position)[1:],
-                at,
-                run.policy,
-                newest,
-            ),
-        )
+        yield state_of(run, identity, owner, at, newest)
 
 
 def _runs(

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 import fsm
 from fsm.decisions import allowed
-from fsm.machine import Run, checkpoint_of, steps_of, triggers
+from fsm.machine import Run, steps_of, triggers
+from fsm.run import state_of
 from fsm.steps import (
     FleetRow,
     compiled,
@@ -115,11 +116,28 @@ def test_every_transition_of_the_machine_is_in_the_compiled_table() -> None:
                 assert id(step) in taken, (trigger, phase)
 
 
-def test_a_fleet_state_holds_a_replay_s_facts_as_a_checkpoint_keeps_them() -> None:
-    """evaluate_fleet takes the facts from machine.checkpoint_of: the same names in order."""
-    checkpoint = checkpoint_of(Run(fsm.Billing.SUBSCRIPTION, T0, fsm.Policy.default()), (T0, 0, T0))
-    facts = type(checkpoint)._fields[1:]  # after its position
-    assert fsm.ClusterState._fields[3 : 3 + len(facts)] == facts
+def test_a_run_s_state_names_each_fact_as_cluster_state_does() -> None:
+    """fsm.run.state_of (what a fleet and a Cluster answer) builds its tuple by position."""
+    policy = fsm.Policy.default()
+    cluster = fsm.Cluster("c-1", "pay_as_you_go", policy=policy)
+    cluster.balance_negative(T0, now=T0)
+    run = Run.resumed(fsm.Billing.PAY_AS_YOU_GO, policy, cluster.checkpoint())
+    run.state = fsm.Phase.SUSPENDED  # every field apart from its neighbours
+    run.phase_since, run.expires_at = T0 + DAY, T0 + 2 * DAY
+    assert state_of(run, "c-1", "acct", END, T0 + 3 * DAY) == fsm.ClusterState(
+        cluster_id="c-1",
+        account="acct",
+        billing=fsm.Billing.PAY_AS_YOU_GO,
+        phase=fsm.Phase.SUSPENDED,
+        phase_since=T0 + DAY,
+        overdue=True,
+        overdue_since=T0,
+        expires_at=T0 + 2 * DAY,
+        history=tuple(run.history),
+        evaluated_at=END,
+        policy=policy,
+        newest_event_at=T0 + 3 * DAY,
+    )
 
 
 def test_rows_are_checked_as_a_cluster_checks_its_facts() -> None:
