@@ -12,6 +12,7 @@ import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -46,6 +47,14 @@ _DURATION_EXPECTED: Final = "a duration with a unit, such as 24h, 15d, 90m or 36
 # Patterns: re compiles (and caches) each on first use, not every process at import.
 _BARE_NUMBER: Final = r"^[+-]?[0-9.]+$"
 _DEFAULT_WARN_BEFORE: Final[tuple[timedelta, ...]] = (timedelta(days=7), timedelta(days=1))
+# The built-in thresholds, each the default of its field and of Policy's __init__.
+_GRACE: Final = timedelta(hours=24)
+_RESTRICT_AFTER: Final = timedelta(days=15)
+_PURGE_AFTER: Final = timedelta(days=60)
+_SUBSCRIPTION_RETENTION: Final = timedelta(days=15)
+_FUTURE_TOLERANCE: Final = timedelta(minutes=5)
+_LATE_TOLERANCE: Final = timedelta(days=7)
+_BUILT_IN: Final = "built-in defaults"
 _WARN_BEFORE_EXPECTED: Final = "a list of durations such as [7d, 1d] (empty: no warnings)"
 _OPERATION_NAME: Final = r"^[a-z][a-z0-9_]{0,63}$"
 _COLUMN_NAMES: Final = {column.name: column for column in VERDICT_COLUMNS}
@@ -77,6 +86,16 @@ class _Factory:
 _FACTORY: Final[Any] = _Factory()
 
 
+def _spec_operations() -> Mapping[str, Category]:
+    """The operations the specification declares: a policy's default."""
+    return OPERATIONS
+
+
+def _no_overrides() -> Mapping[tuple[Category, str], Verdict]:
+    """No verdict overridden: a policy's default."""
+    return MappingProxyType({})
+
+
 # A frozen dataclass (fields, replace, frozen subclasses work as ever) whose __init__,
 # __repr__, __eq__ and __hash__ are written out below as @dataclass(frozen=True) would
 # generate them: generating them compiles their source at import, ~0.5 ms that every
@@ -85,22 +104,20 @@ _FACTORY: Final[Any] = _Factory()
 class Policy:
     """Thresholds and tables in force. Build with :meth:`default` or :meth:`load`."""
 
-    grace: timedelta = timedelta(hours=24)
-    restrict_after: timedelta = timedelta(days=15)
-    purge_after: timedelta = timedelta(days=60)
-    subscription_retention: timedelta = timedelta(days=15)
-    future_tolerance: timedelta = timedelta(minutes=5)
+    grace: timedelta = _GRACE
+    restrict_after: timedelta = _RESTRICT_AFTER
+    purge_after: timedelta = _PURGE_AFTER
+    subscription_retention: timedelta = _SUBSCRIPTION_RETENTION
+    future_tolerance: timedelta = _FUTURE_TOLERANCE
     # How far before its cluster's newest event an event may be dated and still
     # be applied: a checkpoint older than this never has to be rebuilt.
-    late_tolerance: timedelta = timedelta(days=7)
+    late_tolerance: timedelta = _LATE_TOLERANCE
     # How long before each scheduled step a warning falls due, longest first.
     warn_before: tuple[timedelta, ...] = _DEFAULT_WARN_BEFORE
-    operations: Mapping[str, Category] = field(default_factory=lambda: OPERATIONS)
+    operations: Mapping[str, Category] = field(default_factory=_spec_operations)
     # (category, column name) -> verdict, on top of the specification's table.
-    verdict_overrides: Mapping[tuple[Category, str], Verdict] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    source: str = "built-in defaults"
+    verdict_overrides: Mapping[tuple[Category, str], Verdict] = field(default_factory=_no_overrides)
+    source: str = _BUILT_IN
     _thresholds: dict[str, timedelta] = field(init=False, repr=False, compare=False)
     _verdicts: dict[tuple[Category, Phase, Billing], Verdict] = field(
         init=False, repr=False, compare=False
@@ -108,22 +125,22 @@ class Policy:
 
     def __init__(
         self,
-        grace: timedelta = timedelta(hours=24),
-        restrict_after: timedelta = timedelta(days=15),
-        purge_after: timedelta = timedelta(days=60),
-        subscription_retention: timedelta = timedelta(days=15),
-        future_tolerance: timedelta = timedelta(minutes=5),
-        late_tolerance: timedelta = timedelta(days=7),
+        grace: timedelta = _GRACE,
+        restrict_after: timedelta = _RESTRICT_AFTER,
+        purge_after: timedelta = _PURGE_AFTER,
+        subscription_retention: timedelta = _SUBSCRIPTION_RETENTION,
+        future_tolerance: timedelta = _FUTURE_TOLERANCE,
+        late_tolerance: timedelta = _LATE_TOLERANCE,
         warn_before: tuple[timedelta, ...] = _DEFAULT_WARN_BEFORE,
         operations: Mapping[str, Category] = _FACTORY,
         verdict_overrides: Mapping[tuple[Category, str], Verdict] = _FACTORY,
-        source: str = "built-in defaults",
+        source: str = _BUILT_IN,
     ) -> None:
         # What the generated __init__ of a frozen dataclass does, field by field.
         if operations is _FACTORY:
-            operations = OPERATIONS
+            operations = _spec_operations()
         if verdict_overrides is _FACTORY:
-            verdict_overrides = MappingProxyType({})
+            verdict_overrides = _no_overrides()
         set_field = object.__setattr__
         set_field(self, "grace", grace)
         set_field(self, "restrict_after", restrict_after)
@@ -137,40 +154,18 @@ class Policy:
         set_field(self, "source", source)
         self.__post_init__()
 
-    def _compared(self) -> tuple[object, ...]:
-        """The fields that equality and the hash compare, in field order."""
-        return (
-            self.grace,
-            self.restrict_after,
-            self.purge_after,
-            self.subscription_retention,
-            self.future_tolerance,
-            self.late_tolerance,
-            self.warn_before,
-            self.operations,
-            self.verdict_overrides,
-            self.source,
-        )
-
     @reprlib.recursive_repr()
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__qualname__}(grace={self.grace!r}, "
-            f"restrict_after={self.restrict_after!r}, purge_after={self.purge_after!r}, "
-            f"subscription_retention={self.subscription_retention!r}, "
-            f"future_tolerance={self.future_tolerance!r}, "
-            f"late_tolerance={self.late_tolerance!r}, warn_before={self.warn_before!r}, "
-            f"operations={self.operations!r}, verdict_overrides={self.verdict_overrides!r}, "
-            f"source={self.source!r})"
-        )
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _SHOWN)
+        return f"{type(self).__qualname__}({shown})"
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
-            return self._compared() == other._compared()
+            return bool(_COMPARED(self) == _COMPARED(other))
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._compared())
+        return hash(_COMPARED(self))
 
     def __post_init__(self) -> None:
         self._validate()
@@ -315,6 +310,10 @@ class Policy:
                 )
 
 
+# The fields repr shows and those equality and the hash compare, from the dataclass's own
+# declarations (as the generated methods would read them).
+_SHOWN: Final = tuple(item.name for item in fields(Policy) if item.repr)
+_COMPARED: Final = attrgetter(*(item.name for item in fields(Policy) if item.compare))
 _DEFAULT: Final = Policy()
 
 
