@@ -242,12 +242,4 @@ def run_from(checkpoint: Checkpoint, billing: Billing, policy: Policy) -> Run:
 
 
 def checkpoint_of(run: Run, position: EventOrder) -> Checkpoint:
-    return Checkpoint(
-        position,
-        run.state,
-        run.phase_since,
-        run.overdue,
-        run.overdue_since,
-        run.expires_at,
-        tuple(run.history),
-    )
+    return Checkpoint(position, *run.facts())

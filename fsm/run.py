@@ -72,6 +72,23 @@ class Run:
         run.history = list(where.history)
         return run
 
+    def facts(
+        self,
+    ) -> tuple[
+        Phase, datetime | None, bool, datetime | None, datetime | None, tuple[Transition, ...]
+    ]:
+        """Where the replay is, as a checkpoint keeps it and a cluster's state reports it
+        (their fields in this order): phase, phase_since, overdue, overdue_since,
+        expires_at, history."""
+        return (
+            self.state,
+            self.phase_since,
+            self.overdue,
+            self.overdue_since,
+            self.expires_at,
+            tuple(self.history),
+        )
+
     def fingerprint(self) -> tuple[object, ...]:
         return (
             self.state,
@@ -138,19 +155,5 @@ def state_of(
     """
     # tuple.__new__ in ClusterState's field order: a fleet builds one per row.
     return tuple.__new__(
-        ClusterState,
-        (
-            cluster_id,
-            account,
-            run.billing,
-            run.state,
-            run.phase_since,
-            run.overdue,
-            run.overdue_since,
-            run.expires_at,
-            tuple(run.history),
-            at,
-            run.policy,
-            newest,
-        ),
+        ClusterState, (cluster_id, account, run.billing, *run.facts(), at, run.policy, newest)
     )

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import fsm
 from fsm.decisions import allowed
-from fsm.machine import Run, steps_of, triggers
+from fsm.machine import Run, checkpoint_of, steps_of, triggers
 from fsm.run import state_of
 from fsm.steps import (
     FleetRow,
@@ -26,6 +26,7 @@ from fsm.steps import (
     evaluate_fleet,
 )
 from fsm.table import OPERATIONS
+from fsm.values import Checkpoint
 
 from ._support import DAY, T0
 from .test_properties import ALL_KINDS, END, WINDOW, clusters, instants, op_strategy
@@ -116,8 +117,9 @@ def test_every_transition_of_the_machine_is_in_the_compiled_table() -> None:
                 assert id(step) in taken, (trigger, phase)
 
 
-def test_a_run_s_state_names_each_fact_as_cluster_state_does() -> None:
-    """fsm.run.state_of (what a fleet and a Cluster answer) builds its tuple by position."""
+def test_a_run_s_state_and_checkpoint_name_each_fact_as_their_records_do() -> None:
+    """fsm.run.state_of (what a fleet and a Cluster answer) and machine.checkpoint_of build
+    their tuples by position from Run.facts."""
     policy = fsm.Policy.default()
     cluster = fsm.Cluster("c-1", "pay_as_you_go", policy=policy)
     cluster.balance_negative(T0, now=T0)
@@ -137,6 +139,15 @@ def test_a_run_s_state_names_each_fact_as_cluster_state_does() -> None:
         evaluated_at=END,
         policy=policy,
         newest_event_at=T0 + 3 * DAY,
+    )
+    assert checkpoint_of(run, (T0, 1, T0)) == Checkpoint(
+        position=(T0, 1, T0),
+        phase=fsm.Phase.SUSPENDED,
+        phase_since=T0 + DAY,
+        overdue=True,
+        overdue_since=T0,
+        expires_at=T0 + 2 * DAY,
+        history=tuple(run.history),
     )
 
 
