@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
@@ -58,6 +59,7 @@ from rounds import Row, alternate, print_rows
 
 import fsm
 from fsm.store import Store, load_write_path, open_store, sqlite_url
+from fsm.store.transaction import Write
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
@@ -280,6 +282,66 @@ def sqlite_floor(path: Path, processes: int, per_process: int) -> float:
     return processes * per_process / (time.perf_counter() - started)
 
 
+def sqlite_statements_bound(path: Path, count: int = 2000) -> tuple[float, float]:
+    """(raw INSERT transactions/s, observations' statements/s), one process, CPU time.
+
+    The statements are those the store sent for one observation of a cluster it has
+    written, caught on its own connection and sent again as they were: what the SQLite
+    row could reach if evaluating an observation cost nothing.
+    """
+    sent: list[str] = []
+    with open_store(sqlite_url(path)) as store:
+        for k, (cid, observation) in enumerate(observations(4, ["bound"])):
+            if k == 3:
+                store._conn.set_trace_callback(sent.append)  # type: ignore[attr-defined]
+            store.observe(cid, observation, billing="pay_as_you_go", now=NOW, source="bench")
+    insert = next(statement for statement in sent if statement.startswith("INSERT"))
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    raw = statements = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(count):
+            for statement in ("BEGIN IMMEDIATE", insert, "COMMIT"):
+                conn.execute(statement)
+        raw = min(raw, time.process_time() - started)
+        started = time.process_time()
+        for _ in range(count):
+            for statement in sent:
+                conn.execute(statement).fetchall()
+        statements = min(statements, time.process_time() - started)
+    conn.close()
+    return count / raw, count / statements
+
+
+def psycopg_bound(base: str, statements: Sequence[Write], count: int = 2000) -> float:
+    """Client CPU s of psycopg alone sending one observation's round trip.
+
+    As many prepared statements as ``statements`` (one observation's write, see
+    :func:`last_write`), each selecting its parameters as they are, in one pipeline
+    with one sync: the client cost that no store code could go below.
+    """
+    import psycopg
+
+    selects = [
+        ("SELECT " + ", ".join(["%s"] * len(params)) if params else "SELECT 1", params)
+        for _, params in statements
+    ]
+    best = float("inf")
+    with psycopg.connect(base, autocommit=True) as conn:
+        cursor = conn.cursor()
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(count):
+                with conn.pipeline():
+                    for sql, params in selects:
+                        cursor.execute(sql, params, prepare=True)
+                cursor.fetchone()
+            best = min(best, time.process_time() - started)
+    return best / count
+
+
 def bench_clusters(url: str, clusters: int) -> None:
     with open_store(url) as store:
         started = time.perf_counter()
@@ -341,26 +403,12 @@ def pgbench_script(url: str, clients: int, per_cluster: int) -> str:
     from fsm.store import postgres
 
     cid = f"{PGBENCH_CLUSTER}0"
-    captured: list[tuple[tuple[str, tuple[object, ...]], ...]] = []
-    with open_store(url) as store:
-        assert isinstance(store, postgres.PostgresStore)
-        planned = store.planned_statements
-
-        def spy(*args: object) -> tuple[tuple[str, tuple[object, ...]], ...]:
-            statements = planned(*args)  # type: ignore[arg-type]
-            captured.append(statements)  # type: ignore[arg-type]
-            return statements  # type: ignore[return-value]
-
-        store.planned_statements = spy  # type: ignore[method-assign]
-        for _, observation in observations(per_cluster, [cid]):
-            store.observe(cid, observation, billing="pay_as_you_go", now=NOW, source="bench")
-        left = store._read(lambda tx: store._token(tx, cid))
-        conn = store._conn
-        assert conn is not None and isinstance(left, tuple)
+    statements, left = last_write(url, cid, per_cluster)
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
         mine = f"('{PGBENCH_CLUSTER}' || :client_id)"
         seq = f"(SELECT max(seq) FROM events WHERE cluster_id = {mine})"
         lines = ["\\startpipeline"]
-        for index, (text, params) in enumerate(captured[-1]):
+        for index, (text, params) in enumerate(statements):
             values: list[str] = []
             for position, value in enumerate(params):
                 if index == 0 and position == 1:
@@ -388,6 +436,29 @@ def pgbench_script(url: str, clients: int, per_cluster: int) -> str:
                 (f"{PGBENCH_CLUSTER}{k}", cid),
             )
     return "\n".join(lines) + "\n"
+
+
+def last_write(url: str, cid: str, per_cluster: int) -> tuple[Sequence[Write], tuple[object, ...]]:
+    """The statements of the last of ``per_cluster`` observations of ``cid``, as the store
+    sent them, and the token that write left."""
+    from fsm.store import postgres
+
+    captured: list[Sequence[Write]] = []
+    with open_store(url) as store:
+        assert isinstance(store, postgres.PostgresStore)
+        planned = store.planned_statements
+
+        def spy(*args: object) -> tuple[Write, ...]:
+            statements = planned(*args)  # type: ignore[arg-type]
+            captured.append(statements)
+            return statements
+
+        store.planned_statements = spy  # type: ignore[method-assign,assignment]
+        for _, observation in observations(per_cluster, [cid]):
+            store.observe(cid, observation, billing="pay_as_you_go", now=NOW, source="bench")
+        left = store._read(lambda tx: store._token(tx, cid))
+        assert isinstance(left, tuple)
+    return captured[-1], left
 
 
 def pgbench_value(value: object) -> object:
@@ -490,11 +561,20 @@ def main() -> None:
                 warm=False,
             )
             print("\n".join(details))
+            raw, alone = sqlite_statements_bound(Path(tmp, "bound.db"))
+            rows_bound = Row(
+                "  ... bound: its statements alone, 1 process",
+                alone,
+                raw,
+                unit="tx/s",
+                bound="min",
+                floor_name="raw INSERT",
+            )
             bench_writes(f"sqlite://{tmp}/shared.db", n, per, per_cluster, True, details)
             print("\n".join(details))
             bench_clusters(f"sqlite://{tmp}/fleet.db", args.clusters)
-            print_rows([row])
-            rows.append(row)
+            print_rows([row, rows_bound])
+            rows += [row, rows_bound]
 
     if args.engine in ("postgresql", "both"):
         import psycopg
@@ -531,6 +611,21 @@ def main() -> None:
                 )
                 print("\n".join(details))
                 pg_rows.append(row)
+                # The floor keeps the CPUs busy (server and pgbench, whose own client
+                # cost is C's); a client adding `client` s per observation on the same
+                # CPUs stretches each one by client / CPUs.
+                statements, _ = last_write(pg_schema_url(base, schemas), "bound", per_cluster)
+                client = psycopg_bound(base, statements)
+                pg_rows.append(
+                    Row(
+                        "  ... bound: psycopg alone, no store code",
+                        1 / (1 / row.floor + client / (os.cpu_count() or 1)),
+                        row.floor,
+                        unit="ev/s",
+                        bound="min",
+                        floor_name="pgbench",
+                    )
+                )
                 pg_rows.append(
                     Row(
                         f"PostgreSQL {n} writers, events/s (absolute)",
