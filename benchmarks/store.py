@@ -232,11 +232,17 @@ def bench_writes(
     return recorded / elapsed
 
 
-def raw_inserts(path: str, count: int, barrier: Barrier) -> None:
-    """The SQLite floor's writer: ``count`` one-row INSERT transactions into ``events``."""
+def raw_connection(path: str) -> sqlite3.Connection:
+    """A plain sqlite3 connection to a store's file, set as the store sets its own."""
     conn = sqlite3.connect(path, timeout=15, isolation_level=None)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def raw_inserts(path: str, count: int, barrier: Barrier) -> None:
+    """The SQLite floor's writer: ``count`` one-row INSERT transactions into ``events``."""
+    conn = raw_connection(path)
     row = (
         "bench-setup",
         "balance_negative",
@@ -296,9 +302,7 @@ def sqlite_statements_bound(path: Path, count: int = 2000) -> tuple[float, float
                 store._conn.set_trace_callback(sent.append)  # type: ignore[attr-defined]
             store.observe(cid, observation, billing="pay_as_you_go", now=NOW, source="bench")
     insert = next(statement for statement in sent if statement.startswith("INSERT"))
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    conn = raw_connection(str(path))
     raw = statements = float("inf")
     for _ in range(3):
         started = time.process_time()
@@ -425,11 +429,10 @@ def pgbench_script(url: str, clients: int, per_cluster: int) -> str:
             assert len(pieces) == len(values) + 1
             lines.append("".join(p + v for p, v in zip(pieces, [*values, ""], strict=True)) + ";")
         lines.append("\\endpipeline")
-    with psycopg.connect(url.split("?")[0], autocommit=True) as raw:
         schema = url.rsplit("schema=", 1)[1]
-        raw.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         for k in range(1, clients):
-            raw.execute(
+            conn.execute(
                 "INSERT INTO clusters SELECT %s, account, billing, expires_at, created_at,"
                 " updated_at, last_phase, last_evaluated_at, region, checkpoint, newest_at,"
                 " since_checkpoint FROM clusters WHERE cluster_id = %s",
@@ -562,7 +565,7 @@ def main() -> None:
             )
             print("\n".join(details))
             raw, alone = sqlite_statements_bound(Path(tmp, "bound.db"))
-            rows_bound = Row(
+            bound_row = Row(
                 "  ... bound: its statements alone, 1 process",
                 alone,
                 raw,
@@ -573,8 +576,8 @@ def main() -> None:
             bench_writes(f"sqlite://{tmp}/shared.db", n, per, per_cluster, True, details)
             print("\n".join(details))
             bench_clusters(f"sqlite://{tmp}/fleet.db", args.clusters)
-            print_rows([row, rows_bound])
-            rows += [row, rows_bound]
+            print_rows([row, bound_row])
+            rows += [row, bound_row]
 
     if args.engine in ("postgresql", "both"):
         import psycopg
