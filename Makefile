@@ -10,7 +10,7 @@ RULEBOOK_VENV  := .venv-rulebook
 RULEBOOK_STAMP := $(RULEBOOK_VENV)/.installed-stamp
 RULEBOOK_PINS  := ansible-rulebook==1.3.2 ansible-core==2.19.14
 
-.PHONY: demo test lint types unit ansible ansible-sanity ansible-lint changelog-lint readme fake-aliyun lock clean \
+.PHONY: demo test lint types unit ansible ansible-sanity ansible-lint changelog-lint readme option-definitions fake-aliyun lock clean \
 	tools collection certify docs dist test-matrix tools-lock rulebook
 
 $(STAMP): pyproject.toml constraints.txt
@@ -54,6 +54,11 @@ fake-aliyun: $(STAMP)
 
 readme: $(STAMP)
 	$(BIN)/python tests/readme_blocks.py --write
+
+# The lookups' option definitions as Ansible reads them from their DOCUMENTATION, which the
+# lookups hand it in every forked worker (tests/ansible/option_definitions.py says why).
+option-definitions: $(STAMP)
+	$(BIN)/python -m tests.ansible.option_definitions --write
 
 # -- tools with pins of their own ------------------------------------------------------------
 # Each tool lives in its own venv .tools/NAME, installed from tools/NAME.txt (exact versions of

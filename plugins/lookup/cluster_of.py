@@ -121,6 +121,8 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.overdue.emr.plugins.plugin_utils import cloud, common
 
+common.preload_option_definitions(__name__)
+
 OPTIONS = (
     "region",
     "profile",

@@ -101,6 +101,8 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.overdue.emr.plugins.plugin_utils import common
 
+common.preload_option_definitions(__name__)
+
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):

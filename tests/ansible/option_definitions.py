@@ -1,0 +1,72 @@
+"""The lookups' option definitions as Ansible reads them, and their copy the lookups load.
+
+Ansible reads a plugin's option definitions from its DOCUMENTATION and fragments on the
+plugin's first load in a process; ansible-playbook loads a lookup afresh in every worker it
+forks. The lookups hand it plugins/plugin_utils/option_definitions.json instead
+(``common.preload_option_definitions``). `make option-definitions` rewrites that file from
+Ansible's own reading; tests/ansible/test_option_definitions.py fails when the two differ.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DEFINITIONS = REPO / "plugins" / "plugin_utils" / "option_definitions.json"
+# The plugins that load the file: those a forked worker loads (an inventory plugin runs once,
+# in ansible-playbook's main process).
+PLUGINS = ("lookup.allowed", "lookup.cluster_of", "lookup.phase")
+MODULE = "ansible_collections.overdue.emr.plugins.{}"
+
+
+def ansibles_reading(collections_path: Path) -> dict[str, Any]:
+    """Each plugin's definitions as Ansible reads them for a plugin it has none for, in a
+    fresh interpreter (the definitions are process-wide)."""
+    probe = textwrap.dedent(
+        f"""
+        import json, sys
+        from ansible import constants as C
+        from ansible.plugins.loader import init_plugin_loader, lookup_loader
+        init_plugin_loader([{str(collections_path)!r}])
+        read = {{}}
+        for plugin in {PLUGINS!r}:
+            short = plugin.split(".")[1]
+            lookup_loader.get("overdue.emr." + short)
+            module = {MODULE!r}.format(plugin)
+            C.config._plugins["lookup"].pop(module, None)  # what the preload registered
+            loaded = sys.modules[module]
+            lookup_loader._load_config_defs(module, loaded, loaded.__file__)
+            read[plugin] = C.config.get_configuration_definitions("lookup", module)
+        print(json.dumps(read))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"reading the definitions failed:\n{done.stderr}")
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def render(definitions: dict[str, Any]) -> str:
+    return json.dumps(definitions, indent=1, sort_keys=True) + "\n"
+
+
+def _write() -> None:
+    with tempfile.TemporaryDirectory(prefix="overdue-emr-collections-") as root:
+        link = Path(root) / "ansible_collections" / "overdue"
+        link.mkdir(parents=True)
+        (link / "emr").symlink_to(REPO)
+        DEFINITIONS.write_text(render(ansibles_reading(Path(root))), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        raise SystemExit("usage: python -m tests.ansible.option_definitions --write")
+    _write()

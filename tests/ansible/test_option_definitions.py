@@ -1,0 +1,85 @@
+"""The lookups hand Ansible their option definitions from option_definitions.json, and
+those are the ones Ansible reads from their DOCUMENTATION and fragments
+(tests/ansible/option_definitions.py says why).
+
+Ansible then skips its own reading, so the file must be what it would have read, on every
+ansible-core of the matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .option_definitions import DEFINITIONS, MODULE, PLUGINS, ansibles_reading, render
+
+STALE = (
+    "plugins/plugin_utils/option_definitions.json is not what Ansible reads from the lookups' "
+    "DOCUMENTATION and fragments: run `make option-definitions`"
+)
+
+
+def _probe(collections_path: Path, code: str) -> Any:
+    """The JSON the probe ``code`` prints, run after the plugin loader is set up, in a fresh
+    interpreter (the definitions are process-wide)."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from ansible import constants as C
+        from ansible.plugins.loader import init_plugin_loader, lookup_loader
+        init_plugin_loader([{str(collections_path)!r}])
+        """
+    ) + textwrap.dedent(code)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_the_file_is_ansibles_own_reading_of_the_documentation(collections_path: Path) -> None:
+    read = ansibles_reading(collections_path)
+    assert sorted(read) == sorted(PLUGINS)
+    assert DEFINITIONS.read_text(encoding="utf-8") == render(read), STALE
+    # The fragments' options were merged in (allowed and phase extend overdue.emr.settings).
+    assert {"store", "policy", "now"} <= set(read["lookup.allowed"]) & set(read["lookup.phase"])
+    # Ansible trusts the strings of its own reading as templates, and the file's are plain
+    # strings: so none of the defaults may be a template.
+    defaults = [spec.get("default") for plugin in read.values() for spec in plugin.values()]
+    assert not [default for default in defaults if "{{" in str(default)]
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_a_loaded_lookup_uses_the_files_definitions(collections_path: Path, plugin: str) -> None:
+    used = _probe(
+        collections_path,
+        f"""
+        lookup_loader.get("overdue.emr.{plugin.split(".")[1]}")
+        used = C.config.get_configuration_definitions("lookup", {MODULE.format(plugin)!r})
+        # Ansible's own reading tags its strings (str subclasses); the file's are plain.
+        plain = all(type(value) is str for spec in used.values() for value in spec.values()
+                    if isinstance(value, str))
+        print(json.dumps(used if plain else None))
+        """,
+    )
+    assert used is not None, "Ansible read the definitions itself: the preload did not take"
+    assert used == json.loads(DEFINITIONS.read_text(encoding="utf-8"))[plugin]
+
+
+def test_a_plugin_the_file_does_not_name_is_left_to_ansible(collections_path: Path) -> None:
+    found = _probe(
+        collections_path,
+        """
+        from ansible_collections.overdue.emr.plugins.plugin_utils import common
+        module = "ansible_collections.overdue.emr.plugins.lookup.no_such_lookup"
+        common.preload_option_definitions(module)
+        print(json.dumps(C.config.has_configuration_definition("lookup", module)))
+        """,
+    )
+    assert found is False
