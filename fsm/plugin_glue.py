@@ -124,6 +124,44 @@ def overdue_error(message: str) -> Exception:
     return _Ansible.overdue(message)
 
 
+# -- option definitions -----------------------------------------------------------------
+
+
+def preload_option_definitions(config: Any, module_name: str, path: str) -> None:
+    """Hand Ansible's ``config`` (its ConfigManager) the option definitions of the plugin
+    ``module_name`` from the JSON file at ``path`` (``make option-definitions`` writes it).
+
+    On a plugin's first load in a process, Ansible reads its option definitions from its
+    DOCUMENTATION and fragments: it loads each fragment and parses all of them with its YAML
+    loader. ansible-playbook loads a lookup afresh in every worker it forks, once per host,
+    and that reading was about a third of what a guard added to a host's task. Ansible reads
+    only a plugin it has no definitions for, so the file spares it; where the file cannot
+    give them, Ansible reads them itself. tests/ansible/test_option_definitions.py holds the
+    file equal to Ansible's reading.
+    """
+    with suppress(Exception):  # then Ansible reads them itself, as it always does
+        # ansible_collections.NAMESPACE.COLLECTION.plugins.TYPE.NAME: Ansible keeps a
+        # collection plugin's definitions under its module's name.
+        plugin_type, name = module_name.split(".")[4:]
+        if not config.has_configuration_definition(plugin_type, module_name):
+            definitions = _option_definitions(path)[f"{plugin_type}.{name}"]
+            config.initialize_plugin_configuration_definitions(
+                plugin_type, module_name, definitions
+            )
+
+
+_OPTION_DEFINITIONS: dict[str, dict[str, Any]] = {}  # by file: read once per process
+
+
+def _option_definitions(path: str) -> Any:
+    if path not in _OPTION_DEFINITIONS:
+        import json
+
+        with open(path, encoding="utf-8") as definitions:
+            _OPTION_DEFINITIONS[path] = json.load(definitions)
+    return _OPTION_DEFINITIONS[path]
+
+
 # -- errors -----------------------------------------------------------------------------
 
 

@@ -17,8 +17,8 @@ command that installs it, when a plugin is used (the import sanity test runs wit
 
 from __future__ import annotations
 
+import os
 import traceback
-from contextlib import suppress
 
 from ansible.errors import AnsibleError, AnsibleLookupError
 
@@ -46,45 +46,6 @@ def config_file():
 
 def _config_file():
     return config_file()  # this module's, looked up on each use: tests replace it
-
-
-def preload_option_definitions(module_name):
-    """Hand Ansible the option definitions of the plugin ``module_name`` from
-    option_definitions.json, read as Ansible reads them (`make option-definitions`).
-
-    On a plugin's first load in a process, Ansible reads its option definitions from its
-    DOCUMENTATION and fragments: it loads each fragment and parses all of them with its YAML
-    loader. ansible-playbook loads a lookup afresh in every worker it forks, once per host,
-    and that reading was about a third of what a guard added to a host's task. Ansible reads
-    only a plugin it has no definitions for; when the file cannot give them, it reads them
-    itself. tests/ansible/test_option_definitions.py holds the file equal to its reading.
-    """
-    with suppress(Exception):  # then Ansible reads them itself, as it always does
-        from ansible import constants as C
-
-        # ansible_collections.NAMESPACE.COLLECTION.plugins.TYPE.NAME: Ansible keeps a
-        # collection plugin's definitions under its module's name.
-        plugin_type, name = module_name.split(".")[4:]
-        if not C.config.has_configuration_definition(plugin_type, module_name):
-            definitions = _option_definitions()[f"{plugin_type}.{name}"]
-            C.config.initialize_plugin_configuration_definitions(
-                plugin_type, module_name, definitions
-            )
-
-
-_OPTION_DEFINITIONS = None  # option_definitions.json, read once per process
-
-
-def _option_definitions():
-    global _OPTION_DEFINITIONS  # pylint: disable=global-statement
-    if _OPTION_DEFINITIONS is None:
-        import json
-        import os
-
-        path = os.path.join(os.path.dirname(__file__), "option_definitions.json")
-        with open(path, encoding="utf-8") as definitions:
-            _OPTION_DEFINITIONS = json.load(definitions)
-    return _OPTION_DEFINITIONS
 
 
 def _warning(message):
@@ -116,6 +77,18 @@ else:
     # Named here too: writer_or_rehearsal reads them from this module.
     writer = plugin_glue.writer
     rehearsal = plugin_glue.rehearsal
+
+
+def preload_option_definitions(module_name):
+    """Hand Ansible the option definitions of the lookup ``module_name`` from
+    option_definitions.json, Ansible's own reading of them (``fsm.plugin_glue`` says why);
+    without the fsm package, Ansible reads them itself."""
+    if HAS_FSM:
+        from ansible import constants as C
+
+        path = os.path.join(os.path.dirname(__file__), "option_definitions.json")
+        plugin_glue.preload_option_definitions(C.config, module_name, path)
+
 
 # The store (with sqlite3 and the rest of fsm) is imported by the first plugin call that
 # uses one: a forked worker answering a stateless lookup never pays for it.
