@@ -17,9 +17,11 @@ EXPECTED_URL: Final = (
     "(optionally ?schema=NAME for PostgreSQL)"
 )
 _PASSWORD_IN_TEXT: Final = re.compile(r"(//[^/@:]*:)[^@/]*@")
-_SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# PostgreSQL only: patterns, compiled (and cached by re) on first use, so a reader of an
+# SQLite store in a forked Ansible worker does not compile them.
+_SCHEMA_NAME: Final = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
 # PostgreSQL's own schemas: a store there would mix with (or shadow) the catalog.
-_SYSTEM_SCHEMA: Final = re.compile(r"pg_.*|information_schema", re.IGNORECASE)
+_SYSTEM_SCHEMA: Final = r"pg_.*|information_schema"
 
 Engine = Literal["sqlite", "postgresql"]
 
@@ -146,13 +148,13 @@ def _postgres(text: str, port: int | None, display: str) -> StoreURL:
     params = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "schema":
-            if not _SCHEMA_NAME.fullmatch(value):
+            if not re.fullmatch(_SCHEMA_NAME, value):
                 raise InputError(
                     "store",
                     display,
                     "?schema= naming a schema of letters, digits and _ (at most 63)",
                 )
-            if _SYSTEM_SCHEMA.fullmatch(value):
+            if re.fullmatch(_SYSTEM_SCHEMA, value, re.IGNORECASE):
                 raise InputError(
                     "store", display, f"?schema= naming a schema of your own, not {value!r}"
                 )
