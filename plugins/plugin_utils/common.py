@@ -82,12 +82,13 @@ else:
 def preload_option_definitions(module_name):
     """Hand Ansible the option definitions of the lookup ``module_name`` from
     option_definitions.json, Ansible's own reading of them (``fsm.plugin_glue`` says why);
-    without the fsm package, Ansible reads them itself."""
-    if HAS_FSM:
+    without the fsm package, or with one older than this collection, Ansible reads them."""
+    preload = getattr(plugin_glue, "preload_option_definitions", None)
+    if preload is not None:
         from ansible import constants as C
 
         path = os.path.join(os.path.dirname(__file__), "option_definitions.json")
-        plugin_glue.preload_option_definitions(C.config, module_name, path)
+        preload(C.config, module_name, path)
 
 
 # The store (with sqlite3 and the rest of fsm) is imported by the first plugin call that

@@ -83,3 +83,20 @@ def test_a_plugin_the_file_does_not_name_is_left_to_ansible(collections_path: Pa
         """,
     )
     assert found is False
+
+
+def test_an_older_fsm_package_without_the_preload_leaves_the_reading_to_ansible(
+    collections_path: Path,
+) -> None:
+    found = _probe(
+        collections_path,
+        """
+        import types
+        from ansible_collections.overdue.emr.plugins.plugin_utils import common
+        common.plugin_glue = types.SimpleNamespace()  # an overdue-fsm older than the collection
+        module = "ansible_collections.overdue.emr.plugins.lookup.allowed"
+        common.preload_option_definitions(module)
+        print(json.dumps(C.config.has_configuration_definition("lookup", module)))
+        """,
+    )
+    assert found is False
