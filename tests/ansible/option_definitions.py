@@ -25,15 +25,32 @@ PLUGINS = ("lookup.allowed", "lookup.cluster_of", "lookup.phase")
 MODULE = "ansible_collections.overdue.emr.plugins.{}"
 
 
-def ansibles_reading(collections_path: Path) -> dict[str, Any]:
-    """Each plugin's definitions as Ansible reads them for a plugin it has none for, in a
-    fresh interpreter (the definitions are process-wide)."""
-    probe = textwrap.dedent(
+def probe(collections_path: Path, code: str, env: dict[str, str] | None = None) -> Any:
+    """The JSON the last line of ``code`` prints, run in a fresh interpreter (the
+    definitions, like the modules loaded, are process-wide) after Ansible's plugin loader
+    is set up on ``collections_path``; ``C`` is Ansible's constants, ``lookup_loader`` its
+    lookup loader."""
+    script = textwrap.dedent(
         f"""
         import json, sys
         from ansible import constants as C
         from ansible.plugins.loader import init_plugin_loader, lookup_loader
         init_plugin_loader([{str(collections_path)!r}])
+        """
+    ) + textwrap.dedent(code)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the probe failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def ansibles_reading(collections_path: Path) -> dict[str, Any]:
+    """Each plugin's definitions as Ansible reads them for a plugin it has none for."""
+    read = probe(
+        collections_path,
+        f"""
         read = {{}}
         for plugin in {PLUGINS!r}:
             short = plugin.split(".")[1]
@@ -44,14 +61,9 @@ def ansibles_reading(collections_path: Path) -> dict[str, Any]:
             lookup_loader._load_config_defs(module, loaded, loaded.__file__)
             read[plugin] = C.config.get_configuration_definitions("lookup", module)
         print(json.dumps(read))
-        """
+        """,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"reading the definitions failed:\n{done.stderr}")
-    return dict(json.loads(done.stdout.splitlines()[-1]))
+    return dict(read)
 
 
 def render(definitions: dict[str, Any]) -> str:

@@ -9,14 +9,11 @@ loads none of what only a write, a listing or the command line uses.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 from .conftest import NOW, record
+from .option_definitions import probe
 
 # Never loaded by a lookup that reads one cluster (nor by a stateless one).
 WRITE_OR_LIST = (
@@ -52,23 +49,18 @@ def _loaded_after_lookups(
 ) -> list[str]:
     """The fsm, sqlite3 and transitions modules loaded after ``calls`` of the allowed lookup,
     in a fresh interpreter (each call: the kwargs of one lookup of cluster ``c-1``)."""
-    probe = textwrap.dedent(
+    loaded = probe(
+        collections_path,
         f"""
-        import json, sys
-        from ansible.plugins.loader import init_plugin_loader, lookup_loader
-        init_plugin_loader([{str(collections_path)!r}])
         for kwargs in {calls!r}:
             answer = lookup_loader.get("overdue.emr.allowed").run(["c-1"], variables={{}}, **kwargs)
             assert answer in ([True], [False]), answer
         print(json.dumps(sorted(m for m in sys.modules
                                 if m.split(".")[0] in ("fsm", "sqlite3", "transitions"))))
-        """
+        """,
+        env,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout.splitlines()[-1]))
+    return list(loaded)
 
 
 def _env(**extra: str) -> dict[str, str]:

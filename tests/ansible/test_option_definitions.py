@@ -9,38 +9,16 @@ ansible-core of the matrix.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .option_definitions import DEFINITIONS, MODULE, PLUGINS, ansibles_reading, render
+from .option_definitions import DEFINITIONS, MODULE, PLUGINS, ansibles_reading, probe, render
 
 STALE = (
     "plugins/plugin_utils/option_definitions.json is not what Ansible reads from the lookups' "
     "DOCUMENTATION and fragments: run `make option-definitions`"
 )
-
-
-def _probe(collections_path: Path, code: str) -> Any:
-    """The JSON the probe ``code`` prints, run after the plugin loader is set up, in a fresh
-    interpreter (the definitions are process-wide)."""
-    script = textwrap.dedent(
-        f"""
-        import json, sys
-        from ansible import constants as C
-        from ansible.plugins.loader import init_plugin_loader, lookup_loader
-        init_plugin_loader([{str(collections_path)!r}])
-        """
-    ) + textwrap.dedent(code)
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_the_file_is_ansibles_own_reading_of_the_documentation(collections_path: Path) -> None:
@@ -57,7 +35,7 @@ def test_the_file_is_ansibles_own_reading_of_the_documentation(collections_path:
 
 @pytest.mark.parametrize("plugin", PLUGINS)
 def test_a_loaded_lookup_uses_the_files_definitions(collections_path: Path, plugin: str) -> None:
-    used = _probe(
+    used = probe(
         collections_path,
         f"""
         lookup_loader.get("overdue.emr.{plugin.split(".")[1]}")
@@ -73,7 +51,7 @@ def test_a_loaded_lookup_uses_the_files_definitions(collections_path: Path, plug
 
 
 def test_a_plugin_the_file_does_not_name_is_left_to_ansible(collections_path: Path) -> None:
-    found = _probe(
+    found = probe(
         collections_path,
         """
         from ansible_collections.overdue.emr.plugins.plugin_utils import common
@@ -88,7 +66,7 @@ def test_a_plugin_the_file_does_not_name_is_left_to_ansible(collections_path: Pa
 def test_an_older_fsm_package_without_the_preload_leaves_the_reading_to_ansible(
     collections_path: Path,
 ) -> None:
-    found = _probe(
+    found = probe(
         collections_path,
         """
         import types
