@@ -69,6 +69,7 @@ __all__ = [
     "user_errors",
     "warn_pinned_now",
     "writer",
+    "writer_or_rehearsal",
 ]
 
 # The shared settings: argument, then environment variable, then ansible.cfg.
@@ -478,6 +479,11 @@ def rehearsal(settings: Settings) -> Store:
     from .store import open_store
 
     return open_store(settings.store, policy=settings.policy, rehearsal=True)
+
+
+def writer_or_rehearsal(settings: Settings, check_mode: bool) -> Store:
+    """The rehearsal store in check mode, else the writer (use ``with``)."""
+    return rehearsal(settings) if check_mode else writer(settings)
 
 
 def _close_quietly(store: Store) -> None:

@@ -7,9 +7,10 @@ The plugins are faces: they parse what Ansible hands them, call the domain
 (``fsm``) and its store, and render. Nothing here derives a phase or a verdict.
 
 The glue itself is ``fsm.plugin_glue``, in the package: Ansible's collection loader
-compiles this file in every forked worker (it keeps no bytecode for a collection), so
-it holds only what is Ansible's (the error classes, the ansible.cfg in force, how a
-warning is shown), hands that to the glue and re-exports the glue's names.
+compiles this file from source in every forked worker (it keeps no bytecode for a
+collection's plugin_utils), so it holds only what is Ansible's (the error classes, the
+ansible.cfg in force, how a warning is shown), hands that to the glue and re-exports
+the glue's names. Keep it short: each line here is compiled once per task and host.
 
 Everything runs on the controller. A missing package is reported once, with the
 command that installs it, when a plugin is used (the import sanity test runs without it).
@@ -27,7 +28,6 @@ MISSING_FSM = (
     "(the machine that runs ansible-playbook); install it into the Python that runs Ansible: "
     "pip install overdue-fsm"
 )
-REPORT_BUGS_AT = "https://github.com/overdue-fsm/overdue-fsm/issues"
 
 
 class OverdueError(AnsibleError):
@@ -42,10 +42,6 @@ def config_file():
         return C.config.get_config_value("CONFIG_FILE") or None
     except Exception:  # pylint: disable=broad-exception-caught
         return getattr(C.config, "_config_file", None)
-
-
-def _config_file():
-    return config_file()  # this module's, looked up on each use: tests replace it
 
 
 def _warning(message):
@@ -68,15 +64,13 @@ else:
         error=AnsibleError,
         overdue=OverdueError,
         lookup_error=AnsibleLookupError,
-        config_file=_config_file,
+        # This module's config_file, looked up on each use: tests replace it.
+        config_file=lambda: config_file(),  # pylint: disable=unnecessary-lambda
         warning=_warning,
     )
     # This module's names, for the plugins (and ``_INI_CACHE``, for tests).
     for _name in (*plugin_glue.__all__, "_INI_CACHE"):
         globals()[_name] = getattr(plugin_glue, _name)
-    # Named here too: writer_or_rehearsal reads them from this module.
-    writer = plugin_glue.writer
-    rehearsal = plugin_glue.rehearsal
 
 
 def preload_option_definitions(module_name):
@@ -91,11 +85,6 @@ def preload_option_definitions(module_name):
         preload(C.config, module_name, path)
 
 
-# The store (with sqlite3 and the rest of fsm) is imported by the first plugin call that
-# uses one: a forked worker answering a stateless lookup never pays for it.
-fsm_store = None
-
-
 def require_fsm():
     """The fsm package, or one clear error telling how to install it."""
     if not HAS_FSM:
@@ -104,46 +93,24 @@ def require_fsm():
 
 
 def require_store():
-    global fsm_store  # pylint: disable=global-statement
+    """fsm.store (with sqlite3 and the rest of fsm), imported by the first plugin call that
+    uses one: a forked worker answering a stateless lookup never pays for it."""
     require_fsm()
-    if fsm_store is None:
-        try:
-            from fsm import store
-        except ImportError:
-            raise OverdueError(
-                "the installed overdue-fsm has no store (fsm.store); "
-                "upgrade it: pip install -U overdue-fsm"
-            ) from None
-        fsm_store = store
-    return fsm_store
-
-
-def writer_or_rehearsal(settings, check_mode):
-    """The rehearsal store in check mode, else the writer (this module's: tests replace it)."""
-    return rehearsal(settings) if check_mode else writer(settings)
+    try:
+        from fsm import store
+    except ImportError:
+        raise OverdueError(
+            "the installed overdue-fsm has no store (fsm.store); "
+            "upgrade it: pip install -U overdue-fsm"
+        ) from None
+    return store
 
 
 def user_errors(error_class=OverdueError, prefix=None):
     """Turn everything raised inside into ``error_class`` with a message for people
     (``fsm.plugin_glue.user_errors``); without the fsm package, its one error."""
-    if not HAS_FSM:
-        return _missing_fsm(error_class, prefix)
-    return plugin_glue.user_errors(error_class, prefix)
+    if HAS_FSM:
+        return plugin_glue.user_errors(error_class, prefix)
+    from ansible_collections.overdue.emr.plugins.plugin_utils import missing_fsm
 
-
-class _missing_fsm:  # pylint: disable=invalid-name
-    """What ``user_errors`` is without the fsm package: every error says how to install it."""
-
-    def __init__(self, error_class, prefix):
-        self.error_class = error_class
-        self.lead = "" if prefix is None else prefix + ": "
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, kind, value, tb):
-        if kind is None or not issubclass(kind, Exception):
-            return False
-        if isinstance(value, self.error_class):
-            return False
-        raise self.error_class(self.lead + MISSING_FSM) from None
+    return missing_fsm.user_errors(error_class, prefix, MISSING_FSM)

@@ -232,7 +232,8 @@ def test_a_sync_stopped_part_way_fails_and_says_which_clusters_were_untouched(
 
     fleet = _fleet(fake_aliyun, 8)
     monkeypatch.setattr("fsm.sync.BATCH", 3)  # batches of 3, 3 and 2 clusters
-    real_writer = common.writer
+    glue = common.plugin_glue  # writer_or_rehearsal opens the writer from there
+    real_writer = glue.writer
 
     class FailingStore:
         """The real store, whose second batch of writes fails."""
@@ -256,7 +257,7 @@ def test_a_sync_stopped_part_way_fails_and_says_which_clusters_were_untouched(
                 raise fsm.errors.StoreError("the disk is full")
             return self._store.observe_many(*args, **kwargs)
 
-    monkeypatch.setattr(common, "writer", lambda settings: FailingStore(real_writer(settings)))
+    monkeypatch.setattr(glue, "writer", lambda settings: FailingStore(real_writer(settings)))
     result = run()
     assert result["failed"] is True
     assert result["changed"] is True  # the first batch was recorded before it stopped
@@ -273,7 +274,7 @@ def test_a_sync_stopped_part_way_fails_and_says_which_clusters_were_untouched(
         "sync again to finish"
     )
 
-    monkeypatch.setattr(common, "writer", real_writer)
+    monkeypatch.setattr(glue, "writer", real_writer)
     again = run()
     assert again["complete"] is True
     assert again["counts"] == {"recorded": 5, "unchanged": 3, "failed": 0, "untouched": 0}
