@@ -12,12 +12,20 @@ extends, and the spec the task arguments are validated with is read from there.
 
 from __future__ import annotations
 
+import json
+import os
+
 from ansible.errors import AnsibleError
 
 # What an option's documentation says that argument validation reads too.
 SPEC_KEYS = ("type", "required", "default", "choices", "elements", "aliases")
 
+# Every module's spec, from Ansible's reading of its documentation (no no_log): written by
+# `make option-definitions`, held equal to that reading by tests/ansible/test_argspec.py.
+ARGUMENT_SPECS = os.path.join(os.path.dirname(__file__), "argument_specs.json")
+
 _SPECS = {}
+_STORED = []  # the file's specs, read once per process
 
 
 def from_options(options, no_log=()):
@@ -26,6 +34,11 @@ def from_options(options, no_log=()):
     ``no_log`` names the options whose values are secrets: documentation has no
     key for it, and validation must know them to keep them out of its errors.
     """
+    return with_no_log(spec_of(options), no_log)
+
+
+def spec_of(options):
+    """The ``argument_spec`` documented ``options`` make, without ``no_log``."""
     spec = {}
     for name, documented in options.items():
         option = {key: documented[key] for key in SPEC_KEYS if key in documented}
@@ -33,24 +46,52 @@ def from_options(options, no_log=()):
         if isinstance(choices, dict):  # documented as {choice: description}
             option["choices"] = list(choices)
         if "suboptions" in documented:
-            option["options"] = from_options(documented["suboptions"], no_log)
-        if name in no_log:
-            option["no_log"] = True
+            option["options"] = spec_of(documented["suboptions"])
         spec[name] = option
     return spec
+
+
+def with_no_log(spec, no_log):
+    """A copy of ``spec`` where the options named in ``no_log`` (at any depth) are secrets."""
+    marked = {}
+    for name, option in spec.items():
+        option = dict(option)
+        if "options" in option:
+            option["options"] = with_no_log(option["options"], no_log)
+        if name in no_log:
+            option["no_log"] = True
+        marked[name] = option
+    return marked
 
 
 def of_module(name, no_log=()):
     """The ``argument_spec`` of module ``name`` (a FQCN), from its documentation.
 
-    Read once per process: the documentation does not change while Ansible runs.
+    Read once per process: the documentation does not change while Ansible runs. Each
+    action runs in a forked worker, once per task and host, and reading the documentation
+    and its fragments there cost about 2 ms a task; the worker takes the spec from
+    argument_specs.json, the same reading made beforehand. A module the file does not
+    name is read from its documentation.
     """
     key = (name, tuple(no_log))
     spec = _SPECS.get(key)
     if spec is None:
-        spec = from_options(documented_options(name), no_log)
+        stored = _stored_specs().get(name)
+        if stored is None:
+            stored = spec_of(documented_options(name))
+        spec = with_no_log(stored, no_log)
         _SPECS[key] = spec
     return spec
+
+
+def _stored_specs():
+    if not _STORED:
+        try:
+            with open(ARGUMENT_SPECS, encoding="utf-8") as specs:
+                _STORED.append(json.load(specs))
+        except (OSError, ValueError):
+            _STORED.append({})  # then each module's documentation is read
+    return _STORED[0]
 
 
 def documented_options(name):

@@ -1,10 +1,12 @@
-"""The lookups' option definitions as Ansible reads them, and their copy the lookups load.
+"""The plugins' option definitions as Ansible reads them, and the copies the plugins load.
 
 Ansible reads a plugin's option definitions from its DOCUMENTATION and fragments on the
 plugin's first load in a process; ansible-playbook loads a lookup afresh in every worker it
 forks. The lookups hand it plugins/plugin_utils/option_definitions.json instead
-(``common.preload_option_definitions``). `make option-definitions` rewrites that file from
-Ansible's own reading; tests/ansible/test_option_definitions.py fails when the two differ.
+(``common.preload_option_definitions``). Likewise each action validates its arguments with
+the spec its module documents, read from plugins/plugin_utils/argument_specs.json
+(``argspec.of_module``). `make option-definitions` rewrites both files from Ansible's own
+reading; tests/ansible/test_option_definitions.py and test_argspec.py fail when they differ.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITIONS = REPO / "plugins" / "plugin_utils" / "option_definitions.json"
+ARGUMENT_SPECS = REPO / "plugins" / "plugin_utils" / "argument_specs.json"
+MODULES = tuple(sorted(path.stem for path in (REPO / "plugins" / "modules").glob("*.py")))
 # The plugins that load the file: those a forked worker loads (an inventory plugin runs once,
 # in ansible-playbook's main process).
 PLUGINS = ("lookup.allowed", "lookup.cluster_of", "lookup.phase")
@@ -66,6 +70,27 @@ def ansibles_reading(collections_path: Path) -> dict[str, Any]:
     return dict(read)
 
 
+def ansibles_argument_specs(collections_path: Path) -> dict[str, Any]:
+    """Each module's argument spec (no ``no_log``), from the options Ansible's documentation
+    parser reads of it."""
+    read = probe(
+        collections_path,
+        f"""
+        from ansible.plugins.loader import fragment_loader, module_loader
+        from ansible.utils.plugin_docs import get_docstring
+        from ansible_collections.overdue.emr.plugins.plugin_utils import argspec
+        read = {{}}
+        for module in {MODULES!r}:
+            name = "overdue.emr." + module
+            path = module_loader.find_plugin_with_context(name).plugin_resolved_path
+            documented = get_docstring(path, fragment_loader, is_module=True)[0]["options"]
+            read[name] = argspec.spec_of(documented)
+        print(json.dumps(read))
+        """,
+    )
+    return dict(read)
+
+
 def render(definitions: dict[str, Any]) -> str:
     return json.dumps(definitions, indent=1, sort_keys=True) + "\n"
 
@@ -76,6 +101,7 @@ def _write() -> None:
         link.mkdir(parents=True)
         (link / "emr").symlink_to(REPO)
         DEFINITIONS.write_text(render(ansibles_reading(Path(root))), encoding="utf-8")
+        ARGUMENT_SPECS.write_text(render(ansibles_argument_specs(Path(root))), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """plugins/plugin_utils/argspec.py: each action's argument spec is its module's documentation.
 
-The spec is read from the module's DOCUMENTATION and its fragments without Ansible's
-documentation parser (which every forked worker would run on every task); these tests
-hold it equal to what that parser makes of the same documentation.
+A forked worker takes the spec from argument_specs.json, and a module the file does not
+name is read from its DOCUMENTATION and fragments without Ansible's documentation parser
+(which every worker would run on every task); these tests hold both equal to what that
+parser makes of the same documentation.
 """
 
 from __future__ import annotations
@@ -28,6 +29,40 @@ def test_the_spec_is_what_ansible_reads_of_the_documentation(
     assert argspec.documented_options(name) == documented
     for no_log in ((), ("store",)):
         assert argspec.of_module(name, no_log) == argspec.from_options(documented, no_log)
+
+
+def test_the_stored_specs_are_every_modules_reading_of_today(collection_loader: None) -> None:
+    from ansible.plugins.loader import fragment_loader, module_loader
+    from ansible.utils.plugin_docs import get_docstring
+    from ansible_collections.overdue.emr.plugins.plugin_utils import argspec
+
+    read = {}
+    for module in MODULES:
+        name = f"overdue.emr.{module}"
+        path = module_loader.find_plugin_with_context(name).plugin_resolved_path
+        read[name] = argspec.spec_of(
+            get_docstring(path, fragment_loader, is_module=True)[0]["options"]
+        )
+        assert argspec.spec_of(argspec.documented_options(name)) == read[name]
+    assert argspec._stored_specs() == read, (
+        "plugins/plugin_utils/argument_specs.json is not what the modules document: "
+        "run `make option-definitions`"
+    )
+
+
+def test_an_action_takes_its_spec_from_the_file_not_the_documentation(
+    collection_loader: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ansible_collections.overdue.emr.plugins.plugin_utils import argspec
+
+    def unread(name: str) -> None:
+        raise AssertionError(f"the documentation of {name} was parsed")
+
+    monkeypatch.setattr(argspec, "documented_options", unread)
+    monkeypatch.setattr(argspec, "_SPECS", {})
+    spec = argspec.of_module("overdue.emr.sync", ("access_key_secret",))
+    assert spec["access_key_secret"]["no_log"] is True
+    assert "no_log" not in spec["regions"]
 
 
 def test_a_missing_module_says_to_reinstall(collection_loader: None) -> None:
