@@ -7,7 +7,13 @@ The modules of this collection are documentation only; the action plugin of
 the same name does the work. As ansible.utils' ``validate`` action does
 (``AnsibleArgSpecValidator`` with ``schema_format="doc"``), the options are
 written once, in ``plugins/modules/<name>.py`` and the doc fragments it
-extends, and the spec the task arguments are validated with is read from there.
+extends, and the spec the task arguments are validated with is read from there:
+beforehand, into argument_specs.json, which is what an action reads.
+
+Ansible's collection loader compiles this file from source in every forked worker,
+once per task and host, so it holds only what a worker runs; the reading of the
+documentation itself is ``argspec_docs``, imported when a module is not in the file
+(its names are this module's too).
 """
 
 from __future__ import annotations
@@ -15,70 +21,31 @@ from __future__ import annotations
 import json
 import os
 
-from ansible.errors import AnsibleError
-
-# What an option's documentation says that argument validation reads too.
-SPEC_KEYS = ("type", "required", "default", "choices", "elements", "aliases")
-
 # Every module's spec, from Ansible's reading of its documentation (no no_log): written by
 # `make option-definitions`, held equal to that reading by tests/ansible/test_argspec.py.
 ARGUMENT_SPECS = os.path.join(os.path.dirname(__file__), "argument_specs.json")
 
 _SPECS = {}
 _STORED = []  # the file's specs, read once per process
-
-
-def from_options(options, no_log=()):
-    """An ``argument_spec`` from documented ``options`` (suboptions included).
-
-    ``no_log`` names the options whose values are secrets: documentation has no
-    key for it, and validation must know them to keep them out of its errors.
-    """
-    return with_no_log(spec_of(options), no_log)
-
-
-def spec_of(options):
-    """The ``argument_spec`` documented ``options`` make, without ``no_log``."""
-    spec = {}
-    for name, documented in options.items():
-        option = {key: documented[key] for key in SPEC_KEYS if key in documented}
-        choices = option.get("choices")
-        if isinstance(choices, dict):  # documented as {choice: description}
-            option["choices"] = list(choices)
-        if "suboptions" in documented:
-            option["options"] = spec_of(documented["suboptions"])
-        spec[name] = option
-    return spec
-
-
-def with_no_log(spec, no_log):
-    """A copy of ``spec`` where the options named in ``no_log`` (at any depth) are secrets."""
-    marked = {}
-    for name, option in spec.items():
-        option = dict(option)
-        if "options" in option:
-            option["options"] = with_no_log(option["options"], no_log)
-        if name in no_log:
-            option["no_log"] = True
-        marked[name] = option
-    return marked
+_DOCS = ("SPEC_KEYS", "documented_options", "from_options", "spec_of")
 
 
 def of_module(name, no_log=()):
     """The ``argument_spec`` of module ``name`` (a FQCN), from its documentation.
 
     Read once per process: the documentation does not change while Ansible runs. Each
-    action runs in a forked worker, once per task and host, and reading the documentation
-    and its fragments there cost about 2 ms a task; the worker takes the spec from
-    argument_specs.json, the same reading made beforehand. A module the file does not
-    name is read from its documentation.
+    action runs in a forked worker, once per task and host, where reading the
+    documentation and loading its fragments cost 6-8 ms of CPU; the worker takes the spec
+    from argument_specs.json, the same reading made beforehand. A module the file does
+    not name is read from its documentation.
     """
     key = (name, tuple(no_log))
     spec = _SPECS.get(key)
     if spec is None:
         stored = _stored_specs().get(name)
         if stored is None:
-            stored = spec_of(documented_options(name))
+            docs = _docs()
+            stored = docs.spec_of(docs.documented_options(name))
         spec = with_no_log(stored, no_log)
         _SPECS[key] = spec
     return spec
@@ -94,61 +61,26 @@ def _stored_specs():
     return _STORED[0]
 
 
-def documented_options(name):
-    """The options module ``name`` documents, its doc fragments' merged in.
-
-    What ``ansible.utils.plugin_docs.get_docstring`` makes of the options, read as a
-    spec needs them: each action runs in a forked worker, which would otherwise parse
-    the whole documentation (examples, return values, every fragment) with Ansible's
-    pure-Python YAML loader on every task. Here the module's ``DOCUMENTATION`` and its
-    fragments' are loaded with PyYAML's C loader when there is one, and merged as
-    ``add_fragments`` merges them: an option the module documents itself keeps its own
-    keys over a fragment's (a test holds the two readings equal).
-    """
-    from ansible.plugins.loader import fragment_loader, module_loader
-
-    found = module_loader.find_plugin_with_context(name)
-    if not found.resolved:
-        raise AnsibleError(
-            "the documentation of the module %s is missing; reinstall the collection" % name
-        )
-    doc = _yaml(_documentation(found.plugin_resolved_path)) or {}
-    options = dict(doc.get("options") or {})
-    fragments = doc.get("extends_documentation_fragment") or []
-    if isinstance(fragments, str):
-        fragments = fragments.split(",")
-    for slug in fragments:
-        fragment_name, fragment_var = slug.strip(), "DOCUMENTATION"
-        fragment = fragment_loader.get(fragment_name)
-        if fragment is None and "." in slug:
-            fragment_name, fragment_var = slug.strip().rsplit(".", 1)
-            fragment_var = fragment_var.upper()
-            fragment = fragment_loader.get(fragment_name)
-        text = None if fragment is None else getattr(fragment, fragment_var, None)
-        if text is None:
-            raise AnsibleError("unknown doc_fragment(s) in the module %s: %s" % (name, slug))
-        for option, documented in ((_yaml(text) or {}).get("options") or {}).items():
-            options[option] = {**documented, **options[option]} if option in options else documented
-    return options
+def with_no_log(spec, no_log):
+    """A copy of ``spec`` where the options named in ``no_log`` (at any depth) are secrets."""
+    marked = {}
+    for name, option in spec.items():
+        option = dict(option)
+        if "options" in option:
+            option["options"] = with_no_log(option["options"], no_log)
+        if name in no_log:
+            option["no_log"] = True
+        marked[name] = option
+    return marked
 
 
-def _documentation(path):
-    """The ``DOCUMENTATION`` string of a module file, read as Ansible reads it (AST)."""
-    import ast
+def _docs():
+    from ansible_collections.overdue.emr.plugins.plugin_utils import argspec_docs
 
-    with open(path, "rb") as source:
-        tree = ast.parse(source.read(), path)
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "DOCUMENTATION" for target in node.targets
-        ):
-            return node.value.value
-    return None
+    return argspec_docs
 
 
-def _yaml(text):
-    import yaml
-
-    if text is None:
-        return None
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+def __getattr__(name):
+    if name in _DOCS:
+        return getattr(_docs(), name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

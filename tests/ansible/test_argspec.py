@@ -1,7 +1,8 @@
 """plugins/plugin_utils/argspec.py: each action's argument spec is its module's documentation.
 
 A forked worker takes the spec from argument_specs.json, and a module the file does not
-name is read from its DOCUMENTATION and fragments without Ansible's documentation parser
+name is read from its DOCUMENTATION and fragments (argspec_docs.py) without Ansible's
+documentation parser
 (which every worker would run on every task); these tests hold both equal to what that
 parser makes of the same documentation.
 """
@@ -53,12 +54,12 @@ def test_the_stored_specs_are_every_modules_reading_of_today(collection_loader: 
 def test_an_action_takes_its_spec_from_the_file_not_the_documentation(
     collection_loader: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ansible_collections.overdue.emr.plugins.plugin_utils import argspec
+    from ansible_collections.overdue.emr.plugins.plugin_utils import argspec, argspec_docs
 
     def unread(name: str) -> None:
         raise AssertionError(f"the documentation of {name} was parsed")
 
-    monkeypatch.setattr(argspec, "documented_options", unread)
+    monkeypatch.setattr(argspec_docs, "documented_options", unread)
     monkeypatch.setattr(argspec, "_SPECS", {})
     spec = argspec.of_module("overdue.emr.sync", ("access_key_secret",))
     assert spec["access_key_secret"]["no_log"] is True
