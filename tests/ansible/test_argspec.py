@@ -2,9 +2,8 @@
 
 A forked worker takes the spec from argument_specs.json, and a module the file does not
 name is read from its DOCUMENTATION and fragments (argspec_docs.py) without Ansible's
-documentation parser
-(which every worker would run on every task); these tests hold both equal to what that
-parser makes of the same documentation.
+documentation parser (which every worker would run on every task); these tests hold both
+equal to what that parser makes of the same documentation.
 """
 
 from __future__ import annotations
