@@ -56,7 +56,8 @@ readme: $(STAMP)
 	$(BIN)/python tests/readme_blocks.py --write
 
 # The lookups' option definitions as Ansible reads them from their DOCUMENTATION, which the
-# lookups hand it in every forked worker (tests/ansible/option_definitions.py says why).
+# lookups hand it in every forked worker, and argument_specs.json, which the actions validate
+# with (tests/ansible/option_definitions.py says why).
 option-definitions: $(STAMP)
 	$(BIN)/python -m tests.ansible.option_definitions --write
 
