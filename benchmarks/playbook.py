@@ -14,7 +14,9 @@ wall-time target, as it always had), and the guard also with the same hosts in a
 INI file, forks 5 and 20: no overdue.emr plugin then runs in the controller's main process
 before the workers fork, so each forked worker imports what the lookup needs itself. Its
 target is on CPU time (ansible-playbook and its forked workers, steadier than wall time on
-a busy machine); both are printed for every pair.
+a busy machine); both are printed for every pair. The static guard has a bound too: a
+lookup doing only what no guard that reads the store can skip in a forked worker (import
+sqlite3, open the store, run the reader's statement), against the same ``env`` play.
 
 Both sides of a pair run alternately (benchmarks/rounds.py), each run a real
 ``ansible-playbook``. It is a benchmark, not a test: it exits 0 unless a run fails.
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -67,6 +70,27 @@ TASKS = {
         "      overdue.emr.cluster_phase:\n        cluster_id: '{{ inventory_hostname }}'"
     ),
 }
+# The guard's bound under a static inventory: a lookup of a benchmark-only collection that
+# does only what no store-reading guard can skip in a forked worker (import sqlite3, open
+# the store as fsm.store.read opens it, run the reader's one statement for the host).
+BOUND_TASK = "guard-store_row"
+TASKS[BOUND_TASK] = DEBUG + "lookup('bench.floor.store_row', inventory_hostname)"
+BOUND_PLUGIN = """\
+from ansible.plugins.lookup import LookupBase
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        import sqlite3
+
+        conn = sqlite3.connect({uri!r}, uri=True, isolation_level=None)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            return [bool(conn.execute({sql!r}, (str(terms[0]),)).fetchall())]
+        finally:
+            conn.close()
+"""
+
 PAIRS = {
     "guard": ("guard-env", "guard-overdue"),
     "module": ("module-set_fact", "module-cluster_phase"),
@@ -77,6 +101,9 @@ def build(work: Path, hosts: int) -> dict[str, str]:
     """The store, the collection link, both inventories and the plays; returns the environment."""
     import fsm
     from fsm.store import open_store
+    from fsm.store.read import state_statement
+    from fsm.store.schema import SCHEMA_VERSION
+    from fsm.store.sqlite_file import reader_mode
 
     store = work / "clusters.db"
     with open_store("sqlite://" + str(store)) as db:
@@ -97,6 +124,16 @@ def build(work: Path, hosts: int) -> dict[str, str]:
     link = work / "collections" / "ansible_collections" / "overdue"
     link.mkdir(parents=True)
     (link / "emr").symlink_to(ROOT)
+    floor = work / "collections" / "ansible_collections" / "bench" / "floor"
+    (floor / "meta").mkdir(parents=True)
+    (floor / "meta" / "runtime.yml").write_text('requires_ansible: ">=2.15"\n')
+    (floor / "plugins" / "lookup").mkdir(parents=True)
+    (floor / "plugins" / "lookup" / "store_row.py").write_text(
+        BOUND_PLUGIN.format(
+            uri=f"file:{quote(str(store))}?mode={reader_mode(store)}",
+            sql=state_statement(SCHEMA_VERSION),
+        )
+    )
 
     python = sys.executable
     (work / INVENTORIES["plugin"]).write_text(
@@ -222,7 +259,19 @@ def pair_rows(
         runs=tuple(our_walls),
         floor_runs=tuple(base_walls),
     )
-    return [cpu, wall]
+    rows = [cpu, wall]
+    if on_cpu and pair == "guard":
+        # What any guard reading the store costs in a forked worker (see BOUND_TASK).
+        rows.append(
+            alternate(
+                "  ... bound: sqlite3 and the reader's statement alone",
+                floor=lambda: run(work, env, base, hosts, inventory, forks)[1],
+                measured=lambda: run(work, env, BOUND_TASK, hosts, inventory, forks)[1],
+                rounds=rounds,
+                floor_name=base,
+            )
+        )
+    return rows
 
 
 def main() -> int:

@@ -288,12 +288,11 @@ def sqlite_floor(path: Path, processes: int, per_process: int) -> float:
     return processes * per_process / (time.perf_counter() - started)
 
 
-def sqlite_statements_bound(path: Path, count: int = 2000) -> tuple[float, float]:
-    """(raw INSERT transactions/s, observations' statements/s), one process, CPU time.
+def sqlite_observation_statements(path: Path) -> list[str]:
+    """The statements a store sends for one observation of a cluster it has written.
 
-    The statements are those the store sent for one observation of a cluster it has
-    written, caught on its own connection and sent again as they were: what the SQLite
-    row could reach if evaluating an observation cost nothing.
+    Caught on the store's own connection (its trace, values in place), so that they
+    can be sent again as they were: what a write costs with nothing evaluated.
     """
     sent: list[str] = []
     with open_store(sqlite_url(path)) as store:
@@ -301,6 +300,16 @@ def sqlite_statements_bound(path: Path, count: int = 2000) -> tuple[float, float
             if k == 3:
                 store._conn.set_trace_callback(sent.append)  # type: ignore[attr-defined]
             store.observe(cid, observation, billing="pay_as_you_go", now=NOW, source="bench")
+    return sent
+
+
+def sqlite_statements_bound(path: Path, count: int = 2000) -> tuple[float, float]:
+    """(raw INSERT transactions/s, observations' statements/s), one process, CPU time.
+
+    The statements are :func:`sqlite_observation_statements`: what the SQLite row
+    could reach if evaluating an observation cost nothing.
+    """
+    sent = sqlite_observation_statements(path)
     insert = next(statement for statement in sent if statement.startswith("INSERT"))
     conn = raw_connection(str(path))
     raw = statements = float("inf")
@@ -317,6 +326,43 @@ def sqlite_statements_bound(path: Path, count: int = 2000) -> tuple[float, float
         statements = min(statements, time.process_time() - started)
     conn.close()
     return count / raw, count / statements
+
+
+def statements_writer(url: str, body: list[str], count: int, barrier: Barrier) -> None:
+    """Send ``body`` ``count`` times, each in one write of the store's own (lock, retries)."""
+    with open_store(url) as store:
+        store.get("warm-up")
+        barrier.wait()
+        for _ in range(count):
+            store._run_write(  # type: ignore[attr-defined]
+                "bound", lambda tx: [tx.rows(statement) for statement in body]
+            )
+
+
+def sqlite_statements_concurrent(path: Path, processes: int, per_process: int) -> float:
+    """Observations/s of ``processes`` processes sending only an observation's statements.
+
+    Each process writes :func:`sqlite_observation_statements` through the store's own
+    write transaction (its lock and its retries), evaluating nothing: the SQLite row's
+    ceiling on this machine, against the same floor.
+    """
+    sent = sqlite_observation_statements(path)
+    body = [s for s in sent if s not in ("BEGIN IMMEDIATE", "COMMIT")]
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(processes + 1)
+    workers = [
+        ctx.Process(target=statements_writer, args=(sqlite_url(path), body, per_process, barrier))
+        for _ in range(processes)
+    ]
+    for proc in workers:
+        proc.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for proc in workers:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a bound writer failed with exit code {proc.exitcode}")
+    return processes * per_process / (time.perf_counter() - started)
 
 
 def psycopg_bound(base: str, statements: Sequence[Write], count: int = 2000) -> float:
@@ -573,11 +619,23 @@ def main() -> None:
                 bound="min",
                 floor_name="raw INSERT",
             )
+            concurrent_row = alternate(
+                f"  ... bound: its statements alone, {n} processes",
+                floor=lambda: sqlite_floor(Path(tmp, f"floor-{next(counter)}.db"), n, per),
+                measured=lambda: sqlite_statements_concurrent(
+                    Path(tmp, f"alone-{next(counter)}.db"), n, per
+                ),
+                rounds=args.rounds,
+                bound="min",
+                unit="ev/s",
+                floor_name="raw INSERT",
+                warm=False,
+            )
             bench_writes(f"sqlite://{tmp}/shared.db", n, per, per_cluster, True, details)
             print("\n".join(details))
             bench_clusters(f"sqlite://{tmp}/fleet.db", args.clusters)
-            print_rows([row, bound_row])
-            rows += [row, bound_row]
+            print_rows([row, bound_row, concurrent_row])
+            rows += [row, bound_row, concurrent_row]
 
     if args.engine in ("postgresql", "both"):
         import psycopg

@@ -39,7 +39,7 @@ from .url import parse_store_url
 if TYPE_CHECKING:
     from ..policy import Policy
 
-__all__ = ["UNREAD", "forget", "read_states"]
+__all__ = ["UNREAD", "forget", "read_states", "state_statement"]
 
 
 UNREAD: Final = None
@@ -126,17 +126,21 @@ def _version(conn: sqlite3.Connection, where: str) -> int | None:
     return version if version >= READABLE_FROM else None
 
 
+def state_statement(version: int) -> str:
+    """The one statement a reader runs for a cluster of schema ``version`` (``?``: its id)."""
+    applied = "e.applied" if version >= CHECKPOINTS_FROM else "1"
+    return (
+        f"SELECT c.account, c.billing, c.expires_at, e.kind, e.at, e.expires_at, {applied}"
+        " FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
+        " WHERE c.cluster_id = ? ORDER BY e.seq"
+    )
+
+
 def _reading(
     conn: sqlite3.Connection, version: int, cid: str, policy: Policy, now: datetime
 ) -> ClusterState | None:
     """One cluster at ``now``, from the statement Store.get runs (None: not tracked)."""
-    applied = "e.applied" if version >= CHECKPOINTS_FROM else "1"
-    rows = conn.execute(
-        f"SELECT c.account, c.billing, c.expires_at, e.kind, e.at, e.expires_at, {applied}"
-        " FROM clusters c LEFT JOIN events e ON e.cluster_id = c.cluster_id"
-        " WHERE c.cluster_id = ? ORDER BY e.seq",
-        (cid,),
-    ).fetchall()
+    rows = conn.execute(state_statement(version), (cid,)).fetchall()
     if not rows:
         return None
     account, billing_name, expiry = rows[0][:3]
