@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
@@ -271,12 +271,16 @@ def sqlite_floor(path: Path, processes: int, per_process: int) -> float:
     """Raw one-row INSERT transactions/s of ``processes`` processes into a store's events."""
     with open_store(sqlite_url(path)) as store:
         store.upsert_cluster("bench-setup", "pay_as_you_go")  # the schema, WAL, the FK row
+    return forked_rate(processes, per_process, raw_inserts, (str(path), per_process))
+
+
+def forked_rate(
+    processes: int, per_process: int, target: Callable[..., None], args: tuple[object, ...]
+) -> float:
+    """Writes/s of ``processes`` forked ``target(*args, barrier)``, timed from the barrier."""
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(processes + 1)
-    workers = [
-        ctx.Process(target=raw_inserts, args=(str(path), per_process, barrier))
-        for _ in range(processes)
-    ]
+    workers = [ctx.Process(target=target, args=(*args, barrier)) for _ in range(processes)]
     for proc in workers:
         proc.start()
     barrier.wait()
@@ -284,7 +288,7 @@ def sqlite_floor(path: Path, processes: int, per_process: int) -> float:
     for proc in workers:
         proc.join()
         if proc.exitcode != 0:
-            raise SystemExit(f"a floor writer failed with exit code {proc.exitcode}")
+            raise SystemExit(f"a {target.__name__} process failed with exit code {proc.exitcode}")
     return processes * per_process / (time.perf_counter() - started)
 
 
@@ -348,21 +352,9 @@ def sqlite_statements_concurrent(path: Path, processes: int, per_process: int) -
     """
     sent = sqlite_observation_statements(path)
     body = [s for s in sent if s not in ("BEGIN IMMEDIATE", "COMMIT")]
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(processes + 1)
-    workers = [
-        ctx.Process(target=statements_writer, args=(sqlite_url(path), body, per_process, barrier))
-        for _ in range(processes)
-    ]
-    for proc in workers:
-        proc.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for proc in workers:
-        proc.join()
-        if proc.exitcode != 0:
-            raise SystemExit(f"a bound writer failed with exit code {proc.exitcode}")
-    return processes * per_process / (time.perf_counter() - started)
+    return forked_rate(
+        processes, per_process, statements_writer, (sqlite_url(path), body, per_process)
+    )
 
 
 def psycopg_bound(base: str, statements: Sequence[Write], count: int = 2000) -> float:
