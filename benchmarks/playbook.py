@@ -60,9 +60,14 @@ PLAY = """\
 {task}
 """
 DEBUG = "      ansible.builtin.debug:\n        msg: scale out\n      when: "
+# The guard's bound under a static inventory: a lookup of a benchmark-only collection that
+# does only what no store-reading guard can skip in a forked worker (import sqlite3, open
+# the store as fsm.store.read opens it, run the reader's one statement for the host).
+BOUND_TASK = "guard-store_row"
 TASKS = {
     "guard-env": DEBUG + GUARD_BASE,
     "guard-overdue": DEBUG + GUARD_OURS,
+    BOUND_TASK: DEBUG + "lookup('bench.floor.store_row', inventory_hostname)",
     "module-set_fact": (
         "      ansible.builtin.set_fact:\n        cluster: '{{ inventory_hostname }}'"
     ),
@@ -70,11 +75,6 @@ TASKS = {
         "      overdue.emr.cluster_phase:\n        cluster_id: '{{ inventory_hostname }}'"
     ),
 }
-# The guard's bound under a static inventory: a lookup of a benchmark-only collection that
-# does only what no store-reading guard can skip in a forked worker (import sqlite3, open
-# the store as fsm.store.read opens it, run the reader's one statement for the host).
-BOUND_TASK = "guard-store_row"
-TASKS[BOUND_TASK] = DEBUG + "lookup('bench.floor.store_row', inventory_hostname)"
 BOUND_PLUGIN = """\
 from ansible.plugins.lookup import LookupBase
 
